@@ -1,0 +1,110 @@
+"""The exercise catalogue: exercises, form classes, prompts, templates, issues and advice.
+
+Everything that names an exercise or a fault reads it from `exercise_definitions.json`, the seed
+guide's multi-class shape, so adding an exercise or a fault is a change to that one file.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+GOOD_CLASS = "good_form"
+BAD_CLASS = "bad_form"
+DEFINITIONS_PATH = Path(__file__).with_name("exercise_definitions.json")
+VIEWS = ("side", "front", "oblique")
+
+
+@dataclass(frozen=True)
+class FormClass:
+    name: str
+    description: str
+    templates: tuple[str, ...]
+    issue: str | None
+    recommendation: str
+    views: tuple[str, ...]  # camera views from which a coach can see this class
+
+    @property
+    def is_fault(self) -> bool:
+        return self.name != GOOD_CLASS
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    display_name: str
+    classes: tuple[FormClass, ...]
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.classes]
+
+    @property
+    def fault_names(self) -> list[str]:
+        return [c.name for c in self.classes if c.is_fault]
+
+    def form_class(self, name: str) -> FormClass:
+        for c in self.classes:
+            if c.name == name:
+                return c
+        raise KeyError(f"{name!r} is not a form class of {self.name}; known: {', '.join(self.class_names)}")
+
+    def labels(self, multi_class: bool) -> list[str]:
+        """Class labels for a classifier: the catalogue's classes, or good_form vs bad_form."""
+        return self.class_names if multi_class else [GOOD_CLASS, BAD_CLASS]
+
+    def prompts(self, multi_class: bool) -> list[str]:
+        """One text prompt per label, in `labels` order; the text head of the classifier."""
+        if multi_class:
+            return [c.description for c in self.classes]
+        bad = "; ".join(c.issue for c in self.classes if c.is_fault)
+        return [self.form_class(GOOD_CLASS).description, f"{self.display_name.lower()} with bad form: {bad}"]
+
+
+def binary_label(form_class: str) -> str:
+    return GOOD_CLASS if form_class == GOOD_CLASS else BAD_CLASS
+
+
+def to_label(form_class: str, multi_class: bool) -> str:
+    return form_class if multi_class else binary_label(form_class)
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> dict[str, Exercise]:
+    raw = json.loads(Path(path).read_text())
+    exercises: dict[str, Exercise] = {}
+    for name, spec in raw.items():
+        classes = []
+        for cname, cspec in spec["classes"].items():
+            classes.append(
+                FormClass(
+                    name=cname,
+                    description=cspec["description"],
+                    templates=tuple(cspec.get("templates") or [cspec["description"]]),
+                    issue=cspec.get("issue"),
+                    recommendation=cspec.get("recommendation", ""),
+                    views=tuple(cspec.get("views") or VIEWS),
+                )
+            )
+        if GOOD_CLASS not in [c.name for c in classes]:
+            raise ValueError(f"exercise {name!r} in {path} has no {GOOD_CLASS!r} class")
+        exercises[name] = Exercise(name=name, display_name=spec.get("display_name", name), classes=tuple(classes))
+    return exercises
+
+
+def catalogue() -> dict[str, Exercise]:
+    """The catalogue in force: FORMCLIP_DEFINITIONS overrides the packaged file."""
+    return _load(os.environ.get("FORMCLIP_DEFINITIONS", str(DEFINITIONS_PATH)))
+
+
+def exercise_names() -> list[str]:
+    return list(catalogue())
+
+
+def get_exercise(name: str) -> Exercise:
+    cat = catalogue()
+    if name not in cat:
+        raise KeyError(f"unknown exercise {name!r}; known: {', '.join(cat)}")
+    return cat[name]

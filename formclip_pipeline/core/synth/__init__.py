@@ -1,0 +1,1 @@
+"""Synthetic workout videos with exact, per-frame ground truth."""

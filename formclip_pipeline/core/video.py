@@ -1,0 +1,219 @@
+"""Probe, decode and encode video with ffmpeg (through ffmpeg-python, kept thin).
+
+There is no ffprobe in imageio-ffmpeg's wheel, so probing reads ffmpeg's own stream report.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import ffmpeg
+import numpy as np
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg"}
+# Refuse to decode more than this many pixels per frame: beyond 8K a phone never records, and a
+# forged header should not make us allocate gigabytes.
+MAX_PIXELS = 7680 * 4320
+
+
+class VideoError(Exception):
+    """A video that cannot be used, with a reason a person can act on."""
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """ffmpeg on PATH, else the static binary inside imageio-ffmpeg's wheel."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    codec: str
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    rotation: int
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Size after ffmpeg applies the rotation tag (it autorotates when decoding)."""
+        if self.rotation % 180:
+            return self.height, self.width
+        return self.width, self.height
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+).*?(\d{2,5})x(\d{2,5})")
+_FPS = re.compile(r"(\d+(?:\.\d+)?) fps")
+_TBR = re.compile(r"(\d+(?:\.\d+)?)k? tbr")
+_ROT = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees")
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Codec, size, frame rate, duration and rotation, or a VideoError saying why not."""
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(f"{p}: file does not exist")
+    if p.stat().st_size == 0:
+        raise VideoError(f"{p.name}: file is empty (0 bytes)")
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(p)], capture_output=True, text=True,
+                          errors="replace", timeout=60)
+    err = proc.stderr
+    if "moov atom not found" in err:
+        raise VideoError(f"{p.name}: truncated MP4 (no moov atom); the file was cut off while being written or copied")
+    if "Invalid data found when processing input" in err:
+        raise VideoError(f"{p.name}: not a video ffmpeg can read (invalid data)")
+    m = _VIDEO.search(err)
+    if not m:
+        if "Audio:" in err:
+            raise VideoError(f"{p.name}: has audio but no video stream")
+        raise VideoError(f"{p.name}: no video stream found")
+    codec, w, h = m.group(1), int(m.group(2)), int(m.group(3))
+    if w * h > MAX_PIXELS:
+        raise VideoError(f"{p.name}: {w}x{h} is larger than the {MAX_PIXELS} pixel limit (8K)")
+    line = err[m.start(): err.find("\n", m.start())]
+    fm = _FPS.search(line) or _TBR.search(line)
+    fps = float(fm.group(1)) if fm else 0.0
+    dm = _DURATION.search(err)
+    duration = int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3)) if dm else 0.0
+    rm = _ROT.search(err)
+    rotation = int(round(float(rm.group(1)))) % 360 if rm else 0
+    if fps <= 0 or duration <= 0:
+        raise VideoError(f"{p.name}: could not read frame rate or duration")
+    return VideoInfo(str(p), codec, w, h, fps, duration, rotation)
+
+
+def _letterbox_filters(stream, size: int):
+    """Fit the whole frame into a size x size square (no crop: portrait videos keep head and feet)."""
+    stream = stream.filter("scale", size, size, force_original_aspect_ratio="decrease", flags="area")
+    return stream.filter("pad", size, size, "(ow-iw)/2", "(oh-ih)/2", color="black")
+
+
+def decode(path: str | os.PathLike, size: int, fps: float, info: VideoInfo | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (timestamp_s, size x size RGB frame) on a constant `fps` grid, decoding the file once.
+
+    The fps filter puts variable-frame-rate phone video on a regular grid, so frame i is at i / fps.
+    """
+    info = info or probe(path)
+    stream = ffmpeg.input(str(path)).video.filter("fps", fps=fps)
+    stream = _letterbox_filters(stream, size)
+    proc = (
+        stream.output("pipe:", format="rawvideo", pix_fmt="rgb24")
+        .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
+        .run_async(pipe_stdout=True, pipe_stderr=True, cmd=ffmpeg_exe())
+    )
+    frame_bytes = size * size * 3
+    i = 0
+    try:
+        while True:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            yield i / fps, np.frombuffer(buf, np.uint8).reshape(size, size, 3)
+            i += 1
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+        rc = proc.wait()
+    if i == 0:
+        raise VideoError(f"{Path(path).name}: no frames could be decoded ({err.strip()[:200] or f'ffmpeg exit {rc}'})")
+
+
+def sample_times(duration_s: float, n: int, skip_first: float, skip_last: float) -> list[float]:
+    """`n` evenly spaced timestamps between skip_first and duration - skip_last (the seed's rule).
+
+    Clips shorter than the skips use the whole clip instead of yielding nothing.
+    """
+    a, b = skip_first, duration_s - skip_last
+    if b - a < 0.2:
+        a, b = 0.0, duration_s
+    step = (b - a) / n
+    return [a + (k + 0.5) * step for k in range(n)]
+
+
+def extract_frames(path: str | os.PathLike, times: list[float], size: int, info: VideoInfo | None = None,
+                   grid_fps: float = 10.0) -> list[tuple[float, np.ndarray]]:
+    """The frames nearest each requested timestamp, from one decode on a `grid_fps` grid."""
+    info = info or probe(path)
+    fps = max(grid_fps, min(info.fps, 60.0))
+    wanted = sorted({min(int(round(t * fps)), 10**9) for t in times})
+    out: list[tuple[float, np.ndarray]] = []
+    last = None
+    k = 0
+    for t, frame in decode(path, size, fps, info):
+        last = (t, frame)
+        while k < len(wanted) and int(round(t * fps)) >= wanted[k]:
+            out.append((t, frame.copy()))
+            k += 1
+        if k == len(wanted):
+            break
+    while k < len(wanted) and last is not None:  # timestamps past the last decodable frame
+        out.append((last[0], last[1].copy()))
+        k += 1
+    return out
+
+
+class VideoWriter:
+    """Encode RGB frames to H.264 MP4 through ffmpeg; the file appears only when complete."""
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float, crf: int = 23):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".part")
+        self.proc = (
+            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=fps)
+            .output(str(self.tmp), format="mp4", vcodec="libx264", pix_fmt="yuv420p", preset="veryfast",
+                    crf=crf, movflags="+faststart")
+            .overwrite_output()
+            .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
+            .run_async(pipe_stdin=True, cmd=ffmpeg_exe())
+        )
+
+    def write(self, frame: np.ndarray) -> None:
+        self.proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        if self.proc.wait() != 0:
+            self.tmp.unlink(missing_ok=True)
+            raise VideoError(f"ffmpeg failed to encode {self.path.name}")
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
