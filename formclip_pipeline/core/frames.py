@@ -1,0 +1,113 @@
+"""From a folder of labelled videos to a manifest, and from videos to a frame table.
+
+Layout (the seed guide's): VIDEO_DIR/<exercise>/<form_class>/<name>.<ext>.
+A video that cannot be read is listed with its reason and skipped; the others go on.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from formclip_pipeline.catalog import get_exercise
+from formclip_pipeline.core.video import VIDEO_EXTENSIONS, VideoError, extract_frames, file_sha256, probe, sample_times
+
+FRAME_SIZE = 224  # ViT-B/32's input; smaller models resize down from it
+SPLITS = ("train", "val", "test")
+FRAME_COLUMNS = ["exercise", "form_class", "source_video", "video_sha256", "frame_index", "timestamp", "view",
+                 "split", "image"]
+
+
+def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
+    """One row per file under VIDEO_DIR/<exercise>/<class>/: hash, probe results, or the error."""
+    ex = get_exercise(exercise)
+    rows = []
+    root = Path(video_dir) / exercise
+    for cls_dir in sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []:
+        for path in sorted(cls_dir.iterdir()):
+            if not path.is_file() or path.name.endswith((".truth.json", ".part")) or path.name.startswith("."):
+                continue
+            row = {"exercise": exercise, "form_class": cls_dir.name, "path": str(path), "file_name": path.name,
+                   "size_bytes": path.stat().st_size, "sha256": None, "codec": None, "width": None, "height": None,
+                   "fps": None, "duration_s": None, "view": None, "status": "ok", "error": None}
+            try:
+                if cls_dir.name not in ex.class_names:
+                    raise VideoError(f"{path.name}: folder {cls_dir.name!r} is not a form class of {exercise} "
+                                     f"(known: {', '.join(ex.class_names)})")
+                if path.suffix.lower() not in VIDEO_EXTENSIONS:
+                    raise VideoError(f"{path.name}: extension {path.suffix or '(none)'} is not a video type we read")
+                row["sha256"] = file_sha256(path)
+                info = probe(path)
+                w, h = info.display_size
+                row.update(codec=info.codec, width=w, height=h, fps=info.fps, duration_s=info.duration_s)
+                truth = path.with_name(path.stem + ".truth.json")
+                if truth.exists():
+                    row["view"] = json.loads(truth.read_text()).get("view")
+            except VideoError as exc:
+                row.update(status="error", error=str(exc))
+            rows.append(row)
+    cols = ["exercise", "form_class", "path", "file_name", "size_bytes", "sha256", "codec", "width", "height", "fps",
+            "duration_s", "view", "status", "error"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def assign_splits(videos: pd.DataFrame, seed: int = 0, fractions=(0.7, 0.15, 0.15)) -> dict[str, str]:
+    """Split by video content hash, stratified by class: no video's frames land in two splits.
+
+    Each class is shuffled by a seeded hash of its videos' content and cut by the fractions, with at
+    least one test video (and one validation video) wherever a class has three or more.
+    """
+    out: dict[str, str] = {}
+    for _, group in videos.groupby("form_class"):
+        shas = sorted(set(group["sha256"]), key=lambda s: zlib.crc32(f"{seed}:{s}".encode()))
+        n = len(shas)
+        n_test = max(1 if n >= 2 else 0, int(round(n * fractions[2])))
+        n_val = max(1 if n >= 3 else 0, int(round(n * fractions[1])))
+        for i, sha in enumerate(shas):
+            out.setdefault(sha, "test" if i < n_test else "val" if i < n_test + n_val else "train")
+    return out
+
+
+def jpeg_bytes(frame: np.ndarray, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_first: float = 1.0,
+                    skip_last: float = 1.0, seed: int = 0, size: int = FRAME_SIZE,
+                    progress: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """Sample frames from every readable video; returns (frames, failures)."""
+    ok = manifest[manifest["status"] == "ok"]
+    splits = assign_splits(ok, seed) if len(ok) else {}
+    rows, failures = [], []
+    for rec in ok.itertuples(index=False):
+        try:
+            times = sample_times(float(rec.duration_s), frames_per_video, skip_first, skip_last)
+            frames = extract_frames(rec.path, times, size)
+        except VideoError as exc:
+            failures.append({"path": rec.path, "error": str(exc)})
+            continue
+        for k, (t, frame) in enumerate(frames):
+            rows.append({"exercise": rec.exercise, "form_class": rec.form_class, "source_video": rec.file_name,
+                         "video_sha256": rec.sha256, "frame_index": k, "timestamp": round(float(t), 3),
+                         "view": rec.view, "split": splits[rec.sha256], "image": jpeg_bytes(frame)})
+        if progress:
+            progress(rec.file_name)
+    return pd.DataFrame(rows, columns=FRAME_COLUMNS), failures
+
+
+def frames_array(frames: pd.DataFrame) -> np.ndarray:
+    if len(frames) == 0:
+        return np.zeros((0, FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
+    return np.stack([decode_jpeg(b) for b in frames["image"]])

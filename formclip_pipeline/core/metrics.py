@@ -1,0 +1,86 @@
+"""Classification metrics at frame and video level (frames pooled per video).
+
+Neighbouring frames are near-duplicates, so the video-level numbers are the honest ones; frame
+numbers are kept because the seed reported them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
+                             precision_recall_fscore_support)
+
+from formclip_pipeline.catalog import to_label
+
+
+def scores(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict:
+    if not y_true:
+        return {"n": 0}
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    pc, rc, fc, sc = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    present = [l for l in labels if l in set(y_true)]
+    return {
+        "n": len(y_true),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)) if present else float("nan"),
+        "precision": float(p),
+        "recall": float(r),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present or labels, average="macro", zero_division=0)),
+        "per_class": {l: {"precision": float(pc[i]), "recall": float(rc[i]), "f1": float(fc[i]), "support": int(sc[i])}
+                      for i, l in enumerate(labels)},
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def evaluate_predictions(frames: pd.DataFrame, proba: np.ndarray, labels: list[str], multi_class: bool) -> dict:
+    """Frame- and video-level metrics from per-frame class probabilities."""
+    truth = [to_label(c, multi_class) for c in frames["form_class"]]
+    pred = [labels[i] for i in proba.argmax(1)] if len(proba) else []
+    out = {"labels": labels, "frame": scores(truth, pred, labels)}
+    vids = pd.DataFrame(proba, columns=labels)
+    vids["video"] = frames["video_sha256"].to_numpy()
+    vids["truth"] = truth
+    pooled = vids.groupby("video").agg({**{l: "mean" for l in labels}, "truth": "first"})
+    v_pred = [labels[i] for i in pooled[labels].to_numpy().argmax(1)] if len(pooled) else []
+    out["video"] = scores(pooled["truth"].tolist(), v_pred, labels)
+    return out
+
+
+def flat_rows(metrics: dict, exercise: str, strategy: str, run_id: str | None = None) -> pd.DataFrame:
+    """Long-format rows (level, metric, value) for Parquet and DuckDB."""
+    rows = []
+    for level in ("frame", "video"):
+        m = metrics.get(level, {})
+        for key in ("n", "accuracy", "balanced_accuracy", "precision", "recall", "macro_f1"):
+            if key in m:
+                rows.append({"exercise": exercise, "strategy": strategy, "level": level, "metric": key,
+                             "value": float(m[key]), "run_id": run_id})
+    return pd.DataFrame(rows, columns=["exercise", "strategy", "level", "metric", "value", "run_id"])
+
+
+def confusion_png(metrics: dict, path: str | Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = metrics["labels"]
+    cm = np.array(metrics["video"].get("confusion") or np.zeros((len(labels), len(labels))))
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(labels), 1 + 0.8 * len(labels)))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", color="black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

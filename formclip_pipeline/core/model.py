@@ -1,0 +1,209 @@
+"""Load, build, embed with and save CLIP checkpoints.
+
+Users start from `openai/clip-vit-base-patch32` (the default) or any local directory that
+`CLIPModel.from_pretrained` reads. `formclip-tiny` names the small CLIP this project builds itself
+so that the demo and tests run offline; it is saved with `save_pretrained` and loaded back through
+the very same `from_pretrained` path a user's model takes.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DEFAULT_BASE_MODEL = "openai/clip-vit-base-patch32"
+TINY_MODEL = "formclip-tiny"
+FORMCLIP_META = "formclip.json"
+
+
+class ModelError(Exception):
+    """A model that cannot be loaded or used, with what to do about it."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FORMCLIP_CACHE", Path.home() / ".cache" / "formclip"))
+
+
+def _tokenizer_corpus() -> list[str]:
+    from formclip_pipeline.catalog import catalogue
+
+    lines = []
+    for ex in catalogue().values():
+        lines.append(ex.display_name.lower())
+        for c in ex.classes:
+            lines += [c.description, *c.templates, c.issue or "", c.recommendation]
+    return [ln.lower() for ln in lines if ln]
+
+
+def build_tokenizer(extra_corpus: list[str] | None = None, vocab_size: int = 1024):
+    """A real CLIP BPE tokenizer trained on the catalogue's text (the hub's vocabulary is unreachable)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import CLIPTokenizer
+
+    specials = ["<|startoftext|>", "<|endoftext|>"]
+    bpe = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
+    bpe.pre_tokenizer = pre_tokenizers.Whitespace()
+    alphabet = list("abcdefghijklmnopqrstuvwxyz0123456789-'.,")
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, end_of_word_suffix="</w>",
+                                  initial_alphabet=alphabet, show_progress=False)
+    bpe.train_from_iterator(_tokenizer_corpus() + (extra_corpus or []), trainer)
+    state = json.loads(bpe.to_str())["model"]
+    vocab = state["vocab"]
+    # CLIP's BPE needs every character, with and without the end-of-word mark, to exist.
+    for ch in alphabet:
+        for tok in (ch, ch + "</w>"):
+            vocab.setdefault(tok, len(vocab))
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+    return CLIPTokenizer(vocab=vocab, merges=merges)
+
+
+def tiny_config(vocab_size: int, image_size: int = 96):
+    from transformers import CLIPConfig
+
+    return CLIPConfig(
+        text_config=dict(vocab_size=vocab_size, hidden_size=128, intermediate_size=512, num_hidden_layers=3,
+                         num_attention_heads=4, max_position_embeddings=40, projection_dim=128,
+                         bos_token_id=0, eos_token_id=1, pad_token_id=1),
+        vision_config=dict(image_size=image_size, patch_size=8, hidden_size=128, intermediate_size=512,
+                           num_hidden_layers=3, num_attention_heads=4, projection_dim=128),
+        projection_dim=128,
+    )
+
+
+def vit_b32_config():
+    """The architecture of openai/clip-vit-base-patch32 (the transformers defaults), no weights."""
+    from transformers import CLIPConfig
+
+    return CLIPConfig()
+
+
+def build_processor(tokenizer, image_size: int):
+    from transformers import CLIPImageProcessorPil, CLIPProcessor
+
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": image_size},
+                                            crop_size={"height": image_size, "width": image_size})
+    return CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def build_tiny(path: str | os.PathLike, seed: int = 0, image_size: int = 96) -> Path:
+    """Create the small CLIP from config and save it where `from_pretrained` can read it."""
+    from transformers import CLIPModel
+
+    from formclip_pipeline.core.files import atomic_dir
+
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    model = CLIPModel(tiny_config(len(tokenizer), image_size))
+    path = Path(path)
+    with atomic_dir(path) as tmp:
+        model.save_pretrained(tmp)
+        build_processor(tokenizer, image_size).save_pretrained(tmp)
+        (tmp / FORMCLIP_META).write_text(json.dumps({"kind": "base", "name": TINY_MODEL, "seed": seed}))
+    return path
+
+
+def resolve_base(name_or_path: str) -> str:
+    """What `from_pretrained` should be given for a base model name."""
+    if name_or_path == TINY_MODEL:
+        target = cache_dir() / TINY_MODEL
+        if not (target / "config.json").exists():
+            build_tiny(target)
+        return str(target)
+    return name_or_path
+
+
+@dataclass
+class LoadedClip:
+    model: "torch.nn.Module"
+    processor: object
+    source: str
+    meta: dict
+
+    @property
+    def image_size(self) -> int:
+        return int(self.model.config.vision_config.image_size)
+
+    @property
+    def image_mean(self) -> list[float]:
+        return list(self.processor.image_processor.image_mean)
+
+    @property
+    def image_std(self) -> list[float]:
+        return list(self.processor.image_processor.image_std)
+
+
+def load_clip(name_or_path: str) -> LoadedClip:
+    """Load a CLIP model and processor by hub name, local path or `formclip-tiny`."""
+    from transformers import CLIPModel, CLIPProcessor
+
+    source = resolve_base(name_or_path)
+    try:
+        model = CLIPModel.from_pretrained(source, use_safetensors=True)
+        processor = CLIPProcessor.from_pretrained(source)
+    except OSError as exc:
+        local = Path(source).exists()
+        if local:
+            raise ModelError(f"{source} is not a CLIP checkpoint that from_pretrained can read: {exc}") from exc
+        raise ModelError(
+            f"could not load {source!r}: it is not a local directory and downloading it failed "
+            f"(no network or no access to the model hub). Use --model {TINY_MODEL} (built offline) "
+            f"or --model /path/to/a/downloaded/clip") from exc
+    meta_path = Path(source) / FORMCLIP_META
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    model.eval()
+    return LoadedClip(model, processor, source, meta)
+
+
+def preprocess(frames: np.ndarray | torch.Tensor, clip: LoadedClip) -> torch.Tensor:
+    """uint8 NxHxWx3 square frames to normalised pixel values at the model's resolution.
+
+    Frames are letterboxed squares already, so the processor's resize and centre crop reduce to a
+    resize; doing it in torch keeps training from spending its time in PIL.
+    """
+    x = torch.as_tensor(frames).permute(0, 3, 1, 2).float().div_(255.0)
+    size = clip.image_size
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+    mean = torch.tensor(clip.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(clip.image_std).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _as_tensor(out) -> torch.Tensor:
+    # transformers 5 returns a model output object from get_*_features.
+    return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+def image_features(model, pixels: torch.Tensor) -> torch.Tensor:
+    return F.normalize(_as_tensor(model.get_image_features(pixel_values=pixels)), dim=-1)
+
+
+def text_features(model, processor, texts: list[str]) -> torch.Tensor:
+    tok = processor.tokenizer(texts, padding=True, truncation=True, max_length=model.config.text_config.max_position_embeddings,
+                              return_tensors="pt")
+    return F.normalize(_as_tensor(model.get_text_features(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])), dim=-1)
+
+
+@torch.no_grad()
+def embed_images(clip: LoadedClip, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    out = []
+    for i in range(0, len(frames), batch_size):
+        out.append(image_features(clip.model, preprocess(frames[i:i + batch_size], clip)))
+    return torch.cat(out).numpy() if out else np.zeros((0, clip.model.config.projection_dim), np.float32)
+
+
+def save_checkpoint(clip: LoadedClip, path: str | os.PathLike, meta: dict) -> Path:
+    """Save weights (safetensors), processor, tokenizer and class prompts, atomically."""
+    from formclip_pipeline.core.files import atomic_dir
+
+    path = Path(path)
+    with atomic_dir(path) as tmp:
+        clip.model.save_pretrained(tmp, safe_serialization=True)
+        clip.processor.save_pretrained(tmp)
+        (tmp / FORMCLIP_META).write_text(json.dumps(meta, indent=2, default=str))
+    return path

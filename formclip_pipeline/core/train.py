@@ -1,0 +1,252 @@
+"""Fine-tune CLIP to classify form, with the strategy chosen by a setting.
+
+Strategies:
+- `flyp` (default): contrastive against the class prompts ("finetune like you pretrain"), both
+  towers trained, so two frames of the same class are never pushed apart as negatives.
+- `seed_contrastive`: the seed guide's in-batch image/description loss, kept for comparison.
+- `linear_probe`: frozen towers, a logistic-regression head on cached image embeddings.
+- `zero_shot`: no training; the base model's similarity to the class prompts.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from formclip_pipeline.catalog import get_exercise, to_label
+from formclip_pipeline.core import model as M
+from formclip_pipeline.core.frames import frames_array
+
+STRATEGIES = ("flyp", "seed_contrastive", "linear_probe", "zero_shot")
+HEAD_FILE = "classifier_head.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    base_model: str = M.DEFAULT_BASE_MODEL
+    strategy: str = "flyp"
+    multi_class: bool = False
+    epochs: int = 5
+    batch_size: int = 16
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if self.epochs < 0 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs must be >= 0, batch size >= 1 and learning rate > 0")
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    val_balanced_accuracy: float
+    seconds: float
+
+
+@dataclass
+class Classifier:
+    """A CLIP model plus how it turns image features into class probabilities."""
+    clip: M.LoadedClip
+    exercise: str
+    labels: list[str]
+    prompts: list[str]
+    multi_class: bool
+    head: tuple[torch.Tensor, torch.Tensor] | None = None  # (weight CxD, bias C) for linear_probe
+
+    @torch.no_grad()
+    def logits_from_features(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.head is not None:
+            w, b = self.head
+            return feats @ w.T + b
+        text = M.text_features(self.clip.model, self.clip.processor, self.prompts)
+        return self.clip.model.logit_scale.exp() * feats @ text.T
+
+    @torch.no_grad()
+    def predict_proba(self, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        self.clip.model.eval()
+        out = []
+        for i in range(0, len(frames), batch_size):
+            feats = M.image_features(self.clip.model, M.preprocess(frames[i:i + batch_size], self.clip))
+            out.append(self.logits_from_features(feats).softmax(-1))
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.labels)), np.float32)
+
+    def save(self, path, extra_meta: dict) -> None:
+        from safetensors.torch import save_file
+
+        meta = {"kind": "formclip-classifier", "exercise": self.exercise, "labels": self.labels,
+                "prompts": self.prompts, "multi_class": self.multi_class, **extra_meta}
+        M.save_checkpoint(self.clip, path, meta)
+        if self.head is not None:
+            from formclip_pipeline.core.files import atomic_path
+
+            with atomic_path(f"{path}/{HEAD_FILE}") as tmp:
+                save_file({"weight": self.head[0].contiguous(), "bias": self.head[1].contiguous()}, str(tmp))
+
+
+def load_classifier(path: str) -> Classifier:
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    clip = M.load_clip(path)
+    meta = clip.meta
+    if meta.get("kind") != "formclip-classifier":
+        raise M.ModelError(f"{path} is a CLIP model but not a FormClip classifier (no class prompts in {M.FORMCLIP_META})")
+    head = None
+    if (Path(clip.source) / HEAD_FILE).exists():
+        t = load_file(str(Path(clip.source) / HEAD_FILE))
+        head = (t["weight"], t["bias"])
+    return Classifier(clip, meta["exercise"], meta["labels"], meta["prompts"], meta["multi_class"], head)
+
+
+def _targets(df: pd.DataFrame, labels: list[str], multi_class: bool) -> np.ndarray:
+    index = {l: i for i, l in enumerate(labels)}
+    return np.array([index[to_label(c, multi_class)] for c in df["form_class"]], dtype=np.int64)
+
+
+def _class_weights(y: np.ndarray, n: int) -> torch.Tensor:
+    counts = np.bincount(y, minlength=n).astype(np.float64)
+    w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / n, 0.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def _balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
+    recalls = [float((pred[y == c] == c).mean()) for c in np.unique(y)]
+    return float(np.mean(recalls)) if recalls else 0.0
+
+
+def _evaluate(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, weights: torch.Tensor) -> tuple[float, float, float]:
+    if len(y) == 0:
+        return float("nan"), float("nan"), float("nan")
+    clf.clip.model.eval()
+    with torch.no_grad():
+        feats = torch.cat([M.image_features(clf.clip.model, pixels[i:i + 128]) for i in range(0, len(pixels), 128)])
+        logits = clf.logits_from_features(feats)
+        loss = float(F.cross_entropy(logits, torch.as_tensor(y), weight=weights))
+    pred = logits.argmax(-1).numpy()
+    return loss, float((pred == y).mean()), _balanced_accuracy(y, pred)
+
+
+def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: str, config: TrainConfig,
+                     on_epoch: Callable[[EpochStats], None] | None = None,
+                     log: Callable[[str], None] = print) -> tuple[Classifier, list[EpochStats]]:
+    """Train on the `train` split, choose the epoch by `val`, never look at `test`."""
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    ex = get_exercise(exercise)
+    labels, prompts = ex.labels(config.multi_class), ex.prompts(config.multi_class)
+    data = frames.merge(annotations[["video_sha256", "frame_index", "description"]], on=["video_sha256", "frame_index"],
+                        how="left")
+    missing = data["description"].isna() | (data["description"].astype(str).str.strip() == "")
+    if missing.any():
+        from formclip_pipeline.core.annotate import template_for
+
+        log(f"{int(missing.sum())} frames have no description; training them on the catalogue's templates")
+        data.loc[missing, "description"] = [template_for(exercise, r.form_class, f"{r.video_sha256}:{r.frame_index}")
+                                            for r in data[missing].itertuples()]
+    train, val = data[data["split"] == "train"], data[data["split"] == "val"]
+    if len(train) == 0:
+        raise ValueError(f"no training frames for {exercise}: the train split is empty")
+    clip = M.load_clip(config.base_model)
+    clf = Classifier(clip, exercise, labels, prompts, config.multi_class)
+    y_tr, y_va = _targets(train, labels, config.multi_class), _targets(val, labels, config.multi_class)
+    weights = _class_weights(y_tr, len(labels))
+    px_tr = M.preprocess(frames_array(train), clip)
+    px_va = M.preprocess(frames_array(val), clip)
+    history: list[EpochStats] = []
+    if config.strategy == "zero_shot":
+        return clf, history
+    if config.strategy == "linear_probe":
+        clf.head = _fit_linear_probe(clf, px_tr, y_tr, len(labels), config)
+        loss, acc, bacc = _evaluate(clf, px_va, y_va, weights)
+        stats = EpochStats(1, float("nan"), loss, acc, bacc, 0.0)
+        history.append(stats)
+        if on_epoch:
+            on_epoch(stats)
+        return clf, history
+
+    model = clip.model
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total = max(1, steps_per_epoch * config.epochs)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, total // 10))
+                                              * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    descriptions = train["description"].tolist()
+    best_state, best_score = None, -1.0
+    gen = torch.Generator().manual_seed(config.seed)
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        order = torch.randperm(len(train), generator=gen)
+        losses = []
+        for i in range(0, len(order), config.batch_size):
+            idx = order[i:i + config.batch_size]
+            img = M.image_features(model, px_tr[idx])
+            if config.strategy == "seed_contrastive":
+                txt = M.text_features(model, clip.processor, [descriptions[j] for j in idx.tolist()])
+                logits = model.logit_scale.exp() * img @ txt.T
+                target = torch.arange(len(idx))
+                loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+            else:  # flyp
+                txt = M.text_features(model, clip.processor, prompts)
+                logits = model.logit_scale.exp() * img @ txt.T
+                loss = F.cross_entropy(logits, torch.as_tensor(y_tr[idx.numpy()]), weight=weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+            losses.append(loss.item())
+        val_loss, val_acc, val_bacc = _evaluate(clf, px_va, y_va, weights)
+        stats = EpochStats(epoch, float(np.mean(losses)), val_loss, val_acc, val_bacc, time.perf_counter() - t0)
+        history.append(stats)
+        log(f"Epoch {epoch}/{config.epochs} - Loss: {stats.train_loss:.4f}\n"
+            f"  Val Loss: {val_loss:.4f} - Accuracy: {val_acc:.2f} - Balanced accuracy: {val_bacc:.2f}")
+        if on_epoch:
+            on_epoch(stats)
+        score = val_bacc if not math.isnan(val_bacc) else -stats.train_loss
+        if score > best_score:
+            best_score, best_state = score, copy.deepcopy(model.state_dict())
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return clf, history
+
+
+def _fit_linear_probe(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, n_classes: int, config: TrainConfig):
+    from sklearn.linear_model import LogisticRegression
+
+    with torch.no_grad():
+        feats = torch.cat([M.image_features(clf.clip.model, pixels[i:i + 128]) for i in range(0, len(pixels), 128)]).numpy()
+    lr = LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced", random_state=config.seed)
+    lr.fit(feats, y)
+    w = np.zeros((n_classes, feats.shape[1]), np.float32)
+    b = np.full(n_classes, -1e4, np.float32)  # classes absent from training are never predicted
+    if len(lr.classes_) == 2 and lr.coef_.shape[0] == 1:
+        # sklearn's binary form: one row for classes_[1]; make it a two-row softmax head.
+        w[lr.classes_[1]], b[lr.classes_[1]] = lr.coef_[0], lr.intercept_[0]
+        w[lr.classes_[0]], b[lr.classes_[0]] = 0.0, 0.0
+    else:
+        for row, c in enumerate(lr.classes_):
+            w[c], b[c] = lr.coef_[row], lr.intercept_[row]
+    return torch.tensor(w), torch.tensor(b)
+
+
+def config_params(config: TrainConfig) -> dict:
+    return asdict(config)
