@@ -1,0 +1,59 @@
+import dagster as dg
+import pandas as pd
+
+from formclip_pipeline.core.annotate import template_annotations
+from formclip_pipeline.core.validate import Thresholds, blocking_errors, validate
+from formclip_pipeline.partitions import exercise_partitions
+
+
+@dg.asset(
+    partitions_def=exercise_partitions,
+    group_name="training",
+    kinds={"parquet"},
+    description="A text description per frame, the text side of CLIP fine-tuning (catalogue templates).",
+)
+def frame_annotations(context: dg.AssetExecutionContext, extracted_frames: pd.DataFrame) -> pd.DataFrame:
+    ann = template_annotations(extracted_frames)
+    context.add_output_metadata({
+        "frames": len(ann),
+        "by_source": dg.MetadataValue.json(ann["source"].value_counts().to_dict() if len(ann) else {}),
+        "preview": dg.MetadataValue.md(ann[["source_video", "form_class", "description"]].head(8).to_markdown(index=False)
+                                       if len(ann) else "no frames"),
+    })
+    return ann
+
+
+class ValidationConfig(dg.Config):
+    max_missing_description_fraction: float = 0.0
+    min_videos_per_class: int = 1
+    max_class_imbalance: float = 10.0
+
+
+@dg.asset(
+    partitions_def=exercise_partitions,
+    group_name="training",
+    kinds={"parquet"},
+    description="Data checks before training: missing descriptions, videos per class, class balance. "
+                "Errors fail the blocking check and stop training; warnings let it go on.",
+)
+def validation_report(context: dg.AssetExecutionContext, config: ValidationConfig,
+                      frame_annotations: pd.DataFrame) -> pd.DataFrame:
+    report = validate(frame_annotations, context.partition_key, Thresholds(**config.model_dump()))
+    errors = blocking_errors(report)
+    context.add_output_metadata({
+        "errors": len(errors),
+        "warnings": int(((~report["passed"]) & (report["severity"] == "warning")).sum()),
+        "summary": dg.MetadataValue.md(report[["check", "severity", "message"]].to_markdown(index=False)),
+    })
+    return report
+
+
+@dg.asset_check(asset=validation_report, blocking=True,
+                description="Fails on any error-level finding, which stops finetuned_checkpoint from running.")
+def validation_report_has_no_errors(validation_report: pd.DataFrame) -> dg.AssetCheckResult:
+    errors = blocking_errors(validation_report)
+    return dg.AssetCheckResult(
+        passed=len(errors) == 0,
+        metadata={"errors": len(errors), "messages": dg.MetadataValue.md("\n".join(f"- {m}" for m in errors["message"])
+                                                                         or "none")},
+    )

@@ -1,0 +1,32 @@
+import dagster as dg
+import pandas as pd
+
+from formclip_pipeline.core.runs import evaluate_run
+from formclip_pipeline.partitions import exercise_partitions
+from formclip_pipeline.resources import FormClipPaths, MLflowTracking
+
+
+@dg.asset(
+    partitions_def=exercise_partitions,
+    group_name="training",
+    kinds={"duckdb", "mlflow"},
+    description="Accuracy, precision, recall, balanced accuracy and macro-F1 on held-out test videos, per frame "
+                "and per video, beside the zero-shot baseline; rows in DuckDB table evaluation_metrics. "
+                "Moves alias champion only to a model that beats the current one.",
+)
+def evaluation_metrics(context: dg.AssetExecutionContext, paths: FormClipPaths, mlflow_tracking: MLflowTracking,
+                       finetuned_checkpoint: dict, extracted_frames: pd.DataFrame) -> pd.DataFrame:
+    out = evaluate_run(finetuned_checkpoint, extracted_frames, mlflow_tracking.root, paths.duckdb_path,
+                       paths.reports_dir / "evaluation")
+    main = out["results"][finetuned_checkpoint["strategy"]]
+    context.log.info(out["gate"]["reason"])
+    wide = out["rows"].pivot_table(index=["strategy", "level"], columns="metric", values="value").reset_index()
+    context.add_output_metadata({
+        "video_accuracy": main["video"].get("accuracy"),
+        "video_balanced_accuracy": main["video"].get("balanced_accuracy"),
+        "frame_accuracy": main["frame"].get("accuracy"),
+        "champion": out["gate"]["reason"],
+        "metrics": dg.MetadataValue.md(wide.round(3).to_markdown(index=False)),
+        "confusion_matrix": dg.MetadataValue.path(out["confusion_png"]),
+    })
+    return out["rows"]

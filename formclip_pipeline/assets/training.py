@@ -1,0 +1,47 @@
+import os
+
+import dagster as dg
+import pandas as pd
+
+from formclip_pipeline.core.model import DEFAULT_BASE_MODEL
+from formclip_pipeline.core.runs import train_run
+from formclip_pipeline.core.train import TrainConfig
+from formclip_pipeline.partitions import exercise_partitions
+from formclip_pipeline.resources import FormClipPaths, MLflowTracking
+
+
+class TrainingConfig(dg.Config):
+    # FORMCLIP_BASE_MODEL lets a deployment (or the offline demo) change the default in the launchpad.
+    base_model: str = os.environ.get("FORMCLIP_BASE_MODEL", DEFAULT_BASE_MODEL)
+    strategy: str = "flyp"
+    multi_class: bool = False
+    epochs: int = 5
+    batch_size: int = 16
+    learning_rate: float = 1e-5
+    weight_decay: float = 0.1
+    seed: int = 0
+
+
+@dg.asset(
+    partitions_def=exercise_partitions,
+    group_name="training",
+    kinds={"pytorch", "mlflow"},
+    deps=["validation_report"],
+    description="Fine-tuned CLIP checkpoint (safetensors, processor, tokenizer, class prompts) that "
+                "CLIPModel.from_pretrained reloads; an MLflow run and a new version of formclip-<exercise>.",
+)
+def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, paths: FormClipPaths,
+                         mlflow_tracking: MLflowTracking, extracted_frames: pd.DataFrame,
+                         frame_annotations: pd.DataFrame) -> dict:
+    result = train_run(extracted_frames, frame_annotations, context.partition_key, TrainConfig(**config.model_dump()),
+                       mlflow_tracking.root, paths.models_dir, log=context.log.info)
+    last = result["epochs"][-1] if result["epochs"] else {}
+    context.add_output_metadata({
+        "checkpoint": dg.MetadataValue.path(result["path"]),
+        "mlflow_run_id": result["run_id"],
+        "model_version": result["model_version"],
+        "strategy": result["strategy"],
+        "val_balanced_accuracy": float(last.get("val_balanced_accuracy", float("nan"))),
+        "mlflow_ui": dg.MetadataValue.url(f"http://127.0.0.1:5000/#/experiments/runs/{result['run_id']}"),
+    })
+    return result

@@ -1,0 +1,133 @@
+"""Training and evaluation runs as the assets and the command line both perform them.
+
+A training run is an MLflow run (params, per-epoch metrics, the checkpoint as artifacts) and a new
+version of model formclip-<exercise>. Evaluation scores the held-out test videos, records the
+numbers in MLflow and DuckDB, and moves the `champion` alias only to a model that beats the current
+champion on the same test videos.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from formclip_pipeline.core import metrics as MT
+from formclip_pipeline.core import store
+from formclip_pipeline.core.frames import frames_array
+from formclip_pipeline.core.train import Classifier, EpochStats, TrainConfig, config_params, load_classifier, train_classifier
+
+GATE_METRIC = "video_balanced_accuracy"
+
+
+def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, config: TrainConfig, root: str,
+              models_dir: str | Path, log: Callable[[str], None] = print) -> dict:
+    """Train, save the checkpoint under models_dir/<exercise>/<run_id>, track and register it."""
+    with store.mlflow_run(root, "formclip", f"train-{exercise}", {"exercise": exercise, "stage": "train"}) as run:
+        import mlflow
+
+        run_id = run.info.run_id
+        mlflow.log_params({**config_params(config), "exercise": exercise,
+                           "train_frames": int((frames["split"] == "train").sum()),
+                           "train_videos": int(frames.loc[frames["split"] == "train", "video_sha256"].nunique())})
+
+        def on_epoch(s: EpochStats) -> None:
+            values = {"train_loss": s.train_loss, "val_loss": s.val_loss, "val_accuracy": s.val_accuracy,
+                      "val_balanced_accuracy": s.val_balanced_accuracy, "epoch_seconds": s.seconds}
+            mlflow.log_metrics({k: v for k, v in values.items() if not math.isnan(v)}, step=s.epoch)
+
+        clf, history = train_classifier(annotations, frames, exercise, config, on_epoch=on_epoch, log=log)
+        path = Path(models_dir) / exercise / run_id
+        clf.save(path, {"strategy": config.strategy, "base_model": config.base_model, "mlflow_run_id": run_id,
+                        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "splits": _split_record(frames)})
+        mlflow.log_artifacts(str(path), artifact_path="checkpoint")
+        version = store.register_checkpoint(root, run_id, exercise, "checkpoint",
+                                            {"strategy": config.strategy, "local_path": str(path)})
+        mlflow.set_tag("model_version", version)
+    return {"exercise": exercise, "path": str(path), "run_id": run_id, "model_version": version,
+            "strategy": config.strategy, "multi_class": config.multi_class, "base_model": config.base_model,
+            "test_set": test_set_id(frames), "epochs": [vars(h) for h in history]}
+
+
+def test_set_id(frames: pd.DataFrame) -> str:
+    """Identifies the test videos by content, so scores are only compared on the same videos."""
+    shas = sorted(set(frames.loc[frames["split"] == "test", "video_sha256"]))
+    return hashlib.sha256("\n".join(shas).encode()).hexdigest()[:16]
+
+
+def _split_record(frames: pd.DataFrame) -> dict:
+    vids = frames.drop_duplicates("video_sha256")
+    return {s: sorted(vids.loc[vids["split"] == s, "source_video"].tolist()) for s in ("train", "val", "test")}
+
+
+def evaluate_classifier(clf: Classifier, frames: pd.DataFrame) -> dict:
+    test = frames[frames["split"] == "test"].reset_index(drop=True)
+    proba = clf.predict_proba(frames_array(test))
+    return MT.evaluate_predictions(test, proba, clf.labels, clf.multi_class)
+
+
+def evaluate_run(checkpoint: dict, frames: pd.DataFrame, root: str, duckdb_path: str | Path,
+                 artifacts_dir: str | Path, baselines: bool = True) -> dict:
+    """Metrics of a trained checkpoint (and the zero-shot baseline) on the test split, plus the gate."""
+    exercise = checkpoint["exercise"]
+    clf = load_classifier(checkpoint["path"])
+    results = {checkpoint["strategy"]: evaluate_classifier(clf, frames)}
+    if baselines and checkpoint["strategy"] != "zero_shot":
+        base = train_classifier(pd.DataFrame(columns=["video_sha256", "frame_index", "description"]), frames, exercise,
+                                TrainConfig(base_model=checkpoint["base_model"], strategy="zero_shot",
+                                            multi_class=checkpoint["multi_class"]), log=lambda _: None)[0]
+        results["zero_shot"] = evaluate_classifier(base, frames)
+    main = results[checkpoint["strategy"]]
+    rows = pd.concat([MT.flat_rows(m, exercise, s, checkpoint["run_id"]) for s, m in results.items()], ignore_index=True)
+    rows["model_version"] = str(checkpoint.get("model_version"))
+    rows["evaluated_at"] = datetime.now(timezone.utc)
+    store.duckdb_append(duckdb_path, "evaluation_metrics", rows)
+    png = MT.confusion_png(main, Path(artifacts_dir) / f"confusion_{exercise}_{checkpoint['run_id']}.png",
+                           f"{exercise}: {checkpoint['strategy']} (videos)")
+    gate = champion_gate(root, checkpoint, main)
+    with store.mlflow_run_resume(root, checkpoint["run_id"]) as mlflow:
+        for s, m in results.items():
+            prefix = "test" if s == checkpoint["strategy"] else f"baseline_{s}"
+            for level in ("frame", "video"):
+                for k in ("accuracy", "balanced_accuracy", "precision", "recall", "macro_f1"):
+                    v = m[level].get(k)
+                    if v is not None and not math.isnan(v):
+                        mlflow.log_metric(f"{prefix}_{level}_{k}", v)
+        mlflow.log_artifact(str(png))
+        mlflow.log_dict(results, "metrics.json")
+        mlflow.set_tag("champion_decision", gate["reason"])
+    return {"exercise": exercise, "results": results, "rows": rows, "confusion_png": str(png), "gate": gate}
+
+
+def champion_gate(root: str, checkpoint: dict, metrics: dict) -> dict:
+    """Promote the new version only if it beats the champion's score on the same test videos."""
+    new = metrics["video"].get("balanced_accuracy", float("nan"))
+    current = store.champion(root, checkpoint["exercise"])
+    version = str(checkpoint["model_version"])
+    if current is None:
+        promote, reason = True, f"no champion yet; version {version} becomes champion ({GATE_METRIC} {new:.3f})"
+    else:
+        old = float(current.tags.get(GATE_METRIC, "nan"))
+        same_test = current.tags.get("test_set") == checkpoint.get("test_set")
+        if not same_test:
+            promote, reason = new >= old, (f"champion v{current.version} was scored on other test videos; "
+                                           f"comparing {new:.3f} with its {old:.3f}")
+        else:
+            promote = new > old
+            reason = (f"version {version} ({new:.3f}) {'beats' if promote else 'does not beat'} champion "
+                      f"v{current.version} ({old:.3f}) on the same test videos")
+        if promote and current.version == version:
+            reason = f"version {version} is already champion"
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    name = store.REGISTERED_PREFIX + checkpoint["exercise"]
+    client.set_model_version_tag(name, version, GATE_METRIC, f"{new:.6f}")
+    client.set_model_version_tag(name, version, "test_set", str(checkpoint.get("test_set")))
+    if promote and not math.isnan(new):
+        store.set_champion(root, checkpoint["exercise"], version)
+    return {"promoted": bool(promote and not math.isnan(new)), "reason": reason, "score": new}

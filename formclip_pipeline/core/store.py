@@ -1,0 +1,100 @@
+"""MLflow tracking and DuckDB tables, without Dagster, for the assets and the command line alike."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+REGISTERED_PREFIX = "formclip-"
+CHAMPION = "champion"
+
+
+def mlflow_tracking_uri(root: str | os.PathLike) -> str:
+    mlruns = Path(root).resolve() / "mlruns"
+    mlruns.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{mlruns / 'mlflow.db'}"
+
+
+def _setup(root, experiment: str):
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_tracking_uri(root))
+    if mlflow.get_experiment_by_name(experiment) is None:
+        artifacts = (Path(root).resolve() / "mlruns" / "artifacts").as_uri()
+        mlflow.create_experiment(experiment, artifact_location=artifacts)
+    mlflow.set_experiment(experiment)
+    return mlflow
+
+
+@contextmanager
+def mlflow_run(root, experiment: str, run_name: str, tags: dict | None = None):
+    mlflow = _setup(root, experiment)
+    with mlflow.start_run(run_name=run_name, tags=tags or {}) as run:
+        yield run
+
+
+@contextmanager
+def mlflow_run_resume(root, run_id: str):
+    """Reopen a finished run to add evaluation results to it."""
+    mlflow = _setup(root, "formclip")
+    with mlflow.start_run(run_id=run_id):
+        yield mlflow
+
+
+def register_checkpoint(root, run_id: str, exercise: str, artifact_path: str, tags: dict) -> str:
+    """A new version of formclip-<exercise> pointing at the run's checkpoint artifacts."""
+    from mlflow import MlflowClient
+
+    _setup(root, "formclip")
+    client = MlflowClient()
+    name = REGISTERED_PREFIX + exercise
+    try:
+        client.get_registered_model(name)
+    except Exception:
+        client.create_registered_model(name, description=f"FormClip form classifier for {exercise}")
+    source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+    mv = client.create_model_version(name, source=source, run_id=run_id, tags={k: str(v) for k, v in tags.items()})
+    return mv.version
+
+
+def champion(root, exercise: str):
+    """The current champion ModelVersion of formclip-<exercise>, or None."""
+    from mlflow import MlflowClient
+
+    _setup(root, "formclip")
+    try:
+        return MlflowClient().get_model_version_by_alias(REGISTERED_PREFIX + exercise, CHAMPION)
+    except Exception:
+        return None
+
+
+def set_champion(root, exercise: str, version: str) -> None:
+    from mlflow import MlflowClient
+
+    _setup(root, "formclip")
+    MlflowClient().set_registered_model_alias(REGISTERED_PREFIX + exercise, CHAMPION, version)
+
+
+def duckdb_append(path: str | os.PathLike, table: str, df: pd.DataFrame) -> int:
+    """Append rows to a DuckDB table, creating it from the frame's schema on first use."""
+    import duckdb
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.register("incoming", df)
+        exists = con.execute("select count(*) from information_schema.tables where table_name = ?", [table]).fetchone()[0]
+        if exists:
+            con.execute(f'insert into "{table}" by name select * from incoming')
+        else:
+            con.execute(f'create table "{table}" as select * from incoming')
+        con.unregister("incoming")
+    return len(df)
+
+
+def duckdb_query(path: str | os.PathLike, sql: str) -> pd.DataFrame:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).df()

@@ -1,0 +1,99 @@
+"""Where FormClip keeps its files and how it reaches MLflow and DuckDB.
+
+Every path hangs off one root (FORMCLIP_HOME, else the working directory), so a test can point the
+whole pipeline at a temporary directory with one setting.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from formclip_pipeline.core import store
+
+
+def default_root() -> str:
+    return os.environ.get("FORMCLIP_HOME", os.getcwd())
+
+
+class FormClipPaths(dg.ConfigurableResource):
+    root: str = default_root()
+
+    @property
+    def base(self) -> Path:
+        return Path(self.root).resolve()
+
+    @property
+    def video_dir(self) -> Path:
+        return self.base / "data" / "training_data"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.base / "data" / "models"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.base / "data" / "reports"
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.base / "data" / "formclip.duckdb"
+
+
+class MLflowTracking(dg.ConfigurableResource):
+    """A thin MLflow resource: a sqlite store under mlruns/ (the file store is deprecated)."""
+    root: str = default_root()
+    experiment: str = "formclip"
+
+    def tracking_uri(self) -> str:
+        return store.mlflow_tracking_uri(self.root)
+
+    @contextmanager
+    def run(self, run_name: str, tags: dict | None = None):
+        with store.mlflow_run(self.root, self.experiment, run_name, tags) as run:
+            yield run
+
+
+class DuckDBStore(dg.ConfigurableResource):
+    root: str = default_root()
+
+    def append(self, table: str, df: pd.DataFrame) -> int:
+        return store.duckdb_append(Path(self.root) / "data" / "formclip.duckdb", table, df)
+
+
+class ParquetJsonIOManager(dg.ConfigurableIOManager):
+    """DataFrames as Parquet, everything else as JSON, one file per asset partition, written atomically."""
+    root: str = default_root()
+
+    def _path(self, context, suffix: str) -> Path:
+        key = "/".join(context.asset_key.path)
+        part = context.partition_key if context.has_partition_key else "__all__"
+        return Path(self.root) / "data" / "pipeline" / key / f"{part}{suffix}"
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        from formclip_pipeline.core.files import atomic_path, write_json
+
+        if isinstance(obj, pd.DataFrame):
+            path = self._path(context, ".parquet")
+            with atomic_path(path) as tmp:
+                obj.to_parquet(tmp, index=False)
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(path)), "row_count": len(obj)})
+        else:
+            path = self._path(context, ".json")
+            write_json(path, obj)
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext):
+        # An InputContext carries the upstream asset key and the partition being read.
+        parquet, js = self._path(context, ".parquet"), self._path(context, ".json")
+        if parquet.exists():
+            return pd.read_parquet(parquet)
+        if js.exists():
+            import json
+
+            return json.loads(js.read_text())
+        raise FileNotFoundError(f"{context.asset_key.to_user_string()} has not been materialized for this partition "
+                                f"(looked for {parquet.name} and {js.name})")
