@@ -85,6 +85,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                           errors="replace", timeout=60)
     err = proc.stderr
     if "moov atom not found" in err:
+        with open(p, "rb") as f:
+            head = f.read(12)
+        if head[4:8] != b"ftyp":
+            raise VideoError(f"{p.name}: not a video ffmpeg can read (no MP4 header)")
         raise VideoError(f"{p.name}: truncated MP4 (no moov atom); the file was cut off while being written or copied")
     if "Invalid data found when processing input" in err:
         raise VideoError(f"{p.name}: not a video ffmpeg can read (invalid data)")

@@ -192,8 +192,9 @@ def deadlift(body: Body, depth: float, ascending: bool, fault: str | None, sever
     drift = 0.0
     s_leg = depth
     if fault == "rounded_back":
-        lumbar_extra = (8.0 + 8.0 * severity) * depth
-        thoracic_extra = (22.0 + 14.0 * severity) * depth
+        # Flexion shows as a bend between the lumbar and thoracic segments (kyphosis under load).
+        lumbar_extra = (3.0 + 3.0 * severity) * depth
+        thoracic_extra = (28.0 + 14.0 * severity) * depth
     elif fault == "hips_shoot_up" and ascending:
         # Legs straighten before the bar leaves the floor zone: knee angle leads, torso stays flat.
         s_leg = depth ** (2.2 + 1.5 * severity)
@@ -257,7 +258,7 @@ def row(body: Body, depth: float, ascending: bool, fault: str | None, severity: 
     lumbar_extra = thoracic_extra = 0.0
     reach = 1.0
     if fault == "rounded_back":
-        lumbar_extra, thoracic_extra = 8.0 + 6.0 * severity, 24.0 + 14.0 * severity
+        lumbar_extra, thoracic_extra = 3.0 + 3.0 * severity, 28.0 + 14.0 * severity
     elif fault == "momentum_swing":
         lean -= (18.0 + 14.0 * severity) * math.sin(math.pi / 2 * depth)
     elif fault == "partial_range":

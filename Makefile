@@ -1,0 +1,37 @@
+# Everything runs from .venv, which `make setup` creates; setup is re-run only when pyproject.toml changes.
+VENV := .venv
+PY := $(VENV)/bin/python
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export FORMCLIP_BASE_MODEL ?= formclip-tiny
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: setup demo test bench dagster mlflow clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints-cpu.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints-cpu.txt torch
+	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[dev]'
+	touch $@
+
+demo: setup
+	mkdir -p $(DAGSTER_HOME)
+	$(VENV)/bin/formclip demo
+
+test: setup
+	$(PY) -m pytest formclip_pipeline_tests
+
+bench: setup
+	$(PY) -m formclip_pipeline_tests.bench
+
+dagster: setup
+	mkdir -p $(DAGSTER_HOME)
+	$(VENV)/bin/dagster dev
+
+mlflow: setup
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db
+
+clean:
+	rm -rf data/training_data data/pipeline data/models data/reports data/formclip.duckdb mlruns/mlflow.db mlruns/artifacts $(DAGSTER_HOME)

@@ -1,0 +1,42 @@
+"""Shared fixtures: an offline environment and one small synthetic dataset rendered per session."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_cache(tmp_path_factory):
+    """Build formclip-tiny once per session in a private cache, never in the user's home."""
+    cache = tmp_path_factory.mktemp("formclip_cache")
+    old = os.environ.get("FORMCLIP_CACHE")
+    os.environ["FORMCLIP_CACHE"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("FORMCLIP_CACHE", None)
+    else:
+        os.environ["FORMCLIP_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def squat_videos(tmp_path_factory) -> tuple[Path, list[dict]]:
+    """Three short squat videos per form class, with truth, in the seed's folder layout."""
+    from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset
+
+    root = tmp_path_factory.mktemp("videos")
+    specs = dataset_specs(seed=11, videos_per_class=3, exercises=["squat"], sets=(1, 2), reps=(3, 4))
+    return root, generate_dataset(root, specs, workers=2)
+
+
+@pytest.fixture(scope="session")
+def squat_frames(squat_videos):
+    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+
+    root, _ = squat_videos
+    frames, failures = extract_dataset(video_manifest(root, "squat"), frames_per_video=10, skip_first=0.5, skip_last=0.5)
+    assert not failures
+    return frames

@@ -1,0 +1,52 @@
+"""The seed's scripts as `formclip` subcommands, run as a user runs them."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def formclip(*args, cwd, check=True):
+    exe = Path(sys.executable).with_name("formclip")
+    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, env={**os.environ})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"formclip {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_synth_extract_train_evaluate(tmp_path):
+    out = formclip("synth", "--out", "videos", "--videos-per-class", "2", "--seed", "5", "--exercises", "ohp",
+                   "--views", "side,front", "--sets", "1", "--reps", "3-4", "--preview", "--quiet", cwd=tmp_path)
+    assert "x real time" in out.stdout
+    assert (tmp_path / "videos" / "preview.png").exists()
+    truths = [json.loads(p.read_text()) for p in (tmp_path / "videos").rglob("*.truth.json")]
+    assert len(truths) == 8 and {t["view"] for t in truths} <= {"side", "front"}
+    formclip("extract", "--video-dir", "videos", "--out", "frames", "--frames-per-video", "6", "--skip-first", "0.5",
+             "--skip-last", "0.5", cwd=tmp_path)
+    assert (tmp_path / "frames" / "ohp_frames.parquet").exists()
+    formclip("train", "--data-dir", "frames", "--output", "model", "--epochs", "2", "--batch-size", "16",
+             "--learning-rate", "3e-4", "--model", "formclip-tiny", "--multi-class", cwd=tmp_path)
+    res = formclip("evaluate", "--model", "model", "--data-dir", "frames", "--json", "eval.json", cwd=tmp_path)
+    assert "Ohp:" in res.stdout and "Accuracy:" in res.stdout and "Precision:" in res.stdout
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert set(report["ohp"]) >= {"video_balanced_accuracy", "video_macro_f1", "frame_accuracy",
+                                  "zero_shot_video_balanced_accuracy"}
+    assert (tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+def test_unknown_exercise_and_missing_data_are_one_clear_sentence(tmp_path):
+    res = formclip("synth", "--out", "v", "--exercises", "curl", cwd=tmp_path, check=False)
+    assert res.returncode != 0 and "unknown exercise 'curl'" in res.stderr and "Traceback" not in res.stderr
+    res = formclip("train", "--data-dir", "nothing", "--model", "formclip-tiny", cwd=tmp_path, check=False)
+    assert res.returncode != 0 and "run `formclip extract` first" in res.stderr
+
+
+def test_offline_hub_model_fails_with_guidance(tmp_path):
+    formclip("synth", "--out", "videos", "--videos-per-class", "2", "--exercises", "row", "--sets", "1",
+             "--reps", "3", "--quiet", cwd=tmp_path)
+    formclip("extract", "--video-dir", "videos", "--out", "frames", "--frames-per-video", "2", cwd=tmp_path)
+    res = formclip("train", "--data-dir", "frames", "--output", "m", "--epochs", "1", cwd=tmp_path, check=False)
+    assert res.returncode != 0
+    assert "formclip-tiny" in res.stderr and "Traceback" not in res.stderr

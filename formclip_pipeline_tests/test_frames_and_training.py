@@ -1,0 +1,81 @@
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from formclip_pipeline.core.annotate import template_annotations
+from formclip_pipeline.core.frames import assign_splits, extract_dataset, video_manifest
+from formclip_pipeline.core.train import TrainConfig, load_classifier, train_classifier
+from formclip_pipeline.core.validate import blocking_errors, validate
+
+
+def test_no_video_appears_in_two_splits(squat_frames):
+    per_video = squat_frames.groupby("video_sha256")["split"].nunique()
+    assert (per_video == 1).all()
+    # Stratified: every class has a test video and a training video.
+    by_class = squat_frames.drop_duplicates("video_sha256").groupby("form_class")["split"].apply(set)
+    assert all({"train", "test"} <= s for s in by_class)
+
+
+def test_splits_are_fixed_by_seed():
+    videos = pd.DataFrame({"form_class": ["a"] * 10 + ["b"] * 10, "sha256": [f"h{i}" for i in range(20)]})
+    assert assign_splits(videos, 0) == assign_splits(videos, 0)
+    assert assign_splits(videos, 0) != assign_splits(videos, 1)
+
+
+def test_broken_video_is_listed_with_its_reason_and_the_rest_go_on(squat_videos, tmp_path):
+    root, _ = squat_videos
+    copy = tmp_path / "videos"
+    shutil.copytree(root / "squat" / "good_form", copy / "squat" / "good_form")
+    (copy / "squat" / "good_form" / "broken one.mp4").write_bytes(b"\x00" * 100)
+    (copy / "squat" / "lunge").mkdir()
+    (copy / "squat" / "lunge" / "x.mp4").write_bytes(b"\x00")
+    manifest = video_manifest(copy, "squat")
+    errors = manifest[manifest["status"] == "error"].set_index("file_name")["error"]
+    assert "not a video" in errors["broken one.mp4"]
+    assert "not a form class" in errors["x.mp4"]
+    frames, failures = extract_dataset(manifest, frames_per_video=3, skip_first=0, skip_last=0)
+    assert frames["source_video"].nunique() == 3 and not failures
+
+
+def test_validation_blocks_when_a_class_has_no_training_video(squat_frames):
+    ann = template_annotations(squat_frames)
+    assert blocking_errors(validate(ann, "squat")).empty
+    ann = ann[ann["form_class"] != "bouncing"]
+    errors = blocking_errors(validate(ann, "squat"))
+    assert list(errors["check"]) == ["videos_per_class:bouncing"]
+    ann.loc[ann.index[:5], "description"] = ""
+    assert "missing_descriptions" in set(blocking_errors(validate(ann, "squat"))["check"])
+
+
+def test_templates_give_each_class_several_descriptions(squat_frames):
+    ann = template_annotations(squat_frames)
+    assert (ann.groupby("form_class")["description"].nunique() >= 2).all()
+    assert set(ann["source"]) == {"template"}
+
+
+@pytest.mark.parametrize("strategy", ["flyp", "seed_contrastive", "linear_probe"])
+def test_training_strategies_learn_and_reload(squat_frames, strategy, tmp_path):
+    ann = template_annotations(squat_frames)
+    config = TrainConfig(base_model="formclip-tiny", strategy=strategy, epochs=3, learning_rate=3e-4, batch_size=32)
+    clf, history = train_classifier(ann, squat_frames, "squat", config, log=lambda _: None)
+    if strategy != "linear_probe":
+        assert len(history) == 3
+        assert history[-1].train_loss < history[0].train_loss
+    clf.save(tmp_path / "ck", {"strategy": strategy})
+    back = load_classifier(str(tmp_path / "ck"))
+    from formclip_pipeline.core.frames import frames_array
+
+    x = frames_array(squat_frames.head(4))
+    assert np.allclose(clf.predict_proba(x), back.predict_proba(x), atol=1e-5)
+    assert back.labels == ["good_form", "bad_form"]
+
+
+def test_frames_without_descriptions_train_on_templates(squat_frames):
+    logs = []
+    ann = template_annotations(squat_frames)
+    ann.loc[ann.index[:7], "description"] = None
+    train_classifier(ann, squat_frames, "squat", TrainConfig(base_model="formclip-tiny", epochs=1,
+                                                             learning_rate=1e-4), log=logs.append)
+    assert any("7 frames have no description" in m for m in logs)

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from formclip_pipeline.core import model as M
+
+
+def test_tiny_clip_is_built_once_and_loads_through_from_pretrained(offline_cache):
+    from transformers import CLIPModel, CLIPProcessor
+
+    clip = M.load_clip(M.TINY_MODEL)
+    assert (offline_cache / M.TINY_MODEL / "model.safetensors").exists()
+    again = CLIPModel.from_pretrained(str(offline_cache / M.TINY_MODEL))
+    proc = CLIPProcessor.from_pretrained(str(offline_cache / M.TINY_MODEL))
+    assert proc.tokenizer.tokenize("knee valgus") == ["knee</w>", "valgus</w>"]
+    for a, b in zip(clip.model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_embeddings_are_unit_vectors():
+    clip = M.load_clip(M.TINY_MODEL)
+    emb = M.embed_images(clip, np.random.default_rng(0).integers(0, 255, (3, 224, 224, 3), dtype=np.uint8))
+    assert emb.shape == (3, clip.model.config.projection_dim)
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def test_unreachable_hub_model_says_what_to_do_instead(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(M.ModelError, match="formclip-tiny"):
+        M.load_clip("openai/clip-vit-base-patch32")
+
+
+def test_a_directory_that_is_not_clip_is_named(tmp_path):
+    (tmp_path / "readme.txt").write_text("hi")
+    with pytest.raises(M.ModelError, match=str(tmp_path)):
+        M.load_clip(str(tmp_path))
+
+
+def test_vit_b32_architecture_trains_one_step_and_round_trips(tmp_path):
+    """Users with OpenAI's weights get this architecture; build it from config, no download."""
+    from transformers import CLIPModel
+
+    torch.manual_seed(0)
+    tok = M.build_tokenizer()
+    config = M.vit_b32_config()
+    config.text_config.vocab_size = len(tok)
+    model = CLIPModel(config)
+    assert model.config.vision_config.patch_size == 32 and model.config.vision_config.hidden_size == 768
+    clip = M.LoadedClip(model, M.build_processor(tok, 224), "vit-b32", {})
+    pixels = M.preprocess(np.random.default_rng(0).integers(0, 255, (2, 224, 224, 3), dtype=np.uint8), clip)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    img = M.image_features(model, pixels)
+    txt = M.text_features(model, clip.processor, ["good squat", "shallow squat"])
+    loss = torch.nn.functional.cross_entropy(model.logit_scale.exp() * img @ txt.T, torch.tensor([0, 1]))
+    before = model.visual_projection.weight.detach().clone()
+    loss.backward()
+    opt.step()
+    assert not torch.equal(before, model.visual_projection.weight)
+    M.save_checkpoint(clip, tmp_path / "b32", {"kind": "test"})
+    back = M.load_clip(str(tmp_path / "b32"))
+    assert torch.equal(back.model.visual_projection.weight, model.visual_projection.weight)
+    assert back.meta == {"kind": "test"}

@@ -1,0 +1,106 @@
+"""The whole asset graph, materialized by Dagster for one partition on tiny data in a temporary root."""
+import shutil
+
+import dagster as dg
+import pytest
+
+from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
+from formclip_pipeline.core import store
+from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking, ParquetJsonIOManager
+
+RUN_CONFIG = {"ops": {
+    "extracted_frames": {"config": {"frames_per_video": 8, "skip_first": 0.5, "skip_last": 0.5}},
+    "finetuned_checkpoint": {"config": {"base_model": "formclip-tiny", "epochs": 2, "learning_rate": 3e-4,
+                                        "batch_size": 32}},
+}}
+
+
+def _resources(root):
+    r = str(root)
+    return {"paths": FormClipPaths(root=r), "mlflow_tracking": MLflowTracking(root=r), "duckdb": DuckDBStore(root=r),
+            "io_manager": ParquetJsonIOManager(root=r)}
+
+
+def _materialize(root, instance):
+    return dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key="squat", resources=_resources(root),
+                          instance=instance, run_config=RUN_CONFIG, raise_on_error=False)
+
+
+@pytest.fixture(scope="module")
+def pipeline_root(squat_videos, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    shutil.copytree(squat_videos[0] / "squat", root / "data" / "training_data" / "squat")
+    # One unreadable upload must not stop the others.
+    (root / "data" / "training_data" / "squat" / "good_form" / "phone upload.mp4").write_bytes(b"garbage")
+    instance = dg.DagsterInstance.ephemeral()
+    result = _materialize(root, instance)
+    return root, instance, result
+
+
+def test_all_six_assets_materialize_and_the_check_passes(pipeline_root):
+    _, _, result = pipeline_root
+    assert result.success
+    done = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events() for m in [m.materialization]}
+    assert done == {"raw_videos", "extracted_frames", "frame_annotations", "validation_report",
+                    "finetuned_checkpoint", "evaluation_metrics"}
+    checks = result.get_asset_check_evaluations()
+    assert [c.passed for c in checks] == [True]
+
+
+def test_manifest_lists_the_unreadable_video_with_its_reason(pipeline_root):
+    root, _, _ = pipeline_root
+    import pandas as pd
+
+    manifest = pd.read_parquet(root / "data" / "pipeline" / "raw_videos" / "squat.parquet")
+    bad = manifest[manifest["status"] == "error"]
+    assert list(bad["file_name"]) == ["phone upload.mp4"]
+    assert "not a video" in bad["error"].iloc[0]
+    assert (manifest["status"] == "ok").sum() == 15
+    assert set(manifest.loc[manifest["status"] == "ok", "codec"]) == {"h264"}
+
+
+def test_checkpoint_reloads_with_from_pretrained_and_is_tracked_in_mlflow(pipeline_root):
+    root, _, result = pipeline_root
+    from mlflow import MlflowClient
+    from transformers import CLIPModel
+
+    ck = result.output_for_node("finetuned_checkpoint")
+    model = CLIPModel.from_pretrained(ck["path"])
+    assert model.config.vision_config.image_size == 96
+    for name in ("model.safetensors", "formclip.json", "tokenizer.json", "processor_config.json"):
+        assert any(p.name == name for p in (root / "data" / "models" / "squat").rglob(name)), name
+    client = MlflowClient(tracking_uri=store.mlflow_tracking_uri(root))
+    run = client.get_run(ck["run_id"])
+    assert run.data.params["epochs"] == "2" and run.data.params["strategy"] == "flyp"
+    assert [m.step for m in client.get_metric_history(ck["run_id"], "train_loss")] == [1, 2]
+    assert "test_video_balanced_accuracy" in run.data.metrics
+    assert "baseline_zero_shot_video_balanced_accuracy" in run.data.metrics
+    champion = client.get_model_version_by_alias("formclip-squat", "champion")
+    assert champion.run_id == ck["run_id"]
+    artifacts = {a.path for a in client.list_artifacts(ck["run_id"], "checkpoint")}
+    assert "checkpoint/model.safetensors" in artifacts
+
+
+def test_metrics_are_queryable_in_duckdb(pipeline_root):
+    root, _, _ = pipeline_root
+    df = store.duckdb_query(root / "data" / "formclip.duckdb",
+                            "select strategy, level, metric, value from evaluation_metrics where exercise = 'squat'")
+    assert {"flyp", "zero_shot"} <= set(df["strategy"])
+    assert {"accuracy", "precision", "recall", "balanced_accuracy"} <= set(df["metric"])
+    assert df["value"].between(0, 1).all() or set(df.loc[~df["value"].between(0, 1), "metric"]) == {"n"}
+
+
+def test_failed_validation_stops_training_and_keeps_the_champion(pipeline_root):
+    root, instance, first = pipeline_root
+    from mlflow import MlflowClient
+
+    shutil.rmtree(root / "data" / "training_data" / "squat" / "bouncing")
+    result = _materialize(root, instance)
+    checks = result.get_asset_check_evaluations()
+    assert [c.passed for c in checks] == [False]
+    trained = [e for e in result.get_asset_materialization_events()
+               if e.asset_key.to_user_string() == "finetuned_checkpoint"]
+    assert trained == []
+    client = MlflowClient(tracking_uri=store.mlflow_tracking_uri(root))
+    champion = client.get_model_version_by_alias("formclip-squat", "champion")
+    assert champion.run_id == first.output_for_node("finetuned_checkpoint")["run_id"]
