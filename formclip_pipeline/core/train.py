@@ -5,6 +5,10 @@ Strategies:
   towers trained, so two frames of the same class are never pushed apart as negatives.
 - `seed_contrastive`: the seed guide's in-batch image/description loss, kept for comparison.
 - `linear_probe`: frozen towers, a logistic-regression head on cached image embeddings.
+- `lp_ft`: the linear probe first, then the image tower and that head fine-tuned together
+  (LP-FT: the head starts right, so fine-tuning distorts the features less).
+- `wise_ft`: `flyp`, then weights interpolated between the base and the fine-tuned model, the mix
+  picked on the validation split (WiSE-FT).
 - `zero_shot`: no training; the base model's similarity to the class prompts.
 """
 from __future__ import annotations
@@ -24,7 +28,8 @@ from formclip_pipeline.catalog import get_exercise, to_label
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core.frames import frames_array
 
-STRATEGIES = ("flyp", "seed_contrastive", "linear_probe", "zero_shot")
+STRATEGIES = ("flyp", "seed_contrastive", "linear_probe", "lp_ft", "wise_ft", "zero_shot")
+WISE_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 HEAD_FILE = "classifier_head.safetensors"
 
 
@@ -64,7 +69,8 @@ class Classifier:
     labels: list[str]
     prompts: list[str]
     multi_class: bool
-    head: tuple[torch.Tensor, torch.Tensor] | None = None  # (weight CxD, bias C) for linear_probe
+    head: tuple[torch.Tensor, torch.Tensor] | None = None  # (weight CxD, bias C): linear_probe, lp_ft
+    wise_alpha: float | None = None
 
     @torch.no_grad()
     def logits_from_features(self, feats: torch.Tensor) -> torch.Tensor:
@@ -87,7 +93,7 @@ class Classifier:
         from safetensors.torch import save_file
 
         meta = {"kind": "formclip-classifier", "exercise": self.exercise, "labels": self.labels,
-                "prompts": self.prompts, "multi_class": self.multi_class, **extra_meta}
+                "prompts": self.prompts, "multi_class": self.multi_class, "wise_alpha": self.wise_alpha, **extra_meta}
         M.save_checkpoint(self.clip, path, meta)
         if self.head is not None:
             from formclip_pipeline.core.files import atomic_path
@@ -142,7 +148,7 @@ def _evaluate(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, weights: tor
 
 def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: str, config: TrainConfig,
                      on_epoch: Callable[[EpochStats], None] | None = None,
-                     log: Callable[[str], None] = print) -> tuple[Classifier, list[EpochStats]]:
+                     log: Callable[[str], None] = print, resume_dir=None) -> tuple[Classifier, list[EpochStats]]:
     """Train on the `train` split, choose the epoch by `val`, never look at `test`."""
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
@@ -179,16 +185,30 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
         return clf, history
 
     model = clip.model
-    params = [p for p in model.parameters() if p.requires_grad]
+    base_state = copy.deepcopy(model.state_dict()) if config.strategy == "wise_ft" else None
+    head_params: list[torch.nn.Parameter] = []
+    if config.strategy == "lp_ft":
+        w, b = _fit_linear_probe(clf, px_tr, y_tr, len(labels), config)
+        head_params = [torch.nn.Parameter(w.clone()), torch.nn.Parameter(b.clone())]
+        clf.head = (head_params[0], head_params[1])
+        for p in model.text_model.parameters():  # the text tower plays no part once a head exists
+            p.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad] + head_params
     opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total = max(1, steps_per_epoch * config.epochs)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, total // 10))
                                               * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     descriptions = train["description"].tolist()
-    best_state, best_score = None, -1.0
+    best_state, best_score, first_epoch = None, -1.0, 1
+    resume = _Resume(resume_dir, config, train) if resume_dir else None
+    if resume and resume.exists():
+        first_epoch, best_score, history, best_state = resume.load(model, head_params, opt, sched)
+        log(f"resuming from epoch {first_epoch - 1} checkpoint in {resume_dir}")
     gen = torch.Generator().manual_seed(config.seed)
-    for epoch in range(1, config.epochs + 1):
+    for _ in range(1, first_epoch):
+        torch.randperm(len(train), generator=gen)  # keep the batch order a resumed run would have had
+    for epoch in range(first_epoch, config.epochs + 1):
         model.train()
         t0 = time.perf_counter()
         order = torch.randperm(len(train), generator=gen)
@@ -201,9 +221,12 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
                 logits = model.logit_scale.exp() * img @ txt.T
                 target = torch.arange(len(idx))
                 loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-            else:  # flyp
-                txt = M.text_features(model, clip.processor, prompts)
-                logits = model.logit_scale.exp() * img @ txt.T
+            else:
+                if head_params:
+                    logits = img @ head_params[0].T + head_params[1]
+                else:  # flyp, wise_ft: contrast each frame with every class prompt
+                    txt = M.text_features(model, clip.processor, prompts)
+                    logits = model.logit_scale.exp() * img @ txt.T
                 loss = F.cross_entropy(logits, torch.as_tensor(y_tr[idx.numpy()]), weight=weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -222,11 +245,103 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
             on_epoch(stats)
         score = val_bacc if not math.isnan(val_bacc) else -stats.train_loss
         if score > best_score:
-            best_score, best_state = score, copy.deepcopy(model.state_dict())
+            best_score, best_state = score, _snapshot(model, head_params)
+        if resume:
+            resume.save(epoch, best_score, history, model, head_params, opt, sched, best_state)
     if best_state is not None:
-        model.load_state_dict(best_state)
+        _restore(model, head_params, best_state)
+    if head_params:
+        clf.head = (head_params[0].detach(), head_params[1].detach())
+    if base_state is not None:
+        alpha = _wise_sweep(clf, base_state, px_va, y_va, weights, log)
+        clf.wise_alpha = alpha
     model.eval()
+    if resume:
+        resume.clear()
     return clf, history
+
+
+def _snapshot(model, head_params) -> dict:
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for i, p in enumerate(head_params):
+        state[f"__head{i}"] = p.detach().clone()
+    return state
+
+
+def _restore(model, head_params, state: dict) -> None:
+    model.load_state_dict({k: v for k, v in state.items() if not k.startswith("__head")})
+    with torch.no_grad():
+        for i, p in enumerate(head_params):
+            p.copy_(state[f"__head{i}"])
+
+
+def _wise_sweep(clf: Classifier, base_state: dict, px_va, y_va, weights, log) -> float:
+    """Interpolate base and fine-tuned weights; keep the mix with the best validation balanced accuracy."""
+    model = clf.clip.model
+    tuned = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    best_alpha, best = 1.0, -1.0
+    for alpha in WISE_ALPHAS:
+        model.load_state_dict({k: (1 - alpha) * base_state[k] + alpha * tuned[k] if tuned[k].is_floating_point()
+                               else tuned[k] for k in tuned})
+        _, _, bacc = _evaluate(clf, px_va, y_va, weights)
+        bacc = -1.0 if math.isnan(bacc) else bacc
+        log(f"WiSE-FT alpha {alpha:.2f}: val balanced accuracy {bacc:.3f}")
+        if bacc > best or (bacc == best and alpha > best_alpha):
+            best_alpha, best = alpha, bacc
+    model.load_state_dict({k: (1 - best_alpha) * base_state[k] + best_alpha * tuned[k] if tuned[k].is_floating_point()
+                           else tuned[k] for k in tuned})
+    return best_alpha
+
+
+class _Resume:
+    """Per-epoch training state, so a killed run continues where it stopped.
+
+    Weights go to safetensors; optimizer and scheduler state to torch files read back with
+    weights_only=True, so resuming never unpickles arbitrary objects.
+    """
+
+    def __init__(self, folder, config: TrainConfig, train: pd.DataFrame):
+        import hashlib
+        import json
+        from pathlib import Path
+
+        key = json.dumps({**asdict(config), "frames": sorted(map(str, zip(train["video_sha256"], train["frame_index"])))})
+        self.folder = Path(folder) / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def exists(self) -> bool:
+        return (self.folder / "state.json").exists()
+
+    def save(self, epoch, best_score, history, model, head_params, opt, sched, best_state) -> None:
+        import json
+
+        from safetensors.torch import save_file
+
+        from formclip_pipeline.core.files import atomic_dir
+
+        with atomic_dir(self.folder) as tmp:
+            save_file({k: v.contiguous() for k, v in _snapshot(model, head_params).items()}, str(tmp / "current.safetensors"))
+            save_file({k: v.contiguous() for k, v in best_state.items()}, str(tmp / "best.safetensors"))
+            torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, tmp / "optimizer.pt")
+            (tmp / "state.json").write_text(json.dumps({"epoch": epoch, "best_score": best_score,
+                                                        "history": [asdict(h) for h in history]}))
+
+    def load(self, model, head_params, opt, sched):
+        import json
+
+        from safetensors.torch import load_file
+
+        state = json.loads((self.folder / "state.json").read_text())
+        _restore(model, head_params, load_file(str(self.folder / "current.safetensors")))
+        opt_state = torch.load(self.folder / "optimizer.pt", weights_only=True)
+        opt.load_state_dict(opt_state["optimizer"])
+        sched.load_state_dict(opt_state["scheduler"])
+        best = load_file(str(self.folder / "best.safetensors"))
+        return state["epoch"] + 1, state["best_score"], [EpochStats(**h) for h in state["history"]], best
+
+    def clear(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _fit_linear_probe(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, n_classes: int, config: TrainConfig):
