@@ -55,6 +55,7 @@ def cmd_extract(args) -> int:
     import pandas as pd
     from tqdm import tqdm
 
+    from formclip_pipeline.core.annotate import refresh_annotations, review_csv_path
     from formclip_pipeline.core.files import atomic_path
     from formclip_pipeline.core.frames import extract_dataset, video_manifest
 
@@ -75,8 +76,9 @@ def cmd_extract(args) -> int:
             frames.to_parquet(tmp, index=False)
         with atomic_path(out / f"{ex}_videos.parquet") as tmp:
             pd.DataFrame(manifest).to_parquet(tmp, index=False)
+        refresh_annotations(frames, out, ex)
         print(f"{ex}: {len(frames)} frames from {frames['video_sha256'].nunique() if len(frames) else 0} videos "
-              f"-> {out / f'{ex}_frames.parquet'}")
+              f"-> {out / f'{ex}_frames.parquet'}; review copy {review_csv_path(out, ex)}")
     return 0
 
 
@@ -94,7 +96,7 @@ def _load_frames(data_dir: str, exercises: str | None):
 
 
 def cmd_train(args) -> int:
-    from formclip_pipeline.core.annotate import template_annotations
+    from formclip_pipeline.core.annotate import refresh_annotations
     from formclip_pipeline.core.model import ModelError
     from formclip_pipeline.core.runs import train_run
     from formclip_pipeline.core.train import TrainConfig
@@ -106,7 +108,8 @@ def cmd_train(args) -> int:
     for ex, frames in _load_frames(args.data_dir, args.exercises).items():
         print(f"== {ex}")
         try:
-            result = train_run(frames, template_annotations(frames), ex, config, os.getcwd(), Path(args.output))
+            annotations = refresh_annotations(frames, args.data_dir, ex)
+            result = train_run(frames, annotations, ex, config, os.getcwd(), Path(args.output))
         except ModelError as exc:
             raise SystemExit(f"formclip train: {exc}")
         summary[ex] = result
@@ -151,6 +154,134 @@ def cmd_evaluate(args) -> int:
         from formclip_pipeline.core.files import write_json
 
         write_json(args.json, report)
+    return 0
+
+
+def _frames_and_annotations(data_dir: Path, ex: str):
+    """Frames and merged annotations of one exercise, from `formclip extract` output or a seed folder."""
+    import pandas as pd
+
+    from formclip_pipeline.core.annotate import (import_labeled_dir, load_store, merge_annotations, read_review_csv,
+                                                 review_csv_path)
+
+    parquet = data_dir / f"{ex}_frames.parquet"
+    if parquet.exists():
+        frames = pd.read_parquet(parquet)
+        return frames, merge_annotations(frames, load_store(data_dir, ex), read_review_csv(review_csv_path(data_dir, ex))), []
+    return import_labeled_dir(data_dir, ex)
+
+
+def _csv_exercise(csv_file: Path) -> str:
+    from formclip_pipeline.catalog import get_exercise
+
+    suffix = "_training_data.csv"
+    if not csv_file.name.endswith(suffix):
+        raise SystemExit(f"formclip: {csv_file.name} is not a review CSV (expected <exercise>{suffix})")
+    ex = csv_file.name[: -len(suffix)]
+    get_exercise(ex)
+    return ex
+
+
+def cmd_annotate(args) -> int:
+    from formclip_pipeline.core.annotate import AnnotationError, apply_drafts, write_review_copy
+    from formclip_pipeline.core.claude import DraftSettings, draft_descriptions
+
+    csv_file = Path(args.csv_file)
+    if not csv_file.exists():
+        raise SystemExit(f"formclip annotate: {csv_file} does not exist; run `formclip extract` first")
+    ex, data_dir = _csv_exercise(csv_file), csv_file.parent
+    try:
+        frames, ann, problems = _frames_and_annotations(data_dir, ex)
+    except AnnotationError as exc:
+        raise SystemExit(f"formclip annotate: {exc}")
+    for p in problems:
+        print(f"skipping {p}", file=sys.stderr)
+    if not args.ai:
+        write_review_copy(frames, ann, data_dir, ex)
+        print(f"{csv_file}: {len(ann)} rows; sources " + ", ".join(f"{k}={v}" for k, v in ann['source'].value_counts().items()))
+        return 0
+    settings = DraftSettings(model=args.model, max_requests=args.max_requests, concurrency=args.concurrency)
+    images = dict(zip(ann["frame_path"], frames["image"]))
+    items = [{"key": r.frame_path, "image": images[r.frame_path], "exercise": r.exercise, "form_class": r.form_class}
+             for r in ann.itertuples() if r.source == "template"]
+    result = draft_descriptions(items, settings, data_dir / ".formclip" / "ai_drafts.jsonl", dry_run=args.dry_run,
+                                log=lambda _: None)
+    print(result.message)
+    if args.dry_run:
+        return 0
+    if result.drafts:
+        ann = apply_drafts(ann, result.drafts)
+    write_review_copy(frames, ann, data_dir, ex)
+    print(f"{len(result.drafts)} rows marked ai_draft in {csv_file}: review them, then set source to human "
+          f"(or edit the text) to accept")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from formclip_pipeline.core.annotate import AnnotationError
+    from formclip_pipeline.core.files import atomic_path
+    from formclip_pipeline.core.validate import Thresholds, blocking_errors, summary, validate
+
+    import pandas as pd
+
+    data_dir = Path(args.data_dir)
+    thresholds = Thresholds(max_missing_description_fraction=args.max_missing_descriptions,
+                            max_class_imbalance=args.max_class_imbalance)
+    reports = []
+    for ex in _exercises(args.exercises):
+        if not ((data_dir / f"{ex}_frames.parquet").exists() or (data_dir / f"{ex}_training_data.csv").exists()):
+            continue
+        try:
+            frames, ann, problems = _frames_and_annotations(data_dir, ex)
+        except AnnotationError as exc:
+            raise SystemExit(f"formclip validate: {exc}")
+        report = validate(ann, ex, thresholds, frames)
+        if problems:
+            extra = pd.DataFrame([{"exercise": ex, "check": "unreadable_rows", "severity": "error", "passed": False,
+                                   "value": float(len(problems)), "message": "; ".join(problems[:5])}])
+            report = pd.concat([report, extra], ignore_index=True)
+        print(f"\n{ex}:\n" + summary(report))
+        reports.append(report)
+    if not reports:
+        raise SystemExit(f"formclip validate: no review CSVs or frame tables in {data_dir}")
+    full = pd.concat(reports, ignore_index=True)
+    with atomic_path(data_dir / "validation_report.parquet") as tmp:
+        full.to_parquet(tmp, index=False)
+    errors = blocking_errors(full)
+    print(f"\n{len(errors)} errors, {int(((~full['passed']) & (full['severity'] == 'warning')).sum())} warnings; "
+          f"report saved to {data_dir / 'validation_report.parquet'}")
+    return 1 if len(errors) else 0
+
+
+def cmd_import(args) -> int:
+    import shutil
+
+    from formclip_pipeline.core.annotate import AnnotationError, import_labeled_dir, review_csv_path, write_review_copy
+    from formclip_pipeline.core.files import atomic_path
+
+    data_dir = Path(args.data_dir)
+    done = 0
+    for ex in _exercises(args.exercises):
+        csv = review_csv_path(data_dir, ex)
+        if not csv.exists():
+            continue
+        try:
+            frames, ann, problems = import_labeled_dir(data_dir, ex, seed=args.split_seed)
+        except AnnotationError as exc:
+            raise SystemExit(f"formclip import-labeled: {exc}")
+        for p in problems:
+            print(f"skipping {p}", file=sys.stderr)
+        backup = csv.with_name(csv.stem + ".seed.csv")
+        if not backup.exists():
+            shutil.copy2(csv, backup)  # the original stays as it was
+        with atomic_path(data_dir / f"{ex}_frames.parquet") as tmp:
+            frames.to_parquet(tmp, index=False)
+        write_review_copy(frames, ann, data_dir, ex)
+        print(f"{ex}: imported {len(frames)} frames from {frames['source_video'].nunique()} videos "
+              f"({int((ann['source'] == 'human').sum())} with descriptions); original CSV kept as {backup.name}")
+        done += 1
+    if not done:
+        raise SystemExit(f"formclip import-labeled: no <exercise>_training_data.csv in {data_dir}")
     return 0
 
 
@@ -209,6 +340,29 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--exercises")
     v.set_defaults(func=cmd_evaluate)
 
+    a = sub.add_parser("annotate", help="refresh the review CSV; with --ai, draft descriptions with Claude "
+                                        "(generate_descriptions_ai.py)")
+    a.add_argument("--csv-file", required=True, help="<data-dir>/<exercise>_training_data.csv")
+    a.add_argument("--ai", action="store_true", help="draft descriptions for template rows with Claude")
+    a.add_argument("--dry-run", action="store_true", help="print how many requests and the estimated cost; send none")
+    a.add_argument("--model", default="claude-sonnet-4-5")
+    a.add_argument("--max-requests", type=int, default=500, help="request budget for this run")
+    a.add_argument("--concurrency", type=int, default=4)
+    a.set_defaults(func=cmd_annotate)
+
+    va = sub.add_parser("validate", help="check labelled frames before training (validate_training_data.py)")
+    va.add_argument("--data-dir", default="data/labeled_frames")
+    va.add_argument("--exercises")
+    va.add_argument("--max-missing-descriptions", type=float, default=0.0, help="fraction allowed before it is an error")
+    va.add_argument("--max-class-imbalance", type=float, default=10.0)
+    va.set_defaults(func=cmd_validate)
+
+    im = sub.add_parser("import-labeled", help="adopt a seed-style labelled-frames folder (CSVs and JPEGs, no videos)")
+    im.add_argument("--data-dir", default="data/labeled_frames")
+    im.add_argument("--split-seed", type=int, default=0)
+    im.add_argument("--exercises")
+    im.set_defaults(func=cmd_import)
+
     d = sub.add_parser("demo", help="render synthetic data and materialize every asset through Dagster")
     d.add_argument("--videos-per-class", type=int, default=3)
     d.add_argument("--epochs", type=int, default=6)
@@ -221,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, OSError) as exc:
         print(f"formclip {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -31,6 +31,11 @@ class FormClipPaths(dg.ConfigurableResource):
         return self.base / "data" / "training_data"
 
     @property
+    def labeled_dir(self) -> Path:
+        """The seed's review copy: <exercise>_training_data.csv and frames_<exercise>_<class>/ JPEGs."""
+        return self.base / "data" / "labeled_frames"
+
+    @property
     def models_dir(self) -> Path:
         return self.base / "data" / "models"
 

@@ -90,6 +90,23 @@ def test_metrics_are_queryable_in_duckdb(pipeline_root):
     assert df["value"].between(0, 1).all() or set(df.loc[~df["value"].between(0, 1), "metric"]) == {"n"}
 
 
+def test_review_csv_edits_flow_back_into_frame_annotations(pipeline_root):
+    import pandas as pd
+
+    root, instance, _ = pipeline_root
+    csv_path = root / "data" / "labeled_frames" / "squat_training_data.csv"
+    csv = pd.read_csv(csv_path)
+    assert (root / "data" / "labeled_frames" / csv["frame_path"].iloc[0]).exists()
+    csv.loc[3, "description"] = "coach: hips rise a touch early"
+    csv.to_csv(csv_path, index=False)
+    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key="squat", resources=_resources(root),
+                            instance=instance, selection=["frame_annotations"])
+    ann = result.output_for_node("frame_annotations").set_index("frame_path")
+    row = ann.loc[csv["frame_path"].iloc[3]]
+    assert (row["description"], row["source"]) == ("coach: hips rise a touch early", "human")
+    assert (ann["source"] == "human").sum() == 1
+
+
 def test_failed_validation_stops_training_and_keeps_the_champion(pipeline_root):
     root, instance, first = pipeline_root
     from mlflow import MlflowClient

@@ -1,20 +1,25 @@
 import dagster as dg
 import pandas as pd
 
-from formclip_pipeline.core.annotate import template_annotations
-from formclip_pipeline.core.validate import Thresholds, blocking_errors, validate
+from formclip_pipeline.core.annotate import refresh_annotations, review_csv_path
+from formclip_pipeline.core.validate import Thresholds, blocking_errors, summary, validate
 from formclip_pipeline.partitions import exercise_partitions
+from formclip_pipeline.resources import FormClipPaths
 
 
 @dg.asset(
     partitions_def=exercise_partitions,
     group_name="training",
     kinds={"parquet"},
-    description="A text description per frame, the text side of CLIP fine-tuning (catalogue templates).",
+    description="A text description per frame, the text side of CLIP fine-tuning. Edits made in the seed's "
+                "review CSV (data/labeled_frames/<exercise>_training_data.csv) flow back here and always win; "
+                "each row records its source (human, ai_draft, template) and when.",
 )
-def frame_annotations(context: dg.AssetExecutionContext, extracted_frames: pd.DataFrame) -> pd.DataFrame:
-    ann = template_annotations(extracted_frames)
+def frame_annotations(context: dg.AssetExecutionContext, paths: FormClipPaths,
+                      extracted_frames: pd.DataFrame) -> pd.DataFrame:
+    ann = refresh_annotations(extracted_frames, paths.labeled_dir, context.partition_key)
     context.add_output_metadata({
+        "review_csv": dg.MetadataValue.path(str(review_csv_path(paths.labeled_dir, context.partition_key))),
         "frames": len(ann),
         "by_source": dg.MetadataValue.json(ann["source"].value_counts().to_dict() if len(ann) else {}),
         "preview": dg.MetadataValue.md(ann[["source_video", "form_class", "description"]].head(8).to_markdown(index=False)
@@ -27,18 +32,22 @@ class ValidationConfig(dg.Config):
     max_missing_description_fraction: float = 0.0
     min_videos_per_class: int = 1
     max_class_imbalance: float = 10.0
+    max_invalid_images: int = 0
+    max_duplicate_frame_fraction: float = 0.05
 
 
 @dg.asset(
     partitions_def=exercise_partitions,
     group_name="training",
     kinds={"parquet"},
-    description="Data checks before training: missing descriptions, videos per class, class balance. "
-                "Errors fail the blocking check and stop training; warnings let it go on.",
+    description="Data checks before training: missing descriptions, videos per class, class balance, invalid "
+                "images, duplicate frames (perceptual hash), one video under two names or classes, camera-view "
+                "coverage. Errors fail the blocking check and stop training; warnings let it go on.",
 )
-def validation_report(context: dg.AssetExecutionContext, config: ValidationConfig,
-                      frame_annotations: pd.DataFrame) -> pd.DataFrame:
-    report = validate(frame_annotations, context.partition_key, Thresholds(**config.model_dump()))
+def validation_report(context: dg.AssetExecutionContext, config: ValidationConfig, frame_annotations: pd.DataFrame,
+                      extracted_frames: pd.DataFrame) -> pd.DataFrame:
+    report = validate(frame_annotations, context.partition_key, Thresholds(**config.model_dump()), extracted_frames)
+    context.log.info("validation report:\n" + summary(report))
     errors = blocking_errors(report)
     context.add_output_metadata({
         "errors": len(errors),

@@ -4,9 +4,12 @@ Each finding is a row: check, severity (error stops training, warning lets it go
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from PIL import Image, UnidentifiedImageError
 
 from formclip_pipeline.catalog import get_exercise
 
@@ -18,9 +21,24 @@ class Thresholds:
     max_missing_description_fraction: float = 0.0
     min_videos_per_class: int = 1
     max_class_imbalance: float = 10.0  # largest class / smallest class, in frames
+    max_invalid_images: int = 0
+    max_duplicate_frame_fraction: float = 0.05  # near-identical frames from different videos
 
 
-def validate(annotations: pd.DataFrame, exercise: str, thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
+def dhash(image: bytes, size: int = 8) -> int | None:
+    """Difference hash: 64 bits that survive re-encoding and small resizes; None if not an image."""
+    try:
+        img = Image.open(io.BytesIO(image)).convert("L").resize((size + 1, size), Image.BILINEAR)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+    a = np.asarray(img, dtype=np.int16)
+    bits = (a[:, 1:] > a[:, :-1]).flatten()
+    return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+def validate(annotations: pd.DataFrame, exercise: str, thresholds: Thresholds = Thresholds(),
+             frames: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Findings for one exercise. `frames` (with image bytes and views) enables the image checks."""
     rows = []
 
     def add(check, severity, passed, value, message):
@@ -34,8 +52,12 @@ def validate(annotations: pd.DataFrame, exercise: str, thresholds: Thresholds = 
     frac = missing / n if n else 0.0
     add("missing_descriptions", "error", frac <= thresholds.max_missing_description_fraction, missing,
         f"{missing} of {n} frames have no description")
-    classes = get_exercise(exercise).class_names
-    for cls in classes:
+    if n and "source" in annotations:
+        drafts = int((annotations["source"] == "ai_draft").sum())
+        add("unreviewed_ai_drafts", "warning", drafts == 0, drafts,
+            f"{drafts} descriptions are AI drafts nobody has accepted yet")
+    ex = get_exercise(exercise)
+    for cls in ex.class_names:
         vids = annotations.loc[annotations["form_class"] == cls, "video_sha256"].nunique() if n else 0
         train_vids = annotations.loc[(annotations["form_class"] == cls) & (annotations["split"] == "train"),
                                      "video_sha256"].nunique() if n else 0
@@ -46,8 +68,53 @@ def validate(annotations: pd.DataFrame, exercise: str, thresholds: Thresholds = 
     ratio = float(present.max() / present.min()) if len(present) else 0.0
     add("class_balance", "warning", ratio <= thresholds.max_class_imbalance, ratio,
         "frames per class: " + ", ".join(f"{k}={v}" for k, v in counts.items()) + f" (largest/smallest {ratio:.1f})")
+    if n:
+        names = annotations.drop_duplicates(["video_sha256", "source_video", "form_class"])
+        classes_per_video = names.groupby("video_sha256")["form_class"].nunique()
+        cross = classes_per_video[classes_per_video > 1]
+        add("same_video_in_two_classes", "error", len(cross) == 0, len(cross),
+            f"{len(cross)} videos appear under two classes with the same content (contradictory labels)" +
+            (": " + ", ".join(sorted(names[names['video_sha256'].isin(cross.index)]['source_video'].unique()))
+             if len(cross) else ""))
+        names_per_video = names.groupby("video_sha256")["source_video"].nunique()
+        renamed = names_per_video[names_per_video > 1]
+        add("same_video_under_two_names", "warning", len(renamed) == 0, len(renamed),
+            f"{len(renamed)} videos were uploaded twice under different names")
+    if frames is not None and len(frames):
+        hashes = [dhash(b) for b in frames["image"]]
+        bad = sum(h is None for h in hashes)
+        add("invalid_images", "error", bad <= thresholds.max_invalid_images, bad,
+            f"{bad} frames are not readable images")
+        df = pd.DataFrame({"hash": hashes, "video": frames["video_sha256"].to_numpy(),
+                           "split": frames["split"].to_numpy()}).dropna()
+        per_hash = df.groupby("hash").agg(videos=("video", "nunique"), splits=("split", "nunique"))
+        dup_hashes = per_hash[per_hash["videos"] > 1]
+        dup_frames = int(df["hash"].isin(dup_hashes.index).sum())
+        leaks = int((dup_hashes["splits"] > 1).sum())
+        frac = dup_frames / max(len(df), 1)
+        add("duplicate_frames", "warning", frac <= thresholds.max_duplicate_frame_fraction, dup_frames,
+            f"{dup_frames} frames look identical to a frame of another video (perceptual hash); "
+            f"{leaks} such groups straddle splits and would leak test data into training")
+        if "view" in frames and frames["view"].notna().any():
+            vids = frames.drop_duplicates("video_sha256")
+            uncovered = []
+            for cls in ex.classes:
+                seen = set(vids.loc[vids["form_class"] == cls.name, "view"].dropna())
+                if cls.is_fault and seen and not (seen & set(cls.views)):
+                    uncovered.append(f"{cls.name} (filmed {', '.join(sorted(seen))}; visible from {', '.join(cls.views)})")
+            add("camera_view_coverage", "warning", not uncovered, len(uncovered),
+                "every fault is filmed from a view where it shows" if not uncovered else
+                "faults never filmed from a view where they show: " + "; ".join(uncovered))
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
 def blocking_errors(report: pd.DataFrame) -> pd.DataFrame:
     return report[(~report["passed"]) & (report["severity"] == "error")]
+
+
+def summary(report: pd.DataFrame) -> str:
+    lines = []
+    for rec in report.itertuples():
+        mark = {"error": "ERROR", "warning": "WARN ", "info": "ok   "}[rec.severity]
+        lines.append(f"{mark} {rec.check}: {rec.message}")
+    return "\n".join(lines)
