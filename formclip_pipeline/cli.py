@@ -285,6 +285,27 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    from formclip_pipeline.core.files import write_json, write_text
+    from formclip_pipeline.core.report import render_html
+    from formclip_pipeline.core.score import ScoreError, ScoreSettings, score_video
+    from formclip_pipeline.core.video import VideoError
+
+    try:
+        report, extras = score_video(args.video, args.exercise, args.model, settings=ScoreSettings(fps=args.fps))
+    except (ScoreError, VideoError) as exc:
+        print(f"formclip score: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        write_json(args.json, report)
+    else:
+        print(json.dumps({k: v for k, v in report.items() if k != "video_info"}, indent=2))
+    if args.html:
+        write_text(args.html, render_html(report, extras))
+        print(f"report: {args.html}", file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from formclip_pipeline.demo import run_demo
 
@@ -362,6 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--split-seed", type=int, default=0)
     im.add_argument("--exercises")
     im.set_defaults(func=cmd_import)
+
+    sc = sub.add_parser("score", help="sets, reps, form score, timestamped issues for a new video (batch_runner.py)")
+    sc.add_argument("video")
+    sc.add_argument("--exercise", help="default: recognised from the video")
+    sc.add_argument("--model", help="checkpoint directory or models:/formclip-<exercise>@champion (the default)")
+    sc.add_argument("--json", help="write the JSON report here instead of printing it")
+    sc.add_argument("--html", help="write the self-contained HTML report here")
+    sc.add_argument("--fps", type=float, default=4.0, help="frames sampled per second of video")
+    sc.set_defaults(func=cmd_score)
 
     d = sub.add_parser("demo", help="render synthetic data and materialize every asset through Dagster")
     d.add_argument("--videos-per-class", type=int, default=3)

@@ -1,7 +1,9 @@
 import dagster as dg
 
 from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
+from formclip_pipeline.assets.scoring import video_report
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking, ParquetJsonIOManager
+from formclip_pipeline.sensors import incoming_video_sensor, score_video_job
 
 training_job = dg.define_asset_job("train_exercise", selection=dg.AssetSelection.groups("training"),
                                    description="Every stage from raw videos to evaluation for one exercise.")
@@ -12,4 +14,5 @@ def resources() -> dict:
             "io_manager": ParquetJsonIOManager()}
 
 
-defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=[training_job], resources=resources())
+defs = dg.Definitions(assets=[*ALL_ASSETS, video_report], asset_checks=ALL_CHECKS, jobs=[training_job, score_video_job],
+                      sensors=[incoming_video_sensor], resources=resources())

@@ -26,7 +26,7 @@ def test_pyproject_has_no_block_that_would_make_dagster_ignore_workspace_yaml():
     assert "dagster" not in tool and "dg" not in tool
 
 
-def test_dagster_dev_serves_six_assets_with_five_partitions(tmp_path):
+def test_dagster_dev_serves_the_six_training_assets_with_five_partitions(tmp_path):
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "FORMCLIP_HOME": str(tmp_path)}
     dagster = Path(sys.executable).with_name("dagster")
@@ -46,11 +46,13 @@ def test_dagster_dev_serves_six_assets_with_five_partitions(tmp_path):
                 time.sleep(2)
         assert nodes, "dagster dev did not serve the asset graph in time"
         by_name = {"/".join(n["assetKey"]["path"]): n for n in nodes}
-        assert set(by_name) == {"raw_videos", "extracted_frames", "frame_annotations", "validation_report",
-                                "finetuned_checkpoint", "evaluation_metrics"}
-        for node in by_name.values():
-            assert sorted(node["partitionKeys"]) == ["bench_press", "deadlift", "ohp", "row", "squat"]
-            assert node["groupName"] == "training"
+        training = {"raw_videos", "extracted_frames", "frame_annotations", "validation_report",
+                    "finetuned_checkpoint", "evaluation_metrics"}
+        assert set(by_name) == training | {"video_report"}
+        for name in training:
+            assert sorted(by_name[name]["partitionKeys"]) == ["bench_press", "deadlift", "ohp", "row", "squat"]
+            assert by_name[name]["groupName"] == "training"
+        assert by_name["video_report"]["groupName"] == "scoring"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

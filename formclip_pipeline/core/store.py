@@ -82,6 +82,12 @@ def duckdb_append(path: str | os.PathLike, table: str, df: pd.DataFrame) -> int:
     import duckdb
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # An all-empty object column would make DuckDB create a NULL-typed column that later rows
+    # cannot be cast into; such columns are text.
+    df = df.copy()
+    for col in df.columns:
+        if df[col].dtype == object and df[col].isna().all():
+            df[col] = df[col].astype("string")
     with duckdb.connect(str(path)) as con:
         con.register("incoming", df)
         exists = con.execute("select count(*) from information_schema.tables where table_name = ?", [table]).fetchone()[0]

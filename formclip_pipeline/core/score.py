@@ -1,0 +1,179 @@
+"""Score a new video: exercise, sets, reps, a 0-100 form score, timestamped issues, advice.
+
+The form score of a set is 100 times the mean probability of good form over the set's sampled
+frames; the overall score is the frame-weighted mean over sets. A rep takes the class with the
+highest mean probability over its frames. Consecutive reps with the same fault become one issue
+("shallow depth on reps 3-4") stamped with the first rep's start time.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from formclip_pipeline.catalog import GOOD_CLASS, get_exercise
+from formclip_pipeline.core import reps as R
+from formclip_pipeline.core.video import VideoError, decode, probe
+
+
+class ScoreError(Exception):
+    """Scoring cannot go on; the message is one sentence a person can act on."""
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    fps: float = 4.0  # frames sampled per second of video
+    frame_size: int = 224
+    max_duration_s: float = 3600.0
+    recognise_min_confidence: float = 0.5
+
+
+def mmss(t: float) -> str:
+    t = max(0, int(t))
+    return f"{t // 60}:{t % 60:02d}"
+
+
+def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tuple[str, str]:
+    """(local checkpoint directory, description) for a directory or models:/formclip-<ex>@champion."""
+    from formclip_pipeline.core import store
+
+    root = root or os.environ.get("FORMCLIP_HOME", os.getcwd())
+    ref = ref or f"models:/{store.REGISTERED_PREFIX}{exercise}@{store.CHAMPION}"
+    if not ref.startswith("models:/"):
+        if not Path(ref).is_dir():
+            raise ScoreError(f"model {ref} is not a checkpoint directory")
+        return ref, ref
+    name, _, alias = ref[len("models:/"):].partition("@")
+    if not (Path(root) / "mlruns" / "mlflow.db").exists():
+        raise ScoreError(f"no model registry at {Path(root) / 'mlruns'}: train {name} first (make demo, or "
+                         f"formclip train) or pass --model DIR")
+    from mlflow import MlflowClient
+
+    store._setup(root, "formclip")
+    client = MlflowClient()
+    try:
+        mv = client.get_model_version_by_alias(name, alias or store.CHAMPION) if alias else \
+            client.get_latest_versions(name)[0]
+    except Exception:
+        raise ScoreError(f"there is no {alias or 'registered'} version of {name} yet: train and evaluate one "
+                         f"(make demo, or materialize finetuned_checkpoint and evaluation_metrics for {exercise}), "
+                         f"or pass --model DIR") from None
+    local = mv.tags.get("local_path")
+    if local and Path(local).is_dir():
+        return local, f"{ref} (version {mv.version})"
+    import mlflow
+
+    return mlflow.artifacts.download_artifacts(client.get_model_version_download_uri(name, mv.version)), \
+        f"{ref} (version {mv.version})"
+
+
+def sample_video(path: str, settings: ScoreSettings) -> tuple[np.ndarray, np.ndarray, dict]:
+    info = probe(path)
+    if info.duration_s > settings.max_duration_s:
+        raise VideoError(f"{Path(path).name}: {info.duration_s / 60:.0f} minutes is longer than the "
+                         f"{settings.max_duration_s / 60:.0f}-minute limit for one video")
+    times, frames = [], []
+    for t, f in decode(path, settings.frame_size, settings.fps, info):
+        times.append(t)
+        frames.append(f)
+    return np.array(times), np.stack(frames), info.to_dict()
+
+
+def _issue_runs(reps: list[dict]) -> list[tuple[str, list[dict]]]:
+    runs: list[tuple[str, list[dict]]] = []
+    for rep in reps:
+        if rep["form_class"] == GOOD_CLASS:
+            continue
+        if runs and runs[-1][0] == rep["form_class"] and runs[-1][1][-1]["rep_number"] == rep["rep_number"] - 1:
+            runs[-1][1].append(rep)
+        else:
+            runs.append((rep["form_class"], [rep]))
+    return runs
+
+
+def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, labels: list[str], exercise: str,
+                 fps: float) -> dict:
+    """Sets, reps, scores, issues and recommendations from per-frame class probabilities."""
+    ex = get_exercise(exercise)
+    good = labels.index(GOOD_CLASS)
+    p_good = proba[:, good]
+    spans = R.count_reps(R.motion_features(frames), fps)
+    sets, issue_classes = [], []
+    for set_no in sorted({s.set_number for s in spans}):
+        mine = [s for s in spans if s.set_number == set_no]
+        lo, hi = mine[0].start, mine[-1].end
+        reps = []
+        for s in mine:
+            mean = proba[s.start:s.end].mean(0)
+            k = int(mean.argmax())
+            reps.append({"rep_number": s.rep_number, "start": round(float(times[s.start]), 2),
+                         "end": round(float(times[min(s.end, len(times) - 1)]), 2), "form_class": labels[k],
+                         "confidence": round(float(mean[k]), 3)})
+        issues = []
+        for cls, run in _issue_runs(reps):
+            text = ex.form_class(cls).issue if cls in ex.class_names else "form breakdown"
+            which = f"rep {run[0]['rep_number']}" if len(run) == 1 else \
+                f"reps {run[0]['rep_number']}-{run[-1]['rep_number']}"
+            issues.append({"timestamp": mmss(run[0]["start"]), "issue": f"{text[0].upper()}{text[1:]} on {which}",
+                           "form_class": cls, "reps": [r["rep_number"] for r in run]})
+            issue_classes += [cls] * len(run)
+        pred = proba[lo:hi].argmax(1)
+        sets.append({"set_number": set_no, "start": round(float(times[lo]), 2),
+                     "end": round(float(times[min(hi, len(times) - 1)]), 2),
+                     "form_score": int(round(100 * float(p_good[lo:hi].mean()))),
+                     "good_form_frames": int((pred == good).sum()), "bad_form_frames": int((pred != good).sum()),
+                     "issues": issues, "reps": reps})
+    if sets:
+        weights = np.array([s["good_form_frames"] + s["bad_form_frames"] for s in sets], float)
+        overall = int(round(float(np.average([s["form_score"] for s in sets], weights=weights))))
+    else:
+        overall = int(round(100 * float(p_good.mean()))) if len(p_good) else 0
+    recs = []
+    for cls in sorted(set(issue_classes), key=lambda c: -issue_classes.count(c)):
+        if cls in ex.class_names:
+            recs.append(ex.form_class(cls).recommendation)
+        else:
+            recs.append("Film the lift from the side and retrain with named faults (--multi-class) for specific advice.")
+    if not recs:
+        recs.append(ex.form_class(GOOD_CLASS).recommendation)
+    return {"sets": sets, "overall_score": overall, "recommendations": recs}
+
+
+def score_video(path: str, exercise: str | None = None, model_ref: str | None = None, root: str | None = None,
+                settings: ScoreSettings = ScoreSettings(), base_model: str | None = None) -> tuple[dict, dict]:
+    """The seed's JSON report (plus reps and the model used), and what the HTML page needs."""
+    from formclip_pipeline.core import model as M
+    from formclip_pipeline.core.train import load_classifier
+
+    t0 = time.perf_counter()
+    times, frames, info = sample_video(path, settings)
+    recognised = None
+    if exercise is None:
+        from formclip_pipeline.core.pretrain import recognise_exercise
+
+        base = M.load_clip(base_model or os.environ.get("FORMCLIP_BASE_MODEL", M.TINY_MODEL))
+        name, conf, all_probs = recognise_exercise(base, frames)
+        if conf < settings.recognise_min_confidence:
+            raise ScoreError(f"could not tell which exercise this is (best guess {name} at {conf:.0%}); "
+                             f"pass --exercise")
+        exercise, recognised = name, {"exercise": name, "confidence": round(conf, 3), "scores": all_probs}
+    get_exercise(exercise)
+    path_dir, described = resolve_model(model_ref, exercise, root)
+    try:
+        clf = load_classifier(path_dir)
+    except M.ModelError as exc:
+        raise ScoreError(str(exc)) from exc
+    if clf.exercise != exercise:
+        raise ScoreError(f"the model {described} was trained for {clf.exercise}, not {exercise}; "
+                         f"use the {exercise} model or pass --exercise {clf.exercise}")
+    proba = clf.predict_proba(frames)
+    result = score_frames(times, frames, proba, clf.labels, exercise, settings.fps)
+    report = {"video": Path(path).name, "exercise": exercise, **({"exercise_recognition": recognised} if recognised else {}),
+              **result, "model": {"ref": described, "path": path_dir, "strategy": clf.clip.meta.get("strategy"),
+                                  "labels": clf.labels, "multi_class": clf.multi_class},
+              "video_info": {k: info[k] for k in ("codec", "width", "height", "fps", "duration_s")},
+              "sampled_fps": settings.fps, "seconds_to_score": round(time.perf_counter() - t0, 2)}
+    return report, {"times": times, "frames": frames, "proba": proba, "labels": clf.labels}
