@@ -79,3 +79,29 @@ def test_frames_without_descriptions_train_on_templates(squat_frames):
     train_classifier(ann, squat_frames, "squat", TrainConfig(base_model="formclip-tiny", epochs=1,
                                                              learning_rate=1e-4), log=logs.append)
     assert any("7 frames have no description" in m for m in logs)
+
+
+def test_interrupted_training_resumes_from_its_last_epoch(squat_frames, tmp_path):
+    ann = template_annotations(squat_frames)
+    config = TrainConfig(base_model="formclip-tiny", epochs=3, learning_rate=3e-4, batch_size=32)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_two(stats):
+        if stats.epoch == 2:
+            raise Killed()
+
+    with pytest.raises(Killed):
+        train_classifier(ann, squat_frames, "squat", config, on_epoch=kill_after_two, log=lambda _: None,
+                         resume_dir=tmp_path)
+    logs = []
+    clf, history = train_classifier(ann, squat_frames, "squat", config, log=logs.append, resume_dir=tmp_path)
+    assert any("resuming from epoch 1" in m for m in logs)
+    assert [h.epoch for h in history] == [1, 2, 3]
+    assert not any(tmp_path.iterdir())  # the resume state is cleared once training finishes
+    full, _ = train_classifier(ann, squat_frames, "squat", config, log=lambda _: None)
+    x = squat_frames.head(6)
+    from formclip_pipeline.core.frames import frames_array
+
+    assert np.allclose(clf.predict_proba(frames_array(x)), full.predict_proba(frames_array(x)), atol=1e-4)

@@ -39,7 +39,9 @@ def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, co
                       "val_balanced_accuracy": s.val_balanced_accuracy, "epoch_seconds": s.seconds}
             mlflow.log_metrics({k: v for k, v in values.items() if not math.isnan(v)}, step=s.epoch)
 
-        clf, history = train_classifier(annotations, frames, exercise, config, on_epoch=on_epoch, log=log)
+        # A run killed mid-training resumes from its last finished epoch on the next attempt.
+        clf, history = train_classifier(annotations, frames, exercise, config, on_epoch=on_epoch, log=log,
+                                        resume_dir=Path(models_dir) / exercise / ".resume")
         path = Path(models_dir) / exercise / run_id
         clf.save(path, {"strategy": config.strategy, "base_model": config.base_model, "mlflow_run_id": run_id,
                         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -70,15 +70,21 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
         f"{ref} (version {mv.version})"
 
 
-def sample_video(path: str, settings: ScoreSettings) -> tuple[np.ndarray, np.ndarray, dict]:
+def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int = 32) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Frames on the sampling grid; `on_batch` sees each batch as it arrives, while decoding goes on."""
     info = probe(path)
     if info.duration_s > settings.max_duration_s:
         raise VideoError(f"{Path(path).name}: {info.duration_s / 60:.0f} minutes is longer than the "
                          f"{settings.max_duration_s / 60:.0f}-minute limit for one video")
-    times, frames = [], []
+    times, frames, done = [], [], 0
     for t, f in decode(path, settings.frame_size, settings.fps, info):
         times.append(t)
         frames.append(f)
+        if on_batch and len(frames) - done >= batch:
+            on_batch(np.stack(frames[done:]))
+            done = len(frames)
+    if on_batch and len(frames) > done:
+        on_batch(np.stack(frames[done:]))
     return np.array(times), np.stack(frames), info.to_dict()
 
 
@@ -142,14 +148,34 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
     return {"sets": sets, "overall_score": overall, "recommendations": recs}
 
 
+def _load_for(exercise: str, model_ref: str | None, root: str | None):
+    from formclip_pipeline.core import model as M
+    from formclip_pipeline.core.train import load_classifier
+
+    get_exercise(exercise)
+    path_dir, described = resolve_model(model_ref, exercise, root)
+    try:
+        clf = load_classifier(path_dir)
+    except M.ModelError as exc:
+        raise ScoreError(str(exc)) from exc
+    if clf.exercise != exercise:
+        raise ScoreError(f"the model {described} was trained for {clf.exercise}, not {exercise}; "
+                         f"use the {exercise} model or pass --exercise {clf.exercise}")
+    return clf, described, path_dir
+
+
 def score_video(path: str, exercise: str | None = None, model_ref: str | None = None, root: str | None = None,
                 settings: ScoreSettings = ScoreSettings(), base_model: str | None = None) -> tuple[dict, dict]:
     """The seed's JSON report (plus reps and the model used), and what the HTML page needs."""
     from formclip_pipeline.core import model as M
-    from formclip_pipeline.core.train import load_classifier
 
     t0 = time.perf_counter()
-    times, frames, info = sample_video(path, settings)
+    clf, described, path_dir = None, None, None
+    if exercise is not None:
+        clf, described, path_dir = _load_for(exercise, model_ref, root)
+    parts: list[np.ndarray] = []
+    times, frames, info = sample_video(path, settings, on_batch=(lambda b: parts.append(clf.predict_proba(b)))
+                                       if clf else None)
     recognised = None
     if exercise is None:
         from formclip_pipeline.core.pretrain import recognise_exercise
@@ -160,16 +186,9 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
             raise ScoreError(f"could not tell which exercise this is (best guess {name} at {conf:.0%}); "
                              f"pass --exercise")
         exercise, recognised = name, {"exercise": name, "confidence": round(conf, 3), "scores": all_probs}
-    get_exercise(exercise)
-    path_dir, described = resolve_model(model_ref, exercise, root)
-    try:
-        clf = load_classifier(path_dir)
-    except M.ModelError as exc:
-        raise ScoreError(str(exc)) from exc
-    if clf.exercise != exercise:
-        raise ScoreError(f"the model {described} was trained for {clf.exercise}, not {exercise}; "
-                         f"use the {exercise} model or pass --exercise {clf.exercise}")
-    proba = clf.predict_proba(frames)
+        clf, described, path_dir = _load_for(exercise, model_ref, root)
+        parts = [clf.predict_proba(frames)]
+    proba = np.concatenate(parts)
     result = score_frames(times, frames, proba, clf.labels, exercise, settings.fps)
     report = {"video": Path(path).name, "exercise": exercise, **({"exercise_recognition": recognised} if recognised else {}),
               **result, "model": {"ref": described, "path": path_dir, "strategy": clf.clip.meta.get("strategy"),

@@ -200,7 +200,7 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, total // 10))
                                               * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     descriptions = train["description"].tolist()
-    best_state, best_score, first_epoch = None, -1.0, 1
+    best_state, best_score, first_epoch = None, float("-inf"), 1
     resume = _Resume(resume_dir, config, train) if resume_dir else None
     if resume and resume.exists():
         first_epoch, best_score, history, best_state = resume.load(model, head_params, opt, sched)

@@ -30,6 +30,8 @@ class VideoSpec:
     sets: tuple[int, int] = (1, 3)
     reps: tuple[int, int] = (3, 12)
     orientation: str | None = None  # None: random, "landscape" or "portrait"
+    size: tuple[int, int] | None = None  # fixes the frame size (benchmarks at 720p)
+    fps: int | None = None
 
 
 def _rng(*parts) -> np.random.Generator:
@@ -100,8 +102,9 @@ def make_clip(spec: VideoSpec) -> Clip:
     rng = _rng(spec.seed, spec.exercise, spec.form_class, spec.name)
     view = choose_view(rng, spec.exercise, spec.form_class, spec.views)
     fps = render.FPS_CHOICES[int(rng.integers(0, len(render.FPS_CHOICES)))]
+    fps = spec.fps or fps
     body = kinematics.Body.sample(rng)
-    scene = render.make_scene(rng, spec.exercise, view, body, orientation=spec.orientation)
+    scene = render.make_scene(rng, spec.exercise, view, body, size=spec.size, orientation=spec.orientation)
     plan = timeline.plan(rng, spec.form_class, spec.sets, spec.reps)
     states = timeline.sample(plan, fps, sway_phase=float(rng.uniform(0, 6.28)))
     severity = float(rng.uniform(0, 1)) if spec.form_class != GOOD_CLASS else 0.0

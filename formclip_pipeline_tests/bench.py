@@ -1,0 +1,129 @@
+"""`make bench`: figures on fresh synthetic videos with known truth. Prints numbers; asserts nothing.
+
+Rep counting (normalised MAE, off-by-one accuracy), set-count accuracy, rep start error, per-rep
+fault F1 with the registered champions when there are any, and scoring speed on 2 cores at 720p
+with the small model and with ViT-B/32's architecture, against a plain forward pass.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from formclip_pipeline.catalog import GOOD_CLASS, exercise_names
+from formclip_pipeline.core import model as M
+from formclip_pipeline.core import reps as R
+from formclip_pipeline.core.score import ScoreSettings, sample_video, score_frames
+from formclip_pipeline.core.synth.generate import VideoSpec, dataset_specs, generate_dataset, render_video
+
+
+def rep_benchmark(results: list[dict], fps: float) -> dict:
+    err, obo, sets_ok, start_err = [], [], [], []
+    for res in results:
+        truth = res["truth"]
+        times, frames, _ = sample_video(res["video"], ScoreSettings(fps=fps))
+        spans = R.count_reps(R.motion_features(frames), fps)
+        n_true, n = len(truth["reps"]), len(spans)
+        err.append(abs(n - n_true) / n_true)
+        obo.append(abs(n - n_true) <= 1)
+        sets_ok.append(max((s.set_number for s in spans), default=0) == truth["sets"])
+        starts = np.array([times[s.start] for s in spans])
+        if len(starts):
+            start_err += [float(np.min(np.abs(starts - r["start_s"]))) for r in truth["reps"]]
+    return {"videos": len(results), "rep_mae_normalised": float(np.mean(err)), "off_by_one": float(np.mean(obo)),
+            "set_accuracy": float(np.mean(sets_ok)), "rep_start_error_s": float(np.median(start_err))}
+
+
+def fault_f1(results: list[dict], root: str, fps: float) -> dict | None:
+    from formclip_pipeline.core.score import ScoreError, resolve_model
+    from formclip_pipeline.core.train import load_classifier
+
+    tp = fp = fn = 0
+    used = 0
+    for res in results:
+        truth = res["truth"]
+        try:
+            clf = load_classifier(resolve_model(None, truth["exercise"], root)[0])
+        except ScoreError:
+            continue
+        used += 1
+        times, frames, _ = sample_video(res["video"], ScoreSettings(fps=fps))
+        out = score_frames(times, frames, clf.predict_proba(frames), clf.labels, truth["exercise"], fps)
+        for r in truth["reps"]:
+            mid = (r["start_s"] + r["end_s"]) / 2
+            hit = [x for s in out["sets"] for x in s["reps"] if x["start"] <= mid <= x["end"]]
+            said_bad = bool(hit) and hit[0]["form_class"] != GOOD_CLASS
+            tp += said_bad and r["fault"] is not None
+            fp += said_bad and r["fault"] is None
+            fn += (not said_bad) and r["fault"] is not None
+    if not used:
+        return None
+    return {"videos": used, "per_rep_fault_f1": 2 * tp / max(2 * tp + fp + fn, 1)}
+
+
+def speed(tmp: Path, seconds: int = 60) -> dict:
+    from formclip_pipeline.core.train import Classifier
+    from formclip_pipeline.catalog import get_exercise
+
+    res = render_video(VideoSpec("squat", "good_form", 999, "speed720p", sets=(2, 2), reps=(8, 10),
+                                 size=(1280, 720), fps=30), tmp)
+    duration = res["truth"]["duration_s"]
+    out = {"video_s": round(duration, 1)}
+    ex = get_exercise("squat")
+    tok = M.build_tokenizer()
+    for name in ("formclip-tiny", "vit-b32-architecture"):
+        if name == "formclip-tiny":
+            clip = M.load_clip(M.TINY_MODEL)
+        else:
+            config = M.vit_b32_config()
+            config.text_config.vocab_size = len(tok)
+            from transformers import CLIPModel
+
+            clip = M.LoadedClip(CLIPModel(config).eval(), M.build_processor(tok, 224), name, {})
+        clf = Classifier(clip, "squat", ex.labels(True), ex.prompts(True), True)
+        settings = ScoreSettings()
+        t0 = time.perf_counter()
+        parts = []
+        times, frames, _ = sample_video(res["video"], settings, on_batch=lambda b: parts.append(clf.predict_proba(b)))
+        proba = np.concatenate(parts)
+        score_frames(times, frames, proba, clf.labels, "squat", settings.fps)
+        pipeline = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            pixels = M.preprocess(frames, clip)
+            for i in range(0, len(pixels), 64):
+                clip.model.get_image_features(pixel_values=pixels[i:i + 64])
+        forward = time.perf_counter() - t1
+        out[name] = {"seconds_per_minute_of_video": round(pipeline / duration * 60, 2),
+                     "times_faster_than_real_time": round(duration / pipeline, 2),
+                     "pipeline_over_forward_pass": round(pipeline / forward, 2), "frames": len(frames)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--videos-per-class", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=4242)
+    ap.add_argument("--fps", type=float, default=ScoreSettings().fps)
+    args = ap.parse_args()
+    torch.set_num_threads(os.cpu_count() or 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        specs = dataset_specs(args.seed, args.videos_per_class, exercise_names())
+        t0 = time.perf_counter()
+        results = generate_dataset(Path(tmp) / "videos", specs)
+        video_s = sum(r["truth"]["duration_s"] for r in results)
+        print(f"rendered {len(results)} test videos ({video_s / 60:.1f} min) in {time.perf_counter() - t0:.0f} s")
+        print("rep counting:", rep_benchmark(results, args.fps))
+        f1 = fault_f1(results, os.environ.get("FORMCLIP_HOME", os.getcwd()), args.fps)
+        print("per-rep fault detection with the registered champions:",
+              f1 or "no champions registered here (run make demo first)")
+        print("speed at 720p on this machine:", speed(Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
