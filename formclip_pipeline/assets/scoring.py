@@ -24,6 +24,9 @@ class ScoringConfig(dg.Config):
     partitions_def=incoming_videos,
     group_name="scoring",
     kinds={"ffmpeg", "duckdb", "html"},
+    # Transient trouble (a file still locked by the copier, a busy disk: OSError) raises and is retried
+    # with backoff; a video that cannot be scored is a permanent, recorded failure and is not retried.
+    retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
     description="Score of one dropped-in video (partition = its content hash): sets, reps, 0-100 form score, "
                 "timestamped issues and advice, as JSON and a self-contained HTML page in data/reports/, "
                 "and a row in DuckDB table scored_videos. A broken video becomes a recorded failure.",
