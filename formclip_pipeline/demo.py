@@ -50,6 +50,9 @@ def run_demo(videos_per_class: int = 3, epochs: int = 6, seed: int = 0) -> int:
     print("\nEvaluation on held-out test videos (DuckDB table evaluation_metrics):")
     print(wide.to_string())
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s")
-    print("Dagster UI:  DAGSTER_HOME=$PWD/.dagster_home .venv/bin/dagster dev   (http://127.0.0.1:3000)")
-    print("MLflow UI:   .venv/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db   (http://127.0.0.1:5000)")
+    print("Dagster UI:  make dagster   (http://127.0.0.1:3000; turn on incoming_video_sensor there)")
+    print("MLflow UI:   make mlflow    (http://127.0.0.1:5000)")
+    example = next(video_dir.glob("squat/*/*.mp4"), None)
+    if example:
+        print(f"Score a video: .venv/bin/formclip score {example.relative_to(root)} --exercise squat --html report.html")
     return 0

@@ -68,6 +68,9 @@ class DuckDBStore(dg.ConfigurableResource):
     def append(self, table: str, df: pd.DataFrame) -> int:
         return store.duckdb_append(Path(self.root) / "data" / "formclip.duckdb", table, df)
 
+    def replace_rows(self, table: str, key: str, df: pd.DataFrame) -> int:
+        return store.duckdb_append(Path(self.root) / "data" / "formclip.duckdb", table, df, replace_key=key)
+
 
 class ParquetJsonIOManager(dg.ConfigurableIOManager):
     """DataFrames as Parquet, everything else as JSON, one file per asset partition, written atomically."""

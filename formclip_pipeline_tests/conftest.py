@@ -40,3 +40,17 @@ def squat_frames(squat_videos):
     frames, failures = extract_dataset(video_manifest(root, "squat"), frames_per_video=10, skip_first=0.5, skip_last=0.5)
     assert not failures
     return frames
+
+
+@pytest.fixture(scope="session")
+def squat_model(squat_frames, tmp_path_factory):
+    """A multi-class squat classifier trained for one epoch: enough to exercise scoring end to end."""
+    from formclip_pipeline.core.annotate import template_annotations
+    from formclip_pipeline.core.train import TrainConfig, train_classifier
+
+    clf, _ = train_classifier(template_annotations(squat_frames), squat_frames, "squat",
+                              TrainConfig(base_model="formclip-tiny", epochs=1, learning_rate=1e-4, multi_class=True),
+                              log=lambda _: None)
+    path = tmp_path_factory.mktemp("model") / "squat"
+    clf.save(path, {"strategy": "flyp"})
+    return path

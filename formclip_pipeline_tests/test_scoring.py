@@ -63,19 +63,6 @@ def test_issues_name_the_faulty_reps_and_when_they_start(tmp_path):
     assert checked >= 3
 
 
-@pytest.fixture(scope="module")
-def squat_model(squat_frames, tmp_path_factory):
-    from formclip_pipeline.core.annotate import template_annotations
-    from formclip_pipeline.core.train import TrainConfig, train_classifier
-
-    clf, _ = train_classifier(template_annotations(squat_frames), squat_frames, "squat",
-                              TrainConfig(base_model="formclip-tiny", epochs=1, learning_rate=1e-4, multi_class=True),
-                              log=lambda _: None)
-    path = tmp_path_factory.mktemp("model") / "squat"
-    clf.save(path, {"strategy": "flyp"})
-    return path
-
-
 def _formclip(*args, cwd):
     exe = Path(sys.executable).with_name("formclip")
     return subprocess.run([str(exe), *map(str, args)], cwd=cwd, capture_output=True, text=True)
@@ -173,12 +160,16 @@ def test_video_report_writes_reports_and_records_failures(squat_videos, squat_mo
         version = store.register_checkpoint(tmp_path, run.info.run_id, "squat", "checkpoint",
                                             {"local_path": str(squat_model)})
     store.set_champion(tmp_path, "squat", version)
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(incoming_videos.name, ["goodvideo0000000", "brokenvideo00000"])
+    from formclip_pipeline.core.video import file_sha256
+
     broken = tmp_path / "broken.mp4"
     broken.write_text("not a video at all")
+    good = squat_videos[1][0]["video"]
+    keys = {file_sha256(good)[:16]: good, file_sha256(broken)[:16]: str(broken)}
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(incoming_videos.name, list(keys))
     resources = {"paths": FormClipPaths(root=str(tmp_path)), "duckdb": DuckDBStore(root=str(tmp_path))}
-    for key, path in (("goodvideo0000000", squat_videos[1][0]["video"]), ("brokenvideo00000", str(broken))):
+    for key, path in list(keys.items()) + list(keys.items())[:1]:  # the good one twice: still one row
         result = dg.materialize([video_report], partition_key=key, resources=resources, instance=instance,
                                 tags={VIDEO_PATH_TAG: path, EXERCISE_TAG: "squat"})
         assert result.success

@@ -8,7 +8,7 @@ import pandas as pd
 from formclip_pipeline.core.files import write_json, write_text
 from formclip_pipeline.core.report import render_html
 from formclip_pipeline.core.score import ScoreError, ScoreSettings, score_video
-from formclip_pipeline.core.video import VideoError
+from formclip_pipeline.core.video import VideoError, file_sha256
 from formclip_pipeline.partitions import incoming_videos
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths
 
@@ -41,6 +41,12 @@ def video_report(context: dg.AssetExecutionContext, config: ScoringConfig, paths
            "model": None, "scored_at": datetime.now(timezone.utc)}
     if not path:
         raise dg.Failure(f"run for partition {key} carries no {VIDEO_PATH_TAG} tag; launch it from the sensor")
+    if Path(path).exists() and file_sha256(path)[:16] != key:
+        # Replaced since the sensor hashed it: the sensor sees the new content as a new video and
+        # scores it once; scoring the new bytes under the old key would mislabel the report.
+        context.log.info(f"{os.path.basename(path)} changed since it was queued; its new content is scored separately")
+        context.add_output_metadata({"status": "replaced"})
+        return {**row, "status": "replaced", "scored_at": row["scored_at"].isoformat()}
     try:
         report, extras = score_video(path, exercise, root=str(paths.base), settings=ScoreSettings(fps=config.fps))
         stem = f"{Path(path).stem}_{key[:8]}"
@@ -59,5 +65,7 @@ def video_report(context: dg.AssetExecutionContext, config: ScoringConfig, paths
         row.update(status="failed", reason=str(exc).strip("'\""))
         context.log.warning(f"could not score {os.path.basename(path)}: {row['reason']}")
         context.add_output_metadata({"status": "failed", "reason": row["reason"]})
-    duckdb.append("scored_videos", pd.DataFrame([row]).astype({"overall_score": "Int64", "sets": "Int64", "reps": "Int64"}))
+    # One row per video content: a second run for the same video replaces the first one's row.
+    duckdb.replace_rows("scored_videos", "video_sha256", pd.DataFrame([row]).astype(
+        {"overall_score": "Int64", "sets": "Int64", "reps": "Int64"}))
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}

@@ -77,8 +77,12 @@ def set_champion(root, exercise: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(REGISTERED_PREFIX + exercise, CHAMPION, version)
 
 
-def duckdb_append(path: str | os.PathLike, table: str, df: pd.DataFrame) -> int:
-    """Append rows to a DuckDB table, creating it from the frame's schema on first use."""
+def duckdb_append(path: str | os.PathLike, table: str, df: pd.DataFrame, replace_key: str | None = None) -> int:
+    """Append rows to a DuckDB table, creating it from the frame's schema on first use.
+
+    With `replace_key`, rows whose key matches an incoming row are deleted in the same transaction,
+    so concurrent writers for the same key leave one row.
+    """
     import duckdb
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -88,15 +92,32 @@ def duckdb_append(path: str | os.PathLike, table: str, df: pd.DataFrame) -> int:
     for col in df.columns:
         if df[col].dtype == object and df[col].isna().all():
             df[col] = df[col].astype("string")
-    with duckdb.connect(str(path)) as con:
+    with _duckdb_lock(path), duckdb.connect(str(path)) as con:
         con.register("incoming", df)
+        con.execute("begin transaction")
         exists = con.execute("select count(*) from information_schema.tables where table_name = ?", [table]).fetchone()[0]
         if exists:
+            if replace_key:
+                con.execute(f'delete from "{table}" where "{replace_key}" in (select "{replace_key}" from incoming)')
             con.execute(f'insert into "{table}" by name select * from incoming')
         else:
             con.execute(f'create table "{table}" as select * from incoming')
+        con.execute("commit")
         con.unregister("incoming")
     return len(df)
+
+
+@contextmanager
+def _duckdb_lock(path):
+    """DuckDB allows one writing process per file: runs that finish together take turns."""
+    import fcntl
+
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def duckdb_query(path: str | os.PathLike, sql: str) -> pd.DataFrame:

@@ -1,0 +1,107 @@
+"""Nothing lost, nothing crashes: a soak through the watched folder, untrusted files, failed runs."""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import torch
+
+from formclip_pipeline.core import store
+from formclip_pipeline.core.files import atomic_path
+from formclip_pipeline.core.video import ffmpeg_exe
+
+
+def _register_champion(root, model_dir, exercise="squat"):
+    with store.mlflow_run(root, "formclip", f"train-{exercise}") as run:
+        version = store.register_checkpoint(root, run.info.run_id, exercise, "checkpoint",
+                                            {"local_path": str(model_dir)})
+    store.set_champion(root, exercise, version)
+
+
+def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp_path):
+    from formclip_pipeline.assets.scoring import video_report
+    from formclip_pipeline.resources import DuckDBStore, FormClipPaths
+    from formclip_pipeline.sensors import incoming_video_sensor
+
+    _register_champion(tmp_path, squat_model)
+    incoming = tmp_path / "data" / "incoming" / "squat"
+    incoming.mkdir(parents=True)
+    sources = [r["video"] for r in squat_videos[1][:4]]
+    for i in range(140):  # distinct contents: a remux with its own metadata
+        subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", sources[i % 4], "-t", "6",
+                        "-c", "copy", "-metadata", f"comment=upload {i}", str(incoming / f"lift {i:03d}.mp4")],
+                       check=True)
+    good = (incoming / "lift 000.mp4").read_bytes()
+    for i in range(60):
+        bad = incoming / f"broken {i:02d}.mp4"
+        if i % 3 == 0:
+            bad.write_bytes(b"" if i == 0 else os.urandom(1000 + i))
+        elif i % 3 == 1:
+            bad.write_bytes(good[: len(good) // 3] + bytes([i]))
+        else:
+            bad.write_text(f"this is note {i}, not a video\n")
+    paths = FormClipPaths(root=str(tmp_path))
+    resources = {"paths": paths, "duckdb": DuckDBStore(root=str(tmp_path))}
+    instance = dg.DagsterInstance.ephemeral()
+    cursor, launched = None, []
+    for _ in range(3):
+        ctx = dg.build_sensor_context(cursor=cursor, instance=instance, resources={"paths": paths})
+        result = incoming_video_sensor(ctx)
+        cursor = result.cursor
+        for req in result.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        for run in result.run_requests:
+            launched.append(run.partition_key)
+            out = dg.materialize([video_report], partition_key=run.partition_key, resources=resources,
+                                 instance=instance, tags=run.tags)
+            assert out.success
+    assert len(launched) == len(set(launched)) == 200
+    rows = store.duckdb_query(tmp_path / "data" / "formclip.duckdb",
+                              "select status, count(*) n, count(distinct video_sha256) d from scored_videos group by 1")
+    counts = dict(zip(rows["status"], rows["n"]))
+    assert counts.get("ok", 0) + counts.get("failed", 0) == 200
+    assert counts["ok"] == 140 and rows["n"].sum() == rows["d"].sum()
+    assert len(list((tmp_path / "data" / "reports").glob("*.json"))) == 140
+
+
+def test_checkpoints_load_from_safetensors_never_from_pickle(tmp_path, offline_cache):
+    from formclip_pipeline.core import model as M
+
+    M.load_clip(M.TINY_MODEL)
+    pickled = tmp_path / "pickled"
+    shutil.copytree(offline_cache / M.TINY_MODEL, pickled)
+    state = M.load_clip(M.TINY_MODEL).model.state_dict()
+    (pickled / "model.safetensors").unlink()
+    torch.save(state, pickled / "pytorch_model.bin")
+    with pytest.raises(M.ModelError, match=str(pickled)):
+        M.load_clip(str(pickled))
+
+
+def test_a_worse_model_never_takes_the_champion(tmp_path):
+    from mlflow import MlflowClient
+
+    from formclip_pipeline.core.runs import champion_gate
+
+    versions = []
+    for score in (0.8, 0.6, 0.9):
+        with store.mlflow_run(tmp_path, "formclip", "train-row") as run:
+            v = store.register_checkpoint(tmp_path, run.info.run_id, "row", "checkpoint", {})
+        ck = {"exercise": "row", "model_version": v, "test_set": "same-videos"}
+        versions.append((v, champion_gate(str(tmp_path), ck, {"video": {"balanced_accuracy": score}})))
+    client = MlflowClient(tracking_uri=store.mlflow_tracking_uri(tmp_path))
+    assert [g["promoted"] for _, g in versions] == [True, False, True]
+    assert "does not beat" in versions[1][1]["reason"]
+    assert client.get_model_version_by_alias("formclip-row", "champion").version == versions[2][0]
+
+
+def test_a_failed_write_leaves_the_previous_file_whole(tmp_path):
+    target = tmp_path / "report.json"
+    target.write_text('{"good": true}')
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text('{"half')
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == '{"good": true}'
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
