@@ -105,3 +105,60 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path):
             raise RuntimeError("killed mid-write")
     assert target.read_text() == '{"good": true}'
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def _report_run(tmp_path, key, path, instance=None):
+    from formclip_pipeline.assets.scoring import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
+    from formclip_pipeline.partitions import incoming_videos
+    from formclip_pipeline.resources import DuckDBStore, FormClipPaths
+
+    instance = instance or dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(incoming_videos.name, [key])
+    resources = {"paths": FormClipPaths(root=str(tmp_path)), "duckdb": DuckDBStore(root=str(tmp_path))}
+    return dg.materialize([video_report], partition_key=key, resources=resources, instance=instance,
+                          tags={VIDEO_PATH_TAG: str(path), EXERCISE_TAG: "squat"}, raise_on_error=False)
+
+
+def test_transient_errors_are_retried_and_permanent_ones_are_not(tmp_path):
+    busy = tmp_path / "busy.mp4"
+    busy.mkdir()  # reading it raises OSError, as a file locked by a copier does
+    result = _report_run(tmp_path, "0" * 16, busy)
+    assert not result.success
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retries) == 3
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    from formclip_pipeline.core.video import file_sha256
+
+    result = _report_run(tmp_path, file_sha256(text)[:16], text)
+    assert result.success
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert result.output_for_node("video_report")["status"] == "failed"
+
+
+def test_a_video_replaced_after_queueing_is_not_scored_under_the_old_key(squat_videos, tmp_path):
+    from formclip_pipeline.core.video import file_sha256
+
+    path = tmp_path / "clip.mp4"
+    shutil.copy(squat_videos[1][0]["video"], path)
+    old_key = file_sha256(path)[:16]
+    shutil.copy(squat_videos[1][1]["video"], path)  # replaced between the sensor tick and the run
+    result = _report_run(tmp_path, old_key, path)
+    assert result.success and result.output_for_node("video_report")["status"] == "replaced"
+    assert not (tmp_path / "data" / "reports").exists()
+
+
+def test_clips_under_one_second_still_give_frames_and_a_report(squat_videos, squat_model, tmp_path):
+    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+    from formclip_pipeline.core.score import score_video
+
+    folder = tmp_path / "videos" / "squat" / "good_form"
+    folder.mkdir(parents=True)
+    short = folder / "blink.mp4"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", squat_videos[1][0]["video"],
+                    "-t", "0.6", "-an", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(short)],
+                   check=True)
+    frames, failures = extract_dataset(video_manifest(tmp_path / "videos", "squat"), frames_per_video=5)
+    assert not failures and len(frames) == 5
+    report, _ = score_video(str(short), "squat", str(squat_model))
+    assert report["sets"] == [] and 0 <= report["overall_score"] <= 100
