@@ -3,6 +3,7 @@ import dagster as dg
 from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
 from formclip_pipeline.assets.scoring import video_report
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking, ParquetJsonIOManager
+from formclip_pipeline.schedules import build_retrain_schedule
 from formclip_pipeline.sensors import incoming_video_sensor, score_video_job
 
 training_job = dg.define_asset_job("train_exercise", selection=dg.AssetSelection.groups("training"),
@@ -15,4 +16,5 @@ def resources() -> dict:
 
 
 defs = dg.Definitions(assets=[*ALL_ASSETS, video_report], asset_checks=ALL_CHECKS, jobs=[training_job, score_video_job],
-                      sensors=[incoming_video_sensor], resources=resources())
+                      sensors=[incoming_video_sensor], schedules=[build_retrain_schedule(training_job)],
+                      resources=resources())

@@ -90,6 +90,36 @@ def test_metrics_are_queryable_in_duckdb(pipeline_root):
     assert df["value"].between(0, 1).all() or set(df.loc[~df["value"].between(0, 1), "metric"]) == {"n"}
 
 
+def test_schedule_retrains_only_what_changed_and_says_why(pipeline_root):
+    import datetime
+
+    import pandas as pd
+
+    from formclip_pipeline.definitions import defs
+
+    root, instance, _ = pipeline_root
+    schedule = defs.get_schedule_def("retrain_changed_exercises")
+    assert schedule.cron_schedule == "0 3 * * 1"
+    resources = {"paths": FormClipPaths(root=str(root))}
+    when = datetime.datetime(2026, 11, 30, 3, 0, tzinfo=datetime.timezone.utc)
+    with dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when,
+                                   repository_def=defs.get_repository_def()) as ctx:
+        result = schedule.evaluate_tick(ctx)
+    assert not result.run_requests
+    assert "nothing changed since the last checkpoints of squat" in result.skip_message
+    csv_path = root / "data" / "labeled_frames" / "squat_training_data.csv"
+    original = csv_path.read_bytes()
+    csv = pd.read_csv(csv_path)
+    csv.loc[0, "annotator_notes"] = "re-checked"
+    csv.to_csv(csv_path, index=False)
+    with dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when,
+                                   repository_def=defs.get_repository_def()) as ctx:
+        result = schedule.evaluate_tick(ctx)
+    assert [r.partition_key for r in result.run_requests] == ["squat"]
+    assert result.run_requests[0].tags["formclip/retrain_reason"].startswith("videos or annotations changed")
+    csv_path.write_bytes(original)
+
+
 def test_review_csv_edits_flow_back_into_frame_annotations(pipeline_root):
     import pandas as pd
 

@@ -10,7 +10,9 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-QUERY = '{"query": "{ assetNodes { assetKey { path } groupName partitionKeys } }"}'
+QUERY = ('{"query": "{ assetNodes { assetKey { path } groupName partitionKeys } '
+         'repositoriesOrError { ... on RepositoryConnection { nodes { schedules { name cronSchedule } '
+         'sensors { name } } } } }"}')
 
 
 def _free_port() -> int:
@@ -53,6 +55,9 @@ def test_dagster_dev_serves_the_six_training_assets_with_five_partitions(tmp_pat
             assert sorted(by_name[name]["partitionKeys"]) == ["bench_press", "deadlift", "ohp", "row", "squat"]
             assert by_name[name]["groupName"] == "training"
         assert by_name["video_report"]["groupName"] == "scoring"
+        repo = body["data"]["repositoriesOrError"]["nodes"][0]
+        assert [s["name"] for s in repo["sensors"]] == ["incoming_video_sensor"]
+        assert [(s["name"], s["cronSchedule"]) for s in repo["schedules"]] == [("retrain_changed_exercises", "0 3 * * 1")]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

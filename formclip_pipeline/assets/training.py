@@ -3,6 +3,7 @@ import os
 import dagster as dg
 import pandas as pd
 
+from formclip_pipeline.core.fingerprint import data_fingerprint
 from formclip_pipeline.core.model import DEFAULT_BASE_MODEL
 from formclip_pipeline.core.runs import train_run
 from formclip_pipeline.core.train import TrainConfig
@@ -33,8 +34,11 @@ class TrainingConfig(dg.Config):
 def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, paths: FormClipPaths,
                          mlflow_tracking: MLflowTracking, extracted_frames: pd.DataFrame,
                          frame_annotations: pd.DataFrame) -> dict:
+    # Taken before training so that edits made during the run count as changes next time.
+    fingerprint = data_fingerprint(paths.video_dir, paths.labeled_dir, context.partition_key)
     result = train_run(extracted_frames, frame_annotations, context.partition_key, TrainConfig(**config.model_dump()),
                        mlflow_tracking.root, paths.models_dir, log=context.log.info)
+    result["data_fingerprint"] = fingerprint
     last = result["epochs"][-1] if result["epochs"] else {}
     context.add_output_metadata({
         "checkpoint": dg.MetadataValue.path(result["path"]),

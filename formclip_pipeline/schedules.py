@@ -1,0 +1,54 @@
+"""Scheduled retraining: every exercise whose videos or annotations changed since its checkpoint."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from formclip_pipeline.catalog import exercise_names
+from formclip_pipeline.core.fingerprint import data_fingerprint
+from formclip_pipeline.resources import FormClipPaths
+
+# Weekly by default (Monday 03:00); FORMCLIP_RETRAIN_CRON changes it for a deployment.
+RETRAIN_CRON = os.environ.get("FORMCLIP_RETRAIN_CRON", "0 3 * * 1")
+
+
+def retrain_decisions(paths: FormClipPaths) -> dict[str, str | None]:
+    """exercise -> None when unchanged, else why it should retrain."""
+    out = {}
+    for ex in exercise_names():
+        if not (paths.video_dir / ex).exists():
+            out[ex] = None
+            continue
+        last = paths.base / "data" / "pipeline" / "finetuned_checkpoint" / f"{ex}.json"
+        current = data_fingerprint(paths.video_dir, paths.labeled_dir, ex)
+        if not last.exists():
+            out[ex] = "no checkpoint yet"
+        elif json.loads(last.read_text()).get("data_fingerprint") != current:
+            out[ex] = "videos or annotations changed since the last checkpoint"
+        else:
+            out[ex] = None
+    return out
+
+
+def build_retrain_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    @dg.schedule(job=job, cron_schedule=RETRAIN_CRON, default_status=dg.DefaultScheduleStatus.STOPPED,
+                 description="Retrains, evaluates and (through the champion gate) promotes every exercise whose "
+                             "videos or review CSV changed since its last checkpoint; unchanged ones are skipped "
+                             "and the tick says why.")
+    def retrain_changed_exercises(context: dg.ScheduleEvaluationContext, paths: FormClipPaths):
+        decisions = retrain_decisions(paths)
+        changed = {ex: why for ex, why in decisions.items() if why}
+        if not changed:
+            have = [ex for ex in decisions if (paths.video_dir / ex).exists()]
+            return dg.SkipReason("nothing changed since the last checkpoints of " + (", ".join(have) or "any exercise")
+                                 + "; nothing to retrain")
+        for ex, why in changed.items():
+            context.log.info(f"{ex}: {why}")
+        stamp = context.scheduled_execution_time.isoformat()
+        return [dg.RunRequest(run_key=f"{ex}-{stamp}", partition_key=ex, tags={"formclip/retrain_reason": why})
+                for ex, why in changed.items()]
+
+    return retrain_changed_exercises
