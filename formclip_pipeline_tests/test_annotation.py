@@ -1,6 +1,5 @@
 """The seed's review CSV round trip, Claude drafts against a local Messages API, and data validation."""
 import io
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -8,7 +7,7 @@ import pytest
 from PIL import Image
 
 from formclip_pipeline.core import claude
-from formclip_pipeline.core.annotate import (AnnotationError, SEED_CSV_COLUMNS, apply_drafts, import_labeled_dir,
+from formclip_pipeline.core.annotate import (SEED_CSV_COLUMNS, apply_drafts, import_labeled_dir,
                                              load_store, refresh_annotations, review_csv_path)
 from formclip_pipeline.core.validate import blocking_errors, validate
 from formclip_pipeline_tests.fake_anthropic import FakeAnthropic

@@ -2,7 +2,6 @@
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import dagster as dg
 import pytest

@@ -1,6 +1,5 @@
 """Scoring new videos: reps and sets from the video, issues naming reps, reports, the watched folder."""
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -8,8 +7,6 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
-import pandas as pd
-import pytest
 
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.score import ScoreSettings, sample_video, score_frames
@@ -151,7 +148,6 @@ def test_sensor_waits_for_stable_files_and_never_scores_the_same_content_twice(s
 def test_video_report_writes_reports_and_records_failures(squat_videos, squat_model, tmp_path, monkeypatch):
     from formclip_pipeline.assets.scoring import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
     from formclip_pipeline.core import store
-    from formclip_pipeline.core.runs import champion_gate  # noqa: F401  (registry set-up below)
     from formclip_pipeline.partitions import incoming_videos
     from formclip_pipeline.resources import DuckDBStore, FormClipPaths
 
