@@ -134,12 +134,22 @@ def _balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(recalls)) if recalls else 0.0
 
 
+def _image_features(model, pixels: torch.Tensor, batch: int = 128) -> torch.Tensor:
+    return torch.cat([M.image_features(model, pixels[i:i + batch]) for i in range(0, len(pixels), batch)])
+
+
+def zero_shot_classifier(base_model: str, exercise: str, multi_class: bool) -> Classifier:
+    """The base model judged by its similarity to the catalogue's class prompts: no training."""
+    ex = get_exercise(exercise)
+    return Classifier(M.load_clip(base_model), exercise, ex.labels(multi_class), ex.prompts(multi_class), multi_class)
+
+
 def _evaluate(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, weights: torch.Tensor) -> tuple[float, float, float]:
     if len(y) == 0:
         return float("nan"), float("nan"), float("nan")
     clf.clip.model.eval()
     with torch.no_grad():
-        feats = torch.cat([M.image_features(clf.clip.model, pixels[i:i + 128]) for i in range(0, len(pixels), 128)])
+        feats = _image_features(clf.clip.model, pixels)
         logits = clf.logits_from_features(feats)
         loss = float(F.cross_entropy(logits, torch.as_tensor(y), weight=weights))
     pred = logits.argmax(-1).numpy()
@@ -166,15 +176,15 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
     train, val = data[data["split"] == "train"], data[data["split"] == "val"]
     if len(train) == 0:
         raise ValueError(f"no training frames for {exercise}: the train split is empty")
+    history: list[EpochStats] = []
+    if config.strategy == "zero_shot":
+        return zero_shot_classifier(config.base_model, exercise, config.multi_class), history
     clip = M.load_clip(config.base_model)
     clf = Classifier(clip, exercise, labels, prompts, config.multi_class)
     y_tr, y_va = _targets(train, labels, config.multi_class), _targets(val, labels, config.multi_class)
     weights = _class_weights(y_tr, len(labels))
     px_tr = M.preprocess(frames_array(train), clip)
     px_va = M.preprocess(frames_array(val), clip)
-    history: list[EpochStats] = []
-    if config.strategy == "zero_shot":
-        return clf, history
     if config.strategy == "linear_probe":
         clf.head = _fit_linear_probe(clf, px_tr, y_tr, len(labels), config)
         loss, acc, bacc = _evaluate(clf, px_va, y_va, weights)
@@ -348,7 +358,7 @@ def _fit_linear_probe(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, n_cl
     from sklearn.linear_model import LogisticRegression
 
     with torch.no_grad():
-        feats = torch.cat([M.image_features(clf.clip.model, pixels[i:i + 128]) for i in range(0, len(pixels), 128)]).numpy()
+        feats = _image_features(clf.clip.model, pixels).numpy()
     lr = LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced", random_state=config.seed)
     lr.fit(feats, y)
     w = np.zeros((n_classes, feats.shape[1]), np.float32)

@@ -197,7 +197,7 @@ def extract_frames(path: str | os.PathLike, times: list[float], size: int, info:
     """The frames nearest each requested timestamp, from one decode on a `grid_fps` grid."""
     info = info or probe(path)
     fps = max(grid_fps, min(info.fps, 60.0))
-    wanted = sorted({min(int(round(t * fps)), 10**9) for t in times})
+    wanted = sorted({int(round(t * fps)) for t in times})
     out: list[tuple[float, np.ndarray]] = []
     last = None
     k = 0
