@@ -25,6 +25,7 @@ test: setup
 
 bench: setup
 	$(PY) -m formclip_pipeline_tests.bench
+	$(PY) -m formclip_pipeline_tests.bench_training
 
 dagster: setup
 	mkdir -p $(DAGSTER_HOME)

@@ -128,7 +128,7 @@ def cmd_evaluate(args) -> int:
         raise SystemExit(f"formclip evaluate: {args.model} holds no trained models (no latest.json); run `formclip train`")
     checkpoints = json.loads(latest.read_text())
     frames_by_ex = _load_frames(args.data_dir, args.exercises)
-    report = {}
+    report, all_rows = {}, []
     for ex, ck in checkpoints.items():
         if ex not in frames_by_ex:
             continue
@@ -142,7 +142,12 @@ def cmd_evaluate(args) -> int:
         for name, m in out["results"].items():
             if name != ck["strategy"]:
                 print(f"  baseline {name}: balanced accuracy {m['video']['balanced_accuracy']:.2f}")
+        for label, per in main["video"].get("per_class", {}).items():
+            if per["support"]:
+                print(f"    {label:<24} precision {per['precision']:.2f}  recall {per['recall']:.2f}  "
+                      f"F1 {per['f1']:.2f}  ({per['support']} videos)")
         print(f"  {out['gate']['reason']}")
+        all_rows.append(out["rows"])
         entry = {}
         for name, m in out["results"].items():
             prefix = "" if name == ck["strategy"] else f"{name}_"
@@ -150,6 +155,15 @@ def cmd_evaluate(args) -> int:
                           f"{prefix}video_macro_f1": m["video"]["macro_f1"],
                           f"{prefix}frame_accuracy": m["frame"]["accuracy"]})
         report[ex] = entry
+    if all_rows:
+        import pandas as pd
+
+        from formclip_pipeline.core.files import atomic_path
+
+        table = Path(args.model) / "evaluation_metrics.parquet"
+        with atomic_path(table) as tmp:
+            pd.concat(all_rows, ignore_index=True).to_parquet(tmp, index=False)
+        print(f"\nmetrics per class and baseline: {table} (and DuckDB table evaluation_metrics)")
     if args.json:
         from formclip_pipeline.core.files import write_json
 
@@ -307,14 +321,17 @@ def cmd_score(args) -> int:
 
 
 def cmd_pretrain(args) -> int:
-    from formclip_pipeline.core.pretrain import pretrain_base
+    from formclip_pipeline.core import model as M
+    from formclip_pipeline.core.pretrain import PretrainConfig, pretrain_base
 
-    figures = pretrain_base(args.out, clips=args.clips, epochs=args.epochs, batch_size=args.batch_size,
-                            lr=args.learning_rate, seed=args.seed)
-    print(f"pretrained base saved to {args.out}: {figures['frames']} frames, {figures['total_s']:.0f} s, "
+    out = args.out or str(M.cache_dir() / M.TINY_MODEL)
+    config = PretrainConfig(clips=args.clips, epochs=args.epochs, batch_size=args.batch_size,
+                            learning_rate=args.learning_rate, seed=args.seed)
+    figures = pretrain_base(out, config)
+    print(f"pretrained base saved to {out}: {figures['frames']} frames, {figures['total_s']:.0f} s, "
           f"loss {figures['losses'][0]:.3f} -> {figures['losses'][-1]:.3f}; zero-shot exercise recognition on "
-          f"held-out frames {figures['zero_shot_exercise_before']:.2f} -> {figures['zero_shot_exercise_after']:.2f} "
-          f"(chance {figures['chance']:.2f}). Use it with --model {args.out}")
+          f"held-out lifters {figures['zero_shot_exercise_before']:.2f} -> {figures['zero_shot_exercise_after']:.2f} "
+          f"(chance {figures['chance']:.2f}). Use it with --model {out if args.out else M.TINY_MODEL}")
     return 0
 
 
@@ -325,6 +342,8 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from formclip_pipeline.core.pretrain import PretrainConfig
+
     p = argparse.ArgumentParser(prog="formclip", description="Judge workout form from video with a fine-tuned CLIP.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -406,12 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=cmd_score)
 
     pt = sub.add_parser("pretrain", help="pretrain a small CLIP contrastively on synthetic frames captioned from pose truth")
-    pt.add_argument("--out", required=True, help="directory for the pretrained base (then --model DIR)")
-    pt.add_argument("--clips", type=int, default=2500)
-    pt.add_argument("--epochs", type=int, default=6)
-    pt.add_argument("--batch-size", type=int, default=64)
-    pt.add_argument("--learning-rate", type=float, default=1e-3)
-    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--out", help="directory for the pretrained base (default: the cache entry that --model "
+                                   "formclip-tiny loads)")
+    pt.add_argument("--clips", type=int, default=PretrainConfig.clips)
+    pt.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
+    pt.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
+    pt.add_argument("--learning-rate", type=float, default=PretrainConfig.learning_rate)
+    pt.add_argument("--seed", type=int, default=PretrainConfig.seed)
     pt.set_defaults(func=cmd_pretrain)
 
     d = sub.add_parser("demo", help="render synthetic data and materialize every asset through Dagster")

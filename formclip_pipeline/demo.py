@@ -43,7 +43,7 @@ def run_demo(videos_per_class: int = 3, epochs: int = 6, seed: int = 0) -> int:
             return 1
     table = duckdb_query(root / "data" / "formclip.duckdb", """
         select exercise, strategy, level, metric, value from evaluation_metrics
-        where metric in ('accuracy', 'precision', 'recall', 'balanced_accuracy')
+        where class_name = 'all' and metric in ('accuracy', 'precision', 'recall', 'balanced_accuracy')
         qualify row_number() over (partition by exercise, strategy, level, metric order by evaluated_at desc) = 1
     """)
     wide = table.pivot_table(index=["exercise", "strategy", "level"], columns="metric", values="value").round(3)

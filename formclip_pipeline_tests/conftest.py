@@ -7,11 +7,14 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Tests of plumbing use the untrained architecture, built in a second; the pretrained formclip-tiny
+# takes minutes to build and has tests of its own (test_pretrain) and a benchmark (make bench).
+os.environ["FORMCLIP_BASE_MODEL"] = "formclip-tiny-init"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def offline_cache(tmp_path_factory):
-    """Build formclip-tiny once per session in a private cache, never in the user's home."""
+    """Build the tiny models once per session in a private cache, never in the user's home."""
     cache = tmp_path_factory.mktemp("formclip_cache")
     old = os.environ.get("FORMCLIP_CACHE")
     os.environ["FORMCLIP_CACHE"] = str(cache)
@@ -49,7 +52,7 @@ def squat_model(squat_frames, tmp_path_factory):
     from formclip_pipeline.core.train import TrainConfig, train_classifier
 
     clf, _ = train_classifier(template_annotations(squat_frames), squat_frames, "squat",
-                              TrainConfig(base_model="formclip-tiny", epochs=1, learning_rate=1e-4, multi_class=True),
+                              TrainConfig(base_model="formclip-tiny-init", epochs=1, learning_rate=1e-4, multi_class=True),
                               log=lambda _: None)
     path = tmp_path_factory.mktemp("model") / "squat"
     clf.save(path, {"strategy": "flyp"})

@@ -26,19 +26,25 @@ def test_synth_extract_train_evaluate(tmp_path):
              "--skip-last", "0.5", cwd=tmp_path)
     assert (tmp_path / "frames" / "ohp_frames.parquet").exists()
     formclip("train", "--data-dir", "frames", "--output", "model", "--epochs", "2", "--batch-size", "16",
-             "--learning-rate", "3e-4", "--model", "formclip-tiny", "--multi-class", cwd=tmp_path)
+             "--learning-rate", "3e-4", "--model", "formclip-tiny-init", "--multi-class", cwd=tmp_path)
     res = formclip("evaluate", "--model", "model", "--data-dir", "frames", "--json", "eval.json", cwd=tmp_path)
     assert "Ohp:" in res.stdout and "Accuracy:" in res.stdout and "Precision:" in res.stdout
     report = json.loads((tmp_path / "eval.json").read_text())
     assert set(report["ohp"]) >= {"video_balanced_accuracy", "video_macro_f1", "frame_accuracy",
-                                  "zero_shot_video_balanced_accuracy"}
+                                  "zero_shot_video_balanced_accuracy", "linear_probe_video_macro_f1"}
+    import pandas as pd
+
+    table = pd.read_parquet(tmp_path / "model" / "evaluation_metrics.parquet")
+    assert set(table["strategy"]) == {"flyp", "zero_shot", "linear_probe"}
+    per_class = table[(table["class_name"] != "all") & (table["metric"] == "f1")]
+    assert set(per_class["class_name"]) == {"good_form", "excessive_back_arch", "partial_lockout", "bar_forward"}
     assert (tmp_path / "mlruns" / "mlflow.db").exists()
 
 
 def test_unknown_exercise_and_missing_data_are_one_clear_sentence(tmp_path):
     res = formclip("synth", "--out", "v", "--exercises", "curl", cwd=tmp_path, check=False)
     assert res.returncode != 0 and "unknown exercise 'curl'" in res.stderr and "Traceback" not in res.stderr
-    res = formclip("train", "--data-dir", "nothing", "--model", "formclip-tiny", cwd=tmp_path, check=False)
+    res = formclip("train", "--data-dir", "nothing", "--model", "formclip-tiny-init", cwd=tmp_path, check=False)
     assert res.returncode != 0 and "run `formclip extract` first" in res.stderr
 
 

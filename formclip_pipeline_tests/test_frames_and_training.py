@@ -58,7 +58,7 @@ def test_templates_give_each_class_several_descriptions(squat_frames):
 @pytest.mark.parametrize("strategy", ["flyp", "seed_contrastive", "linear_probe"])
 def test_training_strategies_learn_and_reload(squat_frames, strategy, tmp_path):
     ann = template_annotations(squat_frames)
-    config = TrainConfig(base_model="formclip-tiny", strategy=strategy, epochs=3, learning_rate=3e-4, batch_size=32)
+    config = TrainConfig(base_model="formclip-tiny-init", strategy=strategy, epochs=3, learning_rate=3e-4, batch_size=32)
     clf, history = train_classifier(ann, squat_frames, "squat", config, log=lambda _: None)
     if strategy != "linear_probe":
         assert len(history) == 3
@@ -76,14 +76,14 @@ def test_frames_without_descriptions_train_on_templates(squat_frames):
     logs = []
     ann = template_annotations(squat_frames)
     ann.loc[ann.index[:7], "description"] = None
-    train_classifier(ann, squat_frames, "squat", TrainConfig(base_model="formclip-tiny", epochs=1,
+    train_classifier(ann, squat_frames, "squat", TrainConfig(base_model="formclip-tiny-init", epochs=1,
                                                              learning_rate=1e-4), log=logs.append)
     assert any("7 frames have no description" in m for m in logs)
 
 
 def test_interrupted_training_resumes_from_its_last_epoch(squat_frames, tmp_path):
     ann = template_annotations(squat_frames)
-    config = TrainConfig(base_model="formclip-tiny", epochs=3, learning_rate=3e-4, batch_size=32)
+    config = TrainConfig(base_model="formclip-tiny-init", epochs=3, learning_rate=3e-4, batch_size=32)
 
     class Killed(Exception):
         pass
@@ -105,3 +105,26 @@ def test_interrupted_training_resumes_from_its_last_epoch(squat_frames, tmp_path
     from formclip_pipeline.core.frames import frames_array
 
     assert np.allclose(clf.predict_proba(frames_array(x)), full.predict_proba(frames_array(x)), atol=1e-4)
+
+
+def test_a_head_only_retrain_reuses_cached_embeddings_and_a_changed_tower_does_not(squat_frames, tmp_path):
+    import torch
+
+    from formclip_pipeline.core import model as M
+    from formclip_pipeline.core.embeddings import EmbeddingCache
+    from formclip_pipeline.core.frames import frames_array
+
+    clip = M.load_clip("formclip-tiny-init")
+    pixels = M.preprocess(frames_array(squat_frames.head(20)), clip)
+    first = EmbeddingCache(tmp_path)
+    a = first.image_features(clip.model, pixels)
+    assert (first.hits, first.misses) == (0, 20)
+    again = EmbeddingCache(tmp_path)
+    b = again.image_features(clip.model, pixels[:15])
+    assert (again.hits, again.misses) == (15, 0)
+    assert torch.allclose(a[:15], b)
+    with torch.no_grad():
+        clip.model.visual_projection.weight.mul_(1.5)
+    changed = EmbeddingCache(tmp_path)
+    changed.image_features(clip.model, pixels[:5])
+    assert changed.misses == 5

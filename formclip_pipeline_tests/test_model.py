@@ -8,17 +8,17 @@ from formclip_pipeline.core import model as M
 def test_tiny_clip_is_built_once_and_loads_through_from_pretrained(offline_cache):
     from transformers import CLIPModel, CLIPProcessor
 
-    clip = M.load_clip(M.TINY_MODEL)
-    assert (offline_cache / M.TINY_MODEL / "model.safetensors").exists()
-    again = CLIPModel.from_pretrained(str(offline_cache / M.TINY_MODEL))
-    proc = CLIPProcessor.from_pretrained(str(offline_cache / M.TINY_MODEL))
+    clip = M.load_clip(M.TINY_INIT_MODEL)
+    assert (offline_cache / M.TINY_INIT_MODEL / "model.safetensors").exists()
+    again = CLIPModel.from_pretrained(str(offline_cache / M.TINY_INIT_MODEL))
+    proc = CLIPProcessor.from_pretrained(str(offline_cache / M.TINY_INIT_MODEL))
     assert proc.tokenizer.tokenize("knee valgus") == ["knee</w>", "valgus</w>"]
     for a, b in zip(clip.model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
 
 
 def test_embeddings_are_unit_vectors():
-    clip = M.load_clip(M.TINY_MODEL)
+    clip = M.load_clip(M.TINY_INIT_MODEL)
     emb = M.embed_images(clip, np.random.default_rng(0).integers(0, 255, (3, 224, 224, 3), dtype=np.uint8))
     assert emb.shape == (3, clip.model.config.projection_dim)
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)

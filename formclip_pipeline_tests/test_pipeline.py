@@ -10,7 +10,7 @@ from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracki
 
 RUN_CONFIG = {"ops": {
     "extracted_frames": {"config": {"frames_per_video": 8, "skip_first": 0.5, "skip_last": 0.5}},
-    "finetuned_checkpoint": {"config": {"base_model": "formclip-tiny", "epochs": 2, "learning_rate": 3e-4,
+    "finetuned_checkpoint": {"config": {"base_model": "formclip-tiny-init", "epochs": 2, "learning_rate": 3e-4,
                                         "batch_size": 32}},
 }}
 

@@ -21,7 +21,7 @@ def test_captions_describe_the_pose_not_the_label():
 def test_pretraining_lowers_the_loss_and_saves_a_loadable_base(tmp_path):
     from transformers import CLIPModel
 
-    figures = P.pretrain_base(tmp_path / "base", clips=40, frames_per_clip=4, epochs=3, batch_size=32,
+    figures = P.pretrain_base(tmp_path / "base", P.PretrainConfig(clips=40, frames_per_clip=4, epochs=3),
                               log=lambda _: None)
     assert figures["frames"] == 160
     assert figures["losses"][-1] < figures["losses"][0]

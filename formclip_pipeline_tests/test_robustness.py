@@ -68,10 +68,10 @@ def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp
 def test_checkpoints_load_from_safetensors_never_from_pickle(tmp_path, offline_cache):
     from formclip_pipeline.core import model as M
 
-    M.load_clip(M.TINY_MODEL)
+    M.load_clip(M.TINY_INIT_MODEL)
     pickled = tmp_path / "pickled"
-    shutil.copytree(offline_cache / M.TINY_MODEL, pickled)
-    state = M.load_clip(M.TINY_MODEL).model.state_dict()
+    shutil.copytree(offline_cache / M.TINY_INIT_MODEL, pickled)
+    state = M.load_clip(M.TINY_INIT_MODEL).model.state_dict()
     (pickled / "model.safetensors").unlink()
     torch.save(state, pickled / "pytorch_model.bin")
     with pytest.raises(M.ModelError, match=str(pickled)):

@@ -1,3 +1,5 @@
+import base64
+
 import dagster as dg
 import pandas as pd
 
@@ -11,7 +13,8 @@ from formclip_pipeline.resources import FormClipPaths, MLflowTracking
     group_name="training",
     kinds={"duckdb", "mlflow"},
     description="Accuracy, precision, recall, balanced accuracy and macro-F1 on held-out test videos, per frame "
-                "and per video, beside the zero-shot baseline; rows in DuckDB table evaluation_metrics. "
+                "and per video and per class, beside the zero-shot and linear-probe baselines; stored as Parquet "
+                "and as rows in DuckDB table evaluation_metrics. "
                 "Moves alias champion only to a model that beats the current one.",
 )
 def evaluation_metrics(context: dg.AssetExecutionContext, paths: FormClipPaths, mlflow_tracking: MLflowTracking,
@@ -20,13 +23,17 @@ def evaluation_metrics(context: dg.AssetExecutionContext, paths: FormClipPaths, 
                        paths.reports_dir / "evaluation")
     main = out["results"][finetuned_checkpoint["strategy"]]
     context.log.info(out["gate"]["reason"])
-    wide = out["rows"].pivot_table(index=["strategy", "level"], columns="metric", values="value").reset_index()
+    overall = out["rows"][out["rows"]["class_name"] == "all"]
+    wide = overall.pivot_table(index=["strategy", "level"], columns="metric", values="value").reset_index()
     context.add_output_metadata({
         "video_accuracy": main["video"].get("accuracy"),
         "video_balanced_accuracy": main["video"].get("balanced_accuracy"),
         "frame_accuracy": main["frame"].get("accuracy"),
         "champion": out["gate"]["reason"],
         "metrics": dg.MetadataValue.md(wide.round(3).to_markdown(index=False)),
-        "confusion_matrix": dg.MetadataValue.path(out["confusion_png"]),
+        "confusion_matrix": dg.MetadataValue.md(
+            "![confusion matrix](data:image/png;base64,"
+            + base64.b64encode(open(out["confusion_png"], "rb").read()).decode() + ")"),
+        "confusion_matrix_file": dg.MetadataValue.path(out["confusion_png"]),
     })
     return out["rows"]

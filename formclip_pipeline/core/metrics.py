@@ -48,16 +48,24 @@ def evaluate_predictions(frames: pd.DataFrame, proba: np.ndarray, labels: list[s
     return out
 
 
+METRIC_COLUMNS = ["exercise", "strategy", "level", "class_name", "metric", "value", "run_id"]
+
+
 def flat_rows(metrics: dict, exercise: str, strategy: str, run_id: str | None = None) -> pd.DataFrame:
-    """Long-format rows (level, metric, value) for Parquet and DuckDB."""
+    """Long-format rows for Parquet and DuckDB: overall metrics (class_name "all") and one row per
+    class and metric (precision, recall, f1, support)."""
     rows = []
     for level in ("frame", "video"):
         m = metrics.get(level, {})
         for key in ("n", "accuracy", "balanced_accuracy", "precision", "recall", "macro_f1"):
             if key in m:
-                rows.append({"exercise": exercise, "strategy": strategy, "level": level, "metric": key,
-                             "value": float(m[key]), "run_id": run_id})
-    return pd.DataFrame(rows, columns=["exercise", "strategy", "level", "metric", "value", "run_id"])
+                rows.append({"exercise": exercise, "strategy": strategy, "level": level, "class_name": "all",
+                             "metric": key, "value": float(m[key]), "run_id": run_id})
+        for class_name, per in m.get("per_class", {}).items():
+            for key, value in per.items():
+                rows.append({"exercise": exercise, "strategy": strategy, "level": level, "class_name": class_name,
+                             "metric": key, "value": float(value), "run_id": run_id})
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 
 def confusion_png(metrics: dict, path: str | Path, title: str) -> Path:

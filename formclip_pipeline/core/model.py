@@ -1,9 +1,11 @@
 """Load, build, embed with and save CLIP checkpoints.
 
 Users start from `openai/clip-vit-base-patch32` (the default) or any local directory that
-`CLIPModel.from_pretrained` reads. `formclip-tiny` names the small CLIP this project builds itself
-so that the demo and tests run offline; it is saved with `save_pretrained` and loaded back through
-the very same `from_pretrained` path a user's model takes.
+`CLIPModel.from_pretrained` reads. `formclip-tiny` names the small CLIP this project pretrains itself
+on synthetic frames (core.pretrain) so that the demo runs offline, and `formclip-tiny-init` the same
+architecture untrained, which tests of plumbing use because it builds in a second. Both are saved
+with `save_pretrained` into the cache on first use and loaded back through the very same
+`from_pretrained` path a user's model takes.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 
 DEFAULT_BASE_MODEL = "openai/clip-vit-base-patch32"
 TINY_MODEL = "formclip-tiny"
+TINY_INIT_MODEL = "formclip-tiny-init"
 FORMCLIP_META = "formclip.json"
 
 
@@ -31,8 +34,9 @@ def cache_dir() -> Path:
 
 def _tokenizer_corpus() -> list[str]:
     from formclip_pipeline.catalog import catalogue
+    from formclip_pipeline.core.pretrain import caption_phrases
 
-    lines = []
+    lines = caption_phrases()
     for ex in catalogue().values():
         lines.append(ex.display_name.lower())
         for c in ex.classes:
@@ -67,9 +71,9 @@ def tiny_config(vocab_size: int, image_size: int = 96):
 
     return CLIPConfig(
         text_config=dict(vocab_size=vocab_size, hidden_size=128, intermediate_size=512, num_hidden_layers=3,
-                         num_attention_heads=4, max_position_embeddings=40, projection_dim=128,
+                         num_attention_heads=4, max_position_embeddings=64, projection_dim=128,
                          bos_token_id=0, eos_token_id=1, pad_token_id=1),
-        vision_config=dict(image_size=image_size, patch_size=8, hidden_size=128, intermediate_size=512,
+        vision_config=dict(image_size=image_size, patch_size=12, hidden_size=128, intermediate_size=512,
                            num_hidden_layers=3, num_attention_heads=4, projection_dim=128),
         projection_dim=128,
     )
@@ -103,16 +107,25 @@ def build_tiny(path: str | os.PathLike, seed: int = 0, image_size: int = 96) -> 
     with atomic_dir(path) as tmp:
         model.save_pretrained(tmp)
         build_processor(tokenizer, image_size).save_pretrained(tmp)
-        (tmp / FORMCLIP_META).write_text(json.dumps({"kind": "base", "name": TINY_MODEL, "seed": seed}))
+        (tmp / FORMCLIP_META).write_text(json.dumps({"kind": "base", "name": TINY_INIT_MODEL, "seed": seed}))
     return path
 
 
 def resolve_base(name_or_path: str) -> str:
     """What `from_pretrained` should be given for a base model name."""
+    if name_or_path == TINY_INIT_MODEL:
+        target = cache_dir() / TINY_INIT_MODEL
+        if not (target / "config.json").exists():
+            build_tiny(target)
+        return str(target)
     if name_or_path == TINY_MODEL:
         target = cache_dir() / TINY_MODEL
         if not (target / "config.json").exists():
-            build_tiny(target)
+            from formclip_pipeline.core.pretrain import pretrain_base
+
+            print(f"{TINY_MODEL} is not in {cache_dir()} yet: pretraining it once (several minutes on 2 cores)",
+                  flush=True)
+            pretrain_base(target)
         return str(target)
     return name_or_path
 
@@ -151,7 +164,7 @@ def load_clip(name_or_path: str) -> LoadedClip:
             raise ModelError(f"{source} is not a CLIP checkpoint that from_pretrained can read: {exc}") from exc
         raise ModelError(
             f"could not load {source!r}: it is not a local directory and downloading it failed "
-            f"(no network or no access to the model hub). Use --model {TINY_MODEL} (built offline) "
+            f"(no network or no access to the model hub). Use --model {TINY_MODEL} (pretrained offline) "
             f"or --model /path/to/a/downloaded/clip") from exc
     meta_path = Path(source) / FORMCLIP_META
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}

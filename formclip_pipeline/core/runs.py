@@ -18,8 +18,8 @@ import pandas as pd
 from formclip_pipeline.core import metrics as MT
 from formclip_pipeline.core import store
 from formclip_pipeline.core.frames import frames_array
-from formclip_pipeline.core.train import (Classifier, EpochStats, TrainConfig, config_params, load_classifier,
-                                          train_classifier, zero_shot_classifier)
+from formclip_pipeline.core.train import (Classifier, EpochStats, TrainConfig, config_params, linear_probe_baseline,
+                                          load_classifier, train_classifier, zero_shot_classifier)
 
 GATE_METRIC = "video_balanced_accuracy"
 
@@ -80,9 +80,12 @@ def evaluate_run(checkpoint: dict, frames: pd.DataFrame, root: str, duckdb_path:
     clf = load_classifier(checkpoint["path"])
     results = {checkpoint["strategy"]: evaluate_classifier(clf, frames)}
     if baselines and checkpoint["strategy"] != "zero_shot":
-        # The baseline needs no training data: preparing the train split for it would be wasted work.
         base = zero_shot_classifier(checkpoint["base_model"], exercise, checkpoint["multi_class"])
         results["zero_shot"] = evaluate_classifier(base, frames)
+    if baselines and checkpoint["strategy"] != "linear_probe" and (frames["split"] == "train").any():
+        # Embeddings of the frozen base come from the cache after the first time.
+        probe = linear_probe_baseline(checkpoint["base_model"], frames, exercise, checkpoint["multi_class"])
+        results["linear_probe"] = evaluate_classifier(probe, frames)
     main = results[checkpoint["strategy"]]
     rows = pd.concat([MT.flat_rows(m, exercise, s, checkpoint["run_id"]) for s, m in results.items()], ignore_index=True)
     rows["model_version"] = str(checkpoint.get("model_version"))

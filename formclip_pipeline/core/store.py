@@ -97,6 +97,13 @@ def duckdb_append(path: str | os.PathLike, table: str, df: pd.DataFrame, replace
         con.execute("begin transaction")
         exists = con.execute("select count(*) from information_schema.tables where table_name = ?", [table]).fetchone()[0]
         if exists:
+            # Tables made by an older FormClip lack newer columns; add them rather than refuse the rows.
+            have = {r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_name = ?", [table]).fetchall()}
+            for col in df.columns:
+                if col not in have:
+                    kind = con.execute(f'select typeof("{col}") from incoming limit 1').fetchone()
+                    con.execute(f'alter table "{table}" add column "{col}" {kind[0] if kind else "VARCHAR"}')
             if replace_key:
                 con.execute(f'delete from "{table}" where "{replace_key}" in (select "{replace_key}" from incoming)')
             con.execute(f'insert into "{table}" by name select * from incoming')

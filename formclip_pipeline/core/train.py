@@ -357,8 +357,9 @@ class _Resume:
 def _fit_linear_probe(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, n_classes: int, config: TrainConfig):
     from sklearn.linear_model import LogisticRegression
 
-    with torch.no_grad():
-        feats = _image_features(clf.clip.model, pixels).numpy()
+    from formclip_pipeline.core.embeddings import EmbeddingCache
+
+    feats = EmbeddingCache().image_features(clf.clip.model, pixels).numpy()
     lr = LogisticRegression(C=10.0, max_iter=2000, class_weight="balanced", random_state=config.seed)
     lr.fit(feats, y)
     w = np.zeros((n_classes, feats.shape[1]), np.float32)
@@ -371,6 +372,20 @@ def _fit_linear_probe(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, n_cl
         for row, c in enumerate(lr.classes_):
             w[c], b[c] = lr.coef_[row], lr.intercept_[row]
     return torch.tensor(w), torch.tensor(b)
+
+
+def linear_probe_baseline(base_model: str, frames: pd.DataFrame, exercise: str, multi_class: bool,
+                          seed: int = 0) -> Classifier:
+    """The frozen base model with a logistic-regression head fitted on the train split's folder labels."""
+    ex = get_exercise(exercise)
+    labels = ex.labels(multi_class)
+    clf = Classifier(M.load_clip(base_model), exercise, labels, ex.prompts(multi_class), multi_class)
+    train = frames[frames["split"] == "train"]
+    if len(train) == 0:
+        raise ValueError(f"no training frames for {exercise}: the train split is empty")
+    px = M.preprocess(frames_array(train), clf.clip)
+    clf.head = _fit_linear_probe(clf, px, _targets(train, labels, multi_class), len(labels), TrainConfig(seed=seed))
+    return clf
 
 
 def config_params(config: TrainConfig) -> dict:
