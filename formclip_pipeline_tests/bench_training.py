@@ -66,7 +66,7 @@ def main() -> None:
                                                skip_first=0.5, skip_last=0.5)
             assert not failures, failures
             for multi_class in (False, True):
-                rows.append(run_strategy(frames, ex, M.TINY_INIT_MODEL, "linear_probe", multi_class, 1, 0.0))
+                rows.append(run_strategy(frames, ex, M.TINY_INIT_MODEL, "linear_probe", multi_class, 1, 1e-4))
                 for strategy in args.strategies.split(","):
                     rows.append(run_strategy(frames, ex, M.TINY_MODEL, strategy, multi_class, args.epochs,
                                              args.learning_rate))
