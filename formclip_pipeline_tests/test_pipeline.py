@@ -81,13 +81,22 @@ def test_checkpoint_reloads_with_from_pretrained_and_is_tracked_in_mlflow(pipeli
     assert "checkpoint/model.safetensors" in artifacts
 
 
-def test_metrics_are_queryable_in_duckdb(pipeline_root):
+def test_metrics_are_queryable_in_duckdb_overall_and_per_class(pipeline_root):
     root, _, _ = pipeline_root
-    df = store.duckdb_query(root / "data" / "formclip.duckdb",
-                            "select strategy, level, metric, value from evaluation_metrics where exercise = 'squat'")
-    assert {"flyp", "zero_shot"} <= set(df["strategy"])
-    assert {"accuracy", "precision", "recall", "balanced_accuracy"} <= set(df["metric"])
-    assert df["value"].between(0, 1).all() or set(df.loc[~df["value"].between(0, 1), "metric"]) == {"n"}
+    df = store.duckdb_query(root / "data" / "formclip.duckdb", "select run_id, strategy, level, class_name, metric, "
+                                                               "value from evaluation_metrics where exercise = 'squat'")
+    df = df[df["run_id"] == df["run_id"].iloc[-1]]  # one evaluation: the model and its baselines
+    assert {"flyp", "zero_shot", "linear_probe"} <= set(df["strategy"])
+    overall = df[df["class_name"] == "all"]
+    assert {"accuracy", "precision", "recall", "balanced_accuracy", "macro_f1"} <= set(overall["metric"])
+    counts = {"n", "support"}
+    assert overall.loc[~overall["metric"].isin(counts), "value"].between(0, 1).all()
+    per_class = df[(df["class_name"] != "all") & (df["strategy"] == "flyp") & (df["level"] == "video")]
+    assert set(per_class["class_name"]) == {"good_form", "bad_form"}
+    assert set(per_class["metric"]) == {"precision", "recall", "f1", "support"}
+    support = per_class[per_class["metric"] == "support"]["value"].sum()
+    assert support == overall[(overall["strategy"] == "flyp") & (overall["level"] == "video")
+                               & (overall["metric"] == "n")]["value"].iloc[0]
 
 
 def test_schedule_retrains_only_what_changed_and_says_why(pipeline_root):
