@@ -322,16 +322,13 @@ def cmd_score(args) -> int:
 
 def cmd_pretrain(args) -> int:
     from formclip_pipeline.core import model as M
-    from formclip_pipeline.core.pretrain import PretrainConfig, pretrain_base
+    from formclip_pipeline.core.pretrain import PretrainConfig, describe_pretraining, pretrain_base
 
     out = args.out or str(M.cache_dir() / M.TINY_MODEL)
     config = PretrainConfig(clips=args.clips, epochs=args.epochs, batch_size=args.batch_size,
                             learning_rate=args.learning_rate, seed=args.seed)
     figures = pretrain_base(out, config)
-    print(f"pretrained base saved to {out}: {figures['frames']} frames, {figures['total_s']:.0f} s, "
-          f"loss {figures['losses'][0]:.3f} -> {figures['losses'][-1]:.3f}; zero-shot exercise recognition on "
-          f"held-out lifters {figures['zero_shot_exercise_before']:.2f} -> {figures['zero_shot_exercise_after']:.2f} "
-          f"(chance {figures['chance']:.2f}). Use it with --model {out if args.out else M.TINY_MODEL}")
+    print(f"base saved to {out}, {describe_pretraining(figures)}. Use it with --model {out if args.out else M.TINY_MODEL}")
     return 0
 
 

@@ -26,12 +26,11 @@ def run_demo(videos_per_class: int = 3, epochs: int = 6, seed: int = 0) -> int:
         print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
     else:
         print(f"using the videos already in {video_dir}")
-    base_model = os.environ.get("FORMCLIP_BASE_MODEL", "formclip-tiny")
-    if base_model in ("formclip-tiny", "formclip-tiny-init"):
-        from formclip_pipeline.core.model import resolve_base
+    from formclip_pipeline.core.model import TINY_MODEL, resolve_base
 
-        # Built before the runs, so the first run is not the one that waits minutes for pretraining.
-        print(f"base model {base_model}: {resolve_base(base_model)}", flush=True)
+    base_model = os.environ.get("FORMCLIP_BASE_MODEL", TINY_MODEL)
+    # Built here when FormClip builds it, so the first run is not the one that waits for pretraining.
+    print(f"base model {base_model}: {resolve_base(base_model)}", flush=True)
     instance = dg.DagsterInstance.get()
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, "ops": {
         "extracted_frames": {"config": {"frames_per_video": 16, "skip_first": 0.5, "skip_last": 0.5}},

@@ -1,4 +1,5 @@
 import base64
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -33,7 +34,7 @@ def evaluation_metrics(context: dg.AssetExecutionContext, paths: FormClipPaths, 
         "metrics": dg.MetadataValue.md(wide.round(3).to_markdown(index=False)),
         "confusion_matrix": dg.MetadataValue.md(
             "![confusion matrix](data:image/png;base64,"
-            + base64.b64encode(open(out["confusion_png"], "rb").read()).decode() + ")"),
+            + base64.b64encode(Path(out["confusion_png"]).read_bytes()).decode() + ")"),
         "confusion_matrix_file": dg.MetadataValue.path(out["confusion_png"]),
     })
     return out["rows"]

@@ -111,26 +111,26 @@ def build_tiny(path: str | os.PathLike, seed: int = 0, image_size: int = 96) -> 
     return path
 
 
+def _build_pretrained_tiny(path: Path) -> None:
+    from formclip_pipeline.core.pretrain import describe_pretraining, pretrain_base
+
+    print(f"{TINY_MODEL} is not in {cache_dir()} yet: pretraining it once (several minutes on 2 cores)", flush=True)
+    print(f"{TINY_MODEL} {describe_pretraining(pretrain_base(path))}", flush=True)
+
+
+# The names FormClip builds itself, and how; each is built into the cache once, on first use.
+_BUILT_HERE = {TINY_INIT_MODEL: build_tiny, TINY_MODEL: _build_pretrained_tiny}
+
+
 def resolve_base(name_or_path: str) -> str:
     """What `from_pretrained` should be given for a base model name."""
-    if name_or_path == TINY_INIT_MODEL:
-        target = cache_dir() / TINY_INIT_MODEL
-        if not (target / "config.json").exists():
-            build_tiny(target)
-        return str(target)
-    if name_or_path == TINY_MODEL:
-        target = cache_dir() / TINY_MODEL
-        if not (target / "config.json").exists():
-            from formclip_pipeline.core.pretrain import pretrain_base
-
-            print(f"{TINY_MODEL} is not in {cache_dir()} yet: pretraining it once (several minutes on 2 cores)",
-                  flush=True)
-            figures = pretrain_base(target)
-            print(f"{TINY_MODEL} pretrained in {figures['total_s']:.0f} s: zero-shot exercise recognition on "
-                  f"held-out lifters {figures['zero_shot_exercise_before']:.2f} -> "
-                  f"{figures['zero_shot_exercise_after']:.2f} (chance {figures['chance']:.2f})", flush=True)
-        return str(target)
-    return name_or_path
+    build = _BUILT_HERE.get(name_or_path)
+    if build is None:
+        return name_or_path
+    target = cache_dir() / name_or_path
+    if not (target / "config.json").exists():
+        build(target)
+    return str(target)
 
 
 @dataclass

@@ -264,3 +264,10 @@ def pretrain_base(out_dir, config: PretrainConfig = PretrainConfig(), log: Calla
     return {"frames": len(images), "render_s": round(render_s, 1), "total_s": round(time.perf_counter() - t0, 1),
             "losses": [round(x, 3) for x in losses], "zero_shot_exercise_before": before,
             "zero_shot_exercise_after": after, "chance": 1 / len(exercise_names())}
+
+
+def describe_pretraining(figures: dict) -> str:
+    return (f"pretrained on {figures['frames']} frames in {figures['total_s']:.0f} s: contrastive loss "
+            f"{figures['losses'][0]:.3f} -> {figures['losses'][-1]:.3f}; zero-shot exercise recognition on held-out "
+            f"lifters {figures['zero_shot_exercise_before']:.2f} -> {figures['zero_shot_exercise_after']:.2f} "
+            f"(chance {figures['chance']:.2f})")
