@@ -17,6 +17,30 @@ def test_tiny_clip_is_built_once_and_loads_through_from_pretrained(offline_cache
         assert torch.equal(a, b)
 
 
+def test_the_base_model_is_the_same_file_in_every_process(tmp_path):
+    """Token ids decide which embedding rows the seed gives each word, so the tokenizer must not vary."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    builds = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / hash_seed
+        subprocess.run([sys.executable, "-c", f"from formclip_pipeline.core import model as M; M.build_tiny({str(out)!r})"],
+                       check=True, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        builds.append({name: hashlib.sha256((out / name).read_bytes()).hexdigest()
+                       for name in ("model.safetensors", "tokenizer.json")})
+    assert builds[0] == builds[1]
+
+
+def test_bpe_merges_the_most_frequent_pair_first_and_breaks_ties_alphabetically():
+    vocab, merges = M.train_bpe(["ab ab ab cd cd xy"], 100, "abcdxy")
+    assert merges[:2] == [("a", "b</w>"), ("c", "d</w>")]
+    assert merges[2] == ("x", "y</w>") and len(merges) == 3  # then every word is one token
+    assert {"ab</w>", "cd</w>", "xy</w>"} <= set(vocab) and vocab["<|startoftext|>"] == 0
+
+
 def test_embeddings_are_unit_vectors():
     clip = M.load_clip(M.TINY_INIT_MODEL)
     emb = M.embed_images(clip, np.random.default_rng(0).integers(0, 255, (3, 224, 224, 3), dtype=np.uint8))

@@ -44,25 +44,60 @@ def _tokenizer_corpus() -> list[str]:
     return [ln.lower() for ln in lines if ln]
 
 
+# CLIPTokenizer's own split of a text into words: letters, single digits, runs of other symbols.
+_CLIP_WORD = r"'s|'t|'re|'ve|'m|'ll|'d|[^\W\d_]+|\d|[^\s\w]+|_+"
+
+
+def train_bpe(lines: list[str], vocab_size: int, alphabet: str) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Byte-pair merges learned from `lines`, the same in every process.
+
+    The most frequent adjacent pair is merged first and ties go to the alphabetically first pair.
+    The `tokenizers` trainer breaks ties by hash order, which Rust randomises per process, so two
+    builds of formclip-tiny got different token ids and so different weights from the same seed.
+    """
+    import re
+    from collections import Counter
+
+    words = Counter(w for ln in lines for w in re.findall(_CLIP_WORD, ln.lower()))
+    seqs = {w: tuple(w[:-1]) + (w[-1] + "</w>",) for w in words}
+    symbols = sorted(set(alphabet) | {ch for w in words for ch in w})
+    vocab: dict[str, int] = {}
+    for tok in ["<|startoftext|>", "<|endoftext|>", *symbols, *(ch + "</w>" for ch in symbols)]:
+        vocab.setdefault(tok, len(vocab))
+    merges: list[tuple[str, str]] = []
+    while len(vocab) < vocab_size:
+        pairs: Counter = Counter()
+        for w, n in words.items():
+            seq = seqs[w]
+            for pair in zip(seq, seq[1:]):
+                pairs[pair] += n
+        if not pairs:
+            break  # every word is one token
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        merged = best[0] + best[1]
+        merges.append(best)
+        vocab.setdefault(merged, len(vocab))
+        for w, seq in seqs.items():
+            if best[0] not in seq:
+                continue
+            out, i = [], 0
+            while i < len(seq):
+                if i + 1 < len(seq) and (seq[i], seq[i + 1]) == best:
+                    out.append(merged)
+                    i += 2
+                else:
+                    out.append(seq[i])
+                    i += 1
+            seqs[w] = tuple(out)
+    return vocab, merges
+
+
 def build_tokenizer(extra_corpus: list[str] | None = None, vocab_size: int = 1024):
     """A real CLIP BPE tokenizer trained on the catalogue's text (the hub's vocabulary is unreachable)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import CLIPTokenizer
 
-    specials = ["<|startoftext|>", "<|endoftext|>"]
-    bpe = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
-    bpe.pre_tokenizer = pre_tokenizers.Whitespace()
-    alphabet = list("abcdefghijklmnopqrstuvwxyz0123456789-'.,")
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, end_of_word_suffix="</w>",
-                                  initial_alphabet=alphabet, show_progress=False)
-    bpe.train_from_iterator(_tokenizer_corpus() + (extra_corpus or []), trainer)
-    state = json.loads(bpe.to_str())["model"]
-    vocab = state["vocab"]
-    # CLIP's BPE needs every character, with and without the end-of-word mark, to exist.
-    for ch in alphabet:
-        for tok in (ch, ch + "</w>"):
-            vocab.setdefault(tok, len(vocab))
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["merges"]]
+    vocab, merges = train_bpe(_tokenizer_corpus() + (extra_corpus or []), vocab_size,
+                              "abcdefghijklmnopqrstuvwxyz0123456789-'.,")
     return CLIPTokenizer(vocab=vocab, merges=merges)
 
 
