@@ -89,7 +89,8 @@ def speed(tmp: Path, seconds: int = 60) -> dict:
         settings = ScoreSettings()
         t0 = time.perf_counter()
         parts = []
-        times, frames, _ = sample_video(res["video"], settings, on_batch=lambda b: parts.append(clf.predict_proba(b)))
+        predict = clf.predictor()
+        times, frames, _ = sample_video(res["video"], settings, on_batch=lambda b: parts.append(predict(b)))
         proba = np.concatenate(parts)
         score_frames(times, frames, proba, clf.labels, "squat", settings.fps)
         pipeline = time.perf_counter() - t0

@@ -34,6 +34,26 @@ def test_reps_and_sets_are_counted_from_the_video(squat_videos):
     assert sets_right >= 0.8 * len(results)
 
 
+def test_frames_fed_to_the_model_while_decoding_are_the_decoded_frames_and_threads_come_back(squat_videos):
+    import pytest
+    import torch
+
+    video = squat_videos[1][0]["video"]
+    threads = torch.get_num_threads()
+    _, alone, _ = sample_video(video, ScoreSettings())
+    batches: list[np.ndarray] = []
+    _, frames, _ = sample_video(video, ScoreSettings(), on_batch=batches.append, batch=8)
+    assert np.array_equal(np.concatenate(batches), alone) and np.array_equal(frames, alone)
+    assert torch.get_num_threads() == threads
+
+    def failing_model(batch):
+        raise RuntimeError("model failed")
+
+    with pytest.raises(RuntimeError, match="model failed"):
+        sample_video(video, ScoreSettings(), on_batch=failing_model, batch=8)
+    assert torch.get_num_threads() == threads
+
+
 def test_issues_name_the_faulty_reps_and_when_they_start(tmp_path):
     from formclip_pipeline.catalog import get_exercise
 

@@ -71,20 +71,44 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
 
 
 def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int = 32) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Frames on the sampling grid; `on_batch` sees each batch as it arrives, while decoding goes on."""
+    """Frames on the sampling grid; `on_batch` sees each batch as it arrives, while decoding goes on.
+
+    With a model to run, the cores are split rather than shared: ffmpeg decodes on one thread and
+    torch computes on the others until the last frame is decoded, then torch takes every core.
+    Shared, both oversubscribe the cores and torch's threads wait on each other; on 2 cores that
+    made decoding and ViT-B/32 together slower than the two run one after the other.
+    """
+    import threading
+
+    import torch
+
     info = probe(path)
     if info.duration_s > settings.max_duration_s:
         raise VideoError(f"{Path(path).name}: {info.duration_s / 60:.0f} minutes is longer than the "
                          f"{settings.max_duration_s / 60:.0f}-minute limit for one video")
+    torch_threads = torch.get_num_threads()
+    split = on_batch is not None and torch_threads > 1
+    decoded = threading.Event()
     times, frames, done = [], [], 0
-    for t, f in decode(path, settings.frame_size, settings.fps, info):
-        times.append(t)
-        frames.append(f)
-        if on_batch and len(frames) - done >= batch:
+    if split:
+        torch.set_num_threads(torch_threads - 1)
+    try:
+        # The frames are all kept anyway, so the decoder is never made to wait for the model.
+        for t, f in decode(path, settings.frame_size, settings.fps, info, threads=1 if split else None,
+                           buffer=0 if split else 64, finished=decoded):
+            times.append(t)
+            frames.append(f)
+            if split and decoded.is_set():
+                torch.set_num_threads(torch_threads)
+                split = False
+            if on_batch and len(frames) - done >= batch:
+                on_batch(np.stack(frames[done:]))
+                done = len(frames)
+        torch.set_num_threads(torch_threads)
+        if on_batch and len(frames) > done:
             on_batch(np.stack(frames[done:]))
-            done = len(frames)
-    if on_batch and len(frames) > done:
-        on_batch(np.stack(frames[done:]))
+    finally:
+        torch.set_num_threads(torch_threads)
     return np.array(times), np.stack(frames), info.to_dict()
 
 
@@ -174,8 +198,9 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     if exercise is not None:
         clf, described, path_dir = _load_for(exercise, model_ref, root)
     parts: list[np.ndarray] = []
-    times, frames, info = sample_video(path, settings, on_batch=(lambda b: parts.append(clf.predict_proba(b)))
-                                       if clf else None)
+    predict = clf.predictor() if clf else None
+    times, frames, info = sample_video(path, settings, on_batch=(lambda b: parts.append(predict(b)))
+                                       if predict else None)
     recognised = None
     if exercise is None:
         from formclip_pipeline.core.pretrain import recognise_exercise

@@ -73,21 +73,33 @@ class Classifier:
     wise_alpha: float | None = None
 
     @torch.no_grad()
-    def logits_from_features(self, feats: torch.Tensor) -> torch.Tensor:
+    def class_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight CxD, bias C) that turn image features into logits: the head, or the scaled prompt features."""
         if self.head is not None:
-            w, b = self.head
-            return feats @ w.T + b
+            return self.head
         text = M.text_features(self.clip.model, self.clip.processor, self.prompts)
-        return self.clip.model.logit_scale.exp() * feats @ text.T
+        return self.clip.model.logit_scale.exp() * text, torch.zeros(len(self.labels))
 
     @torch.no_grad()
-    def predict_proba(self, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    def logits_from_features(self, feats: torch.Tensor) -> torch.Tensor:
+        w, b = self.class_weights()
+        return feats @ w.T + b
+
+    def predictor(self, batch_size: int = 64):
+        """frames -> class probabilities, with the class side computed once, for many calls on a fixed model."""
         self.clip.model.eval()
-        out = []
-        for i in range(0, len(frames), batch_size):
-            feats = M.image_features(self.clip.model, M.preprocess(frames[i:i + batch_size], self.clip))
-            out.append(self.logits_from_features(feats).softmax(-1))
-        return torch.cat(out).numpy() if out else np.zeros((0, len(self.labels)), np.float32)
+        w, b = self.class_weights()
+
+        @torch.no_grad()
+        def predict(frames: np.ndarray) -> np.ndarray:
+            out = [(M.image_features(self.clip.model, M.preprocess(frames[i:i + batch_size], self.clip)) @ w.T + b)
+                   .softmax(-1) for i in range(0, len(frames), batch_size)]
+            return torch.cat(out).numpy() if out else np.zeros((0, len(self.labels)), np.float32)
+
+        return predict
+
+    def predict_proba(self, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        return self.predictor(batch_size)(frames)
 
     def save(self, path, extra_meta: dict) -> None:
         from safetensors.torch import save_file

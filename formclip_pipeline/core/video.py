@@ -118,14 +118,17 @@ def _letterbox_filters(stream, size: int):
     return stream.filter("pad", size, size, "(ow-iw)/2", "(oh-ih)/2", color="black")
 
 
-def decode(path: str | os.PathLike, size: int, fps: float, info: VideoInfo | None = None) -> Iterator[tuple[float, np.ndarray]]:
+def decode(path: str | os.PathLike, size: int, fps: float, info: VideoInfo | None = None, threads: int | None = None,
+           buffer: int = 64, finished=None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (timestamp_s, size x size RGB frame) on a constant `fps` grid, decoding the file once.
 
     The fps filter puts variable-frame-rate phone video on a regular grid, so frame i is at i / fps.
     When we keep at most every second frame, the decoder skips non-reference frames and the
     deblocking filter: decoding is the floor of scoring time, this cuts it by about a third, and a
     frame shifts by at most one source frame. A reader thread drains ffmpeg's pipe so decoding
-    runs while the caller computes on earlier frames.
+    runs while the caller computes on earlier frames; it holds up to `buffer` frames (0: no limit)
+    and sets the `finished` event, if given, once ffmpeg has written its last frame. `threads` caps
+    ffmpeg's decoding threads (ffmpeg's default is one per core).
     """
     import queue
     import threading
@@ -133,6 +136,8 @@ def decode(path: str | os.PathLike, size: int, fps: float, info: VideoInfo | Non
     info = info or probe(path)
     fast = info.fps >= 2 * fps
     in_args = {"skip_frame": "noref", "skip_loop_filter": "all"} if fast else {}
+    if threads:
+        in_args["threads"] = threads
     stream = ffmpeg.input(str(path), **in_args).video.filter("fps", fps=fps)
     stream = _letterbox_filters(stream, size)
     proc = (
@@ -141,13 +146,15 @@ def decode(path: str | os.PathLike, size: int, fps: float, info: VideoInfo | Non
         .run_async(pipe_stdout=True, pipe_stderr=True, cmd=ffmpeg_exe())
     )
     frame_bytes = size * size * 3
-    frames: queue.Queue = queue.Queue(maxsize=64)
+    frames: queue.Queue = queue.Queue(maxsize=buffer)
     stderr: list[bytes] = []
 
     def read_stdout():
         while True:
             buf = proc.stdout.read(frame_bytes)
             if len(buf) < frame_bytes:
+                if finished is not None:
+                    finished.set()
                 frames.put(None)
                 return
             frames.put(buf)
