@@ -3,9 +3,9 @@
 Each frame becomes a small feature vector (see `motion_features`). The video's main direction of
 change separates work from rest: its local spread is large while the lifter cycles through reps and
 small while they stand, so rest pauses split sets. Within a set the frames are projected on the
-set's own main direction, the repetition period is read from the self-similarity of that signal
-(its autocorrelation, the 1-D form of RepNet's temporal self-similarity matrix), and each rep is
-one cycle between two returns to the start position.
+set's own main direction, the repetition period is read from the self-similarity of the set's
+leading components (their autocorrelation, the diagonals of RepNet's temporal self-similarity
+matrix), and each rep is one cycle between two returns to the start position.
 """
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ class RepSettings:
     max_period_s: float = 7.0
     window_s: float = 1.5  # window over which activity is measured
     activity_fraction: float = 0.3  # of the busiest windows' activity: below it the lifter is resting
+    period_components: int = 5  # principal components of a set the period is read from
+    peak_fraction: float = 0.7  # of the highest autocorrelation peak that the period's peak must reach
+    min_rep_gap: float = 0.7  # of the period, between two rep peaks
 
 
 def motion_features(frames: np.ndarray, size: int = 20) -> np.ndarray:
@@ -96,21 +99,28 @@ def active_segments(feats: np.ndarray, fps: float, s: RepSettings = RepSettings(
     return [(a, b) for a, b in merged if (b - a) / fps >= s.min_set_s]
 
 
-def _period(signal: np.ndarray, fps: float, s: RepSettings) -> float | None:
-    x = signal - signal.mean()
+def _period(x: np.ndarray, fps: float, s: RepSettings) -> float | None:
+    """The repetition period of a (frames x components) signal, from its autocorrelation.
+
+    The autocorrelation is summed over components, so a pose seen twice per rep in one direction
+    (going down and coming up pass through it) is told apart by the others. The period is the first
+    peak that reaches `peak_fraction` of the highest one: the first peak above a fixed level picked
+    half periods whenever a weak echo came before the true one.
+    """
+    x = x - x.mean(0)
     n = len(x)
     if n < 4 or np.allclose(x, 0):
         return None
-    ac = np.correlate(x, x, mode="full")[n - 1:]
+    ac = np.array([float((x[:n - lag] * x[lag:]).sum()) for lag in range(n)])
     ac /= ac[0] + 1e-12
     lo, hi = max(2, int(s.min_period_s * fps)), min(n - 1, int(s.max_period_s * fps))
     if hi <= lo:
         return None
-    seg = ac[lo:hi + 1]
-    peaks = [i for i in range(1, len(seg) - 1) if seg[i] >= seg[i - 1] and seg[i] >= seg[i + 1] and seg[i] > 0.1]
+    peaks = [i for i in range(lo, hi) if ac[i] >= ac[i - 1] and ac[i] >= ac[i + 1] and ac[i] > 0.05]
     if not peaks:
         return None
-    return (lo + peaks[0]) / fps
+    top = max(ac[i] for i in peaks)
+    return next(i for i in peaks if ac[i] >= s.peak_fraction * top) / fps
 
 
 def _main_direction(emb: np.ndarray, rest: np.ndarray) -> np.ndarray:
@@ -130,13 +140,15 @@ def count_reps(emb: np.ndarray, fps: float, s: RepSettings = RepSettings()) -> l
         pad = int(round(0.5 * fps))
         lo, hi = max(0, a - pad), min(len(emb), b + pad)
         rest = np.concatenate([emb[lo:a + 1], emb[max(lo, b - 1):hi]])
-        sig = _smooth(_main_direction(emb[lo:hi], rest), max(1, int(round(fps * 0.25))))
-        period = _period(sig, fps, s)
+        seg = emb[lo:hi] - emb[lo:hi].mean(0)
+        _, _, vt = np.linalg.svd(seg, full_matrices=False)
+        period = _period(seg @ vt[:s.period_components].T, fps, s)
         if period is None:
             continue
-        # Rep peaks: maxima at least ~0.6 period apart and clearly above the start level.
+        sig = _smooth(_main_direction(emb[lo:hi], rest), max(1, int(round(fps * 0.25))))
+        # Rep peaks: maxima at least `min_rep_gap` of a period apart and clearly above the start level.
         span = sig.max() - sig.min()
-        min_gap = max(1, int(0.6 * period * fps))
+        min_gap = max(1, int(s.min_rep_gap * period * fps))
         cands = [i for i in range(1, len(sig) - 1) if sig[i] >= sig[i - 1] and sig[i] >= sig[i + 1]
                  and sig[i] > sig.min() + 0.45 * span]
         peaks: list[int] = []
