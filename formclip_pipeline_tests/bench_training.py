@@ -36,7 +36,7 @@ def run_strategy(frames: pd.DataFrame, exercise: str, base: str, strategy: str, 
     video = evaluate_classifier(clf, frames)["video"]
     seen = (frames["split"] == "train").sum() * max(1, len(history))
     return {"exercise": exercise, "base": base, "strategy": strategy, "task": "multi-class" if multi_class else "binary",
-            "video_balanced_accuracy": round(video["balanced_accuracy"], 3), "video_macro_f1": round(video["macro_f1"], 3),
+            "test_videos": int(video["n"]), "video_balanced_accuracy": round(video["balanced_accuracy"], 3), "video_macro_f1": round(video["macro_f1"], 3),
             "train_s": round(seconds, 1), "train_frames_per_s": round(float(seen) / seconds, 1)}
 
 
