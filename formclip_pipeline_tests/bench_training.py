@@ -97,6 +97,8 @@ def main() -> None:
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--seed", type=int, default=777)
     ap.add_argument("--base", default=M.TINY_MODEL, help="base model the strategies start from")
+    ap.add_argument("--video-dir", help="render the videos here and reuse them when they are already there, "
+                                        "to compare bases on the same videos (default: a temporary folder)")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 2)
     exercises = args.exercises.split(",")
@@ -104,14 +106,17 @@ def main() -> None:
     print(f"base {args.base}: zero-shot exercise recognition at pretraining "
           f"{base.meta.get('zero_shot_exercise_accuracy')}")
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.video_dir or scratch
         specs = dataset_specs(args.seed, args.videos_per_class, exercises, sets=(1, 2), reps=(3, 5))
         test_specs = dataset_specs(args.seed + 1, args.test_videos_per_class, exercises, sets=(1, 2), reps=(3, 5))
         t0 = time.perf_counter()
-        generate_dataset(Path(tmp) / "fit", specs, workers=min(2, os.cpu_count() or 1))
-        generate_dataset(Path(tmp) / "test", test_specs, workers=min(2, os.cpu_count() or 1))
-        print(f"rendered {len(specs)} training and validation videos and {len(test_specs)} test videos "
-              f"in {time.perf_counter() - t0:.0f} s")
+        missing = [(folder, s) for folder, group in (("fit", specs), ("test", test_specs)) for s in group
+                   if not (Path(tmp) / folder / s.exercise / s.form_class / f"{s.name}.truth.json").exists()]
+        for folder in ("fit", "test"):
+            generate_dataset(Path(tmp) / folder, [s for f, s in missing if f == folder], workers=min(2, os.cpu_count() or 1))
+        print(f"{len(specs)} training and validation videos and {len(test_specs)} test videos: rendered "
+              f"{len(missing)} in {time.perf_counter() - t0:.0f} s, reused {len(specs) + len(test_specs) - len(missing)}")
         for ex in exercises:
             parts = []
             for folder in ("fit", "test"):
