@@ -30,7 +30,7 @@ from formclip_pipeline.core.metrics import scores
 from formclip_pipeline.core.annotate import template_annotations
 from formclip_pipeline.core.frames import extract_dataset, video_manifest
 from formclip_pipeline.core.runs import evaluate_classifier
-from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset
+from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset, truth_path
 from formclip_pipeline.core.train import STRATEGIES, TrainConfig, train_classifier
 
 
@@ -48,14 +48,13 @@ def run_strategy(frames: pd.DataFrame, exercise: str, base: str, strategy: str, 
             "train_s": round(seconds, 1), "train_frames_per_s": round(float(seen) / seconds, 1)}
 
 
-def pose_features(frames: pd.DataFrame, roots: dict[str, Path]) -> pd.DataFrame:
+def pose_features(frames: pd.DataFrame) -> pd.DataFrame:
     """Per video: mean, min and max of each truth measurement over the frames that were sampled."""
     rows = []
-    for (folder, video, form_class), group in frames.groupby(["folder", "source_video", "form_class"]):
-        ex = group["exercise"].iloc[0]
-        truth = json.loads((roots[folder] / ex / form_class / (Path(video).stem + ".truth.json")).read_text())
+    for (video, form_class, split), group in frames.groupby(["video_path", "form_class", "split"]):
+        truth = json.loads(truth_path(video).read_text())
         idx = np.minimum((group["timestamp"].to_numpy() * truth["fps"]).round().astype(int), truth["frame_count"] - 1)
-        row = {"folder": folder, "video": video, "form_class": form_class, "test": folder == "test"}
+        row = {"form_class": form_class, "test": split == "test"}
         for key, values in sorted(truth["pose"].items()):
             v = np.asarray(values, float)[idx]
             row.update({f"{key}_mean": v.mean(), f"{key}_min": v.min(), f"{key}_max": v.max()})
@@ -63,26 +62,31 @@ def pose_features(frames: pd.DataFrame, roots: dict[str, Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def pose_truth_ceiling(frames: pd.DataFrame, roots: dict[str, Path], exercise: str, multi_class: bool) -> dict:
-    """Fit on the fit videos' pose truth, score the test videos. Binary collapses the multi-class fit,
-    since "bad form" is a union of faults that no single hyperplane in joint angles separates."""
+def pose_truth_ceiling(frames: pd.DataFrame, exercise: str) -> dict[bool, dict]:
+    """Fit on the fit videos' pose truth, score the test videos; one row per task, keyed by multi_class.
+
+    One multi-class fit serves both tasks: binary collapses its predictions, since "bad form" is a
+    union of faults that no single hyperplane in joint angles separates."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    videos = pose_features(frames, roots)
+    videos = pose_features(frames)
     cols = [c for c in videos.columns if c.endswith(("_mean", "_min", "_max"))]
     fit, test = videos[~videos["test"]], videos[videos["test"]]
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced"))
     model.fit(fit[cols].to_numpy(), fit["form_class"])
     predicted = model.predict(test[cols].to_numpy())
-    truth = [to_label(c, multi_class) for c in test["form_class"]]
-    labels = get_exercise(exercise).labels(multi_class)
-    video = scores(truth, [to_label(c, multi_class) for c in predicted], labels)
-    return {"exercise": exercise, "base": "generator truth", "strategy": "pose_truth_ceiling",
-            "task": "multi-class" if multi_class else "binary", "test_videos": int(video["n"]),
-            "video_balanced_accuracy": round(video["balanced_accuracy"], 3), "video_macro_f1": round(video["macro_f1"], 3),
-            "train_s": None, "train_frames_per_s": None}
+    rows = {}
+    for multi_class in (False, True):
+        truth = [to_label(c, multi_class) for c in test["form_class"]]
+        labels = get_exercise(exercise).labels(multi_class)
+        video = scores(truth, [to_label(c, multi_class) for c in predicted], labels)
+        rows[multi_class] = {"exercise": exercise, "base": "generator truth", "strategy": "pose_truth_ceiling",
+                             "task": "multi-class" if multi_class else "binary", "test_videos": int(video["n"]),
+                             "video_balanced_accuracy": round(video["balanced_accuracy"], 3),
+                             "video_macro_f1": round(video["macro_f1"], 3), "train_s": None, "train_frames_per_s": None}
+    return rows
 
 
 def main() -> None:
@@ -112,7 +116,7 @@ def main() -> None:
         test_specs = dataset_specs(args.seed + 1, args.test_videos_per_class, exercises, sets=(1, 2), reps=(3, 5))
         t0 = time.perf_counter()
         missing = [(folder, s) for folder, group in (("fit", specs), ("test", test_specs)) for s in group
-                   if not (Path(tmp) / folder / s.exercise / s.form_class / f"{s.name}.truth.json").exists()]
+                   if not truth_path(s.video_path(Path(tmp) / folder)).exists()]
         for folder in ("fit", "test"):
             generate_dataset(Path(tmp) / folder, [s for f, s in missing if f == folder], workers=min(2, os.cpu_count() or 1))
         print(f"{len(specs)} training and validation videos and {len(test_specs)} test videos: rendered "
@@ -120,18 +124,19 @@ def main() -> None:
         for ex in exercises:
             parts = []
             for folder in ("fit", "test"):
-                part, failures = extract_dataset(video_manifest(Path(tmp) / folder, ex),
-                                                 frames_per_video=args.frames_per_video, skip_first=0.5, skip_last=0.5)
+                manifest = video_manifest(Path(tmp) / folder, ex)
+                part, failures = extract_dataset(manifest, frames_per_video=args.frames_per_video,
+                                                 skip_first=0.5, skip_last=0.5)
                 assert not failures, failures
                 # Grouped by video either way: the fit videos keep their train/val split (their
                 # test share trains), and every video of the separate set is a test video.
                 part["split"] = "test" if folder == "test" else part["split"].replace("test", "train")
-                part["folder"] = folder
+                part["video_path"] = part["source_video"].map(dict(zip(manifest["file_name"], manifest["path"])))
                 parts.append(part)
             frames = pd.concat(parts, ignore_index=True)
-            roots = {"fit": Path(tmp) / "fit", "test": Path(tmp) / "test"}
+            ceiling = pose_truth_ceiling(frames, ex)
             for multi_class in (False, True):
-                rows.append(pose_truth_ceiling(frames, roots, ex, multi_class))
+                rows.append(ceiling[multi_class])
                 print(rows[-1], flush=True)
                 rows.append(run_strategy(frames, ex, M.TINY_INIT_MODEL, "linear_probe", multi_class, 1, 1e-4))
                 for strategy in args.strategies.split(","):

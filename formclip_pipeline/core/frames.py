@@ -16,6 +16,7 @@ import pandas as pd
 from PIL import Image
 
 from formclip_pipeline.catalog import get_exercise
+from formclip_pipeline.core.synth.generate import truth_path
 from formclip_pipeline.core.video import VIDEO_EXTENSIONS, VideoError, extract_frames, file_sha256, probe, sample_times
 
 FRAME_SIZE = 224  # ViT-B/32's input; smaller models resize down from it
@@ -46,7 +47,7 @@ def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
                 info = probe(path)
                 w, h = info.display_size
                 row.update(codec=info.codec, width=w, height=h, fps=info.fps, duration_s=info.duration_s)
-                truth = path.with_name(path.stem + ".truth.json")
+                truth = truth_path(path)
                 if truth.exists():
                     row["view"] = json.loads(truth.read_text()).get("view")
             except VideoError as exc:

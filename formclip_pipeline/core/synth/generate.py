@@ -33,6 +33,15 @@ class VideoSpec:
     size: tuple[int, int] | None = None  # fixes the frame size (benchmarks at 720p)
     fps: int | None = None
 
+    def video_path(self, out_dir: str | Path) -> Path:
+        return Path(out_dir) / self.exercise / self.form_class / f"{self.name}.mp4"
+
+
+def truth_path(video: str | Path) -> Path:
+    """Where a rendered video's ground truth sits: beside it, as <name>.truth.json."""
+    video = Path(video)
+    return video.with_name(video.stem + ".truth.json")
+
 
 def _rng(*parts) -> np.random.Generator:
     """A generator seeded from the parts, stable across processes and Python versions."""
@@ -114,9 +123,8 @@ def make_clip(spec: VideoSpec) -> Clip:
 def render_video(spec: VideoSpec, out_dir: str | Path) -> dict:
     """Render one video and its truth.json; returns the truth with timing figures."""
     clip = make_clip(spec)
-    folder = Path(out_dir) / spec.exercise / spec.form_class
-    folder.mkdir(parents=True, exist_ok=True)
-    video_path = folder / f"{spec.name}.mp4"
+    video_path = spec.video_path(out_dir)
+    video_path.parent.mkdir(parents=True, exist_ok=True)
     w, h = clip.scene.size
     t0 = time.perf_counter()
     measures = []
@@ -128,7 +136,7 @@ def render_video(spec: VideoSpec, out_dir: str | Path) -> dict:
             measures.append(kinematics.measures(pose))
     elapsed = time.perf_counter() - t0
     truth = clip.truth(measures)
-    write_json(folder / f"{spec.name}.truth.json", truth, indent=None)
+    write_json(truth_path(video_path), truth, indent=None)
     return {"video": str(video_path), "truth": truth, "render_s": elapsed}
 
 
