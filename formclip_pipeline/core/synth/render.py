@@ -18,6 +18,7 @@ LANDSCAPE = [(640, 360), (854, 480), (480, 270)]
 PORTRAIT = [(360, 640), (270, 480)]
 FPS_CHOICES = [24, 25, 30, 50, 60]
 SKIN = [(241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (255, 219, 172), (110, 70, 40)]
+HAIR = [(25, 20, 15), (60, 40, 25), (120, 85, 45), (200, 170, 110), (90, 90, 90), (150, 60, 30)]
 VIEW_YAW = {"front": 0.0, "oblique": 45.0, "side": 90.0}
 
 
@@ -71,6 +72,8 @@ class Scene:
     shake_amp: float
     view: str
     yaw_deg: float
+    hair: tuple = (40, 30, 20)
+    plate_radius: float = PLATE_RADIUS
 
     @property
     def size(self) -> tuple[int, int]:
@@ -134,6 +137,20 @@ def _background(rng: np.random.Generator, w: int, h: int, floor_row: int) -> np.
     return np.clip(arr, 0, 255).astype(np.uint8)
 
 
+def _visible_colour(rng: np.random.Generator, background: np.ndarray, sat: tuple, val: tuple) -> tuple:
+    """A clothing colour whose brightness differs from the wall's and the floor's median: people wear
+    dark shorts on dark floors too, but a phone's exposure and the body's shading still show their
+    outline, which flat colours do not; below that contrast a pose model loses the thighs."""
+    lum = background.reshape(-1, 3) @ np.array([0.299, 0.587, 0.114])
+    h = background.shape[0]
+    levels = [float(np.median(lum[: h // 3 * background.shape[1]])), float(np.median(lum[-h // 4 * background.shape[1]:]))]
+    for _ in range(20):
+        c = _rgb(rng.random(), rng.uniform(*sat), rng.uniform(*val))
+        if min(abs(0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] - lv) for lv in levels) > 45:
+            return c
+    return c
+
+
 def make_scene(rng: np.random.Generator, exercise: str, view: str, body: Body,
                size: tuple[int, int] | None = None, orientation: str | None = None) -> Scene:
     if size is None:
@@ -141,7 +158,10 @@ def make_scene(rng: np.random.Generator, exercise: str, view: str, body: Body,
         choices = PORTRAIT if portrait else LANDSCAPE
         size = choices[int(rng.integers(0, len(choices)))]
     w, h = size
-    yaw = VIEW_YAW[view] + float(rng.uniform(-12, 12) if view != "oblique" else rng.uniform(-8, 8))
+    # Nobody films exactly square on: a side view is 15-25 degrees off, which also keeps the near plate
+    # from hiding the face at every camera height.
+    off = {"front": rng.uniform(-12, 12), "side": rng.uniform(15, 25) * rng.choice([-1, 1]), "oblique": rng.uniform(-8, 8)}
+    yaw = VIEW_YAW[view] + float(off[view])
     if view != "front" and rng.random() < 0.5:
         yaw = -yaw  # left or right side of the lifter
     if exercise == "bench_press":
@@ -166,10 +186,10 @@ def make_scene(rng: np.random.Generator, exercise: str, view: str, body: Body,
     noise = (rng.normal(0, sigma, size=(4, h, w, 1)) if sigma > 0.5 else np.zeros((1, h, w, 1))).astype(np.int16)
     return Scene(
         camera=cam,
-        background=_background(rng, w, h, floor_row),
+        background=(background := _background(rng, w, h, floor_row)),
         skin=SKIN[int(rng.integers(0, len(SKIN)))],
-        shirt=_rgb(rng.random(), rng.uniform(0.2, 0.9), rng.uniform(0.3, 0.95)),
-        shorts=_rgb(rng.random(), rng.uniform(0.1, 0.8), rng.uniform(0.1, 0.7)),
+        shirt=_visible_colour(rng, background, (0.2, 0.9), (0.3, 0.95)),
+        shorts=_visible_colour(rng, background, (0.1, 0.8), (0.1, 0.7)),
         shoes=_rgb(rng.random(), rng.uniform(0, 0.6), rng.uniform(0.05, 0.9)),
         plate=_rgb(rng.random(), rng.uniform(0.0, 0.9), rng.uniform(0.1, 0.6)),
         bench_colour=_rgb(rng.random(), rng.uniform(0.0, 0.5), rng.uniform(0.05, 0.35)),
@@ -179,6 +199,9 @@ def make_scene(rng: np.random.Generator, exercise: str, view: str, body: Body,
         shake_amp=float(rng.uniform(0.0, 0.025)),
         view=view,
         yaw_deg=yaw,
+        hair=HAIR[int(rng.integers(0, len(HAIR)))],
+        # Iron plates are smaller than bumpers; a deadlift bar rests on full-size plates.
+        plate_radius=PLATE_RADIUS if exercise == "deadlift" else float(rng.uniform(0.16, PLATE_RADIUS)),
     )
 
 
@@ -187,11 +210,43 @@ def _disc(center: np.ndarray, radius: float, n: int = 14) -> np.ndarray:
     return center + np.stack([np.zeros(n), radius * np.cos(a), radius * np.sin(a)], axis=1)
 
 
-LIMBS = [  # (from, to, radius factor, colour key)
-    ("ankle", "knee", 1.0, "skin"), ("knee", "hip", 1.35, "shorts"),
-    ("shoulder", "elbow", 0.95, "shirt"), ("elbow", "wrist", 0.8, "skin"),
-    ("heel", "toe", 0.7, "shoes"),
+LIMBS = [  # (from, to, radius factor at `from`, at `to`, colour key): limbs taper as real ones do
+    ("ankle", "knee", 0.75, 1.15, "skin"), ("knee", "hip", 1.2, 1.7, "shorts"),
+    ("shoulder", "elbow", 1.05, 0.85, "shirt"), ("elbow", "wrist", 0.85, 0.65, "skin"),
+    ("heel", "toe", 0.75, 0.6, "shoes"),
 ]
+
+
+def _face(cam: Camera, shake: np.ndarray, pose: Pose, body: Body):
+    """Where hair, skin and the facial features fall on the head, seen from the camera.
+
+    The face looks along the body's forward direction, tilted with the neck. Pose detectors key on
+    the face first, so a lifter without one is found far less often than a person would be.
+    """
+    j = pose.joints
+    up = j["head"] - j["neck"]
+    up = up / (np.linalg.norm(up) + 1e-9)
+    fwd = np.array([0.0, -up[2], up[1]])  # the neck axis turned 90 degrees forward in the sagittal plane
+    fwd = fwd / (np.linalg.norm(fwd) + 1e-9)
+    lat = np.cross(up, fwd)
+    r = body.head_radius
+    to_cam = cam.position - j["head"]
+    to_cam = to_cam / np.linalg.norm(to_cam)
+    spots = {
+        "hair": j["head"] + r * (0.25 * up - 0.3 * fwd),
+        "skin": j["head"] + r * (0.18 * fwd - 0.1 * up),
+    }
+    feats = [("eye", 0.9 * fwd + 0.38 * lat + 0.2 * up, 0.13), ("eye", 0.9 * fwd - 0.38 * lat + 0.2 * up, 0.13),
+             ("brow", 0.85 * fwd + 0.38 * lat + 0.42 * up, 0.12), ("brow", 0.85 * fwd - 0.38 * lat + 0.42 * up, 0.12),
+             ("nose", 1.05 * fwd - 0.05 * up, 0.12), ("mouth", 0.88 * fwd - 0.45 * up, 0.14),
+             ("ear", 0.98 * lat, 0.2), ("ear", -0.98 * lat, 0.2)]
+    pts = np.stack([spots["hair"], spots["skin"]] + [j["head"] + r * v for _, v, _ in feats])
+    xy, _ = cam.project(pts, shake)
+    features = []
+    for (what, v, size), p in zip(feats, xy[2:]):
+        if float(np.dot(v / np.linalg.norm(v), to_cam)) > 0.15:  # on the side of the head facing the camera
+            features.append((what, tuple(p), size))
+    return tuple(xy[0]), tuple(xy[1]), features
 
 
 def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -212,23 +267,41 @@ def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.r
     sides = sorted(("l", "r"), key=lambda s: -P[f"hip_{s}"][1])
     for rank, s in enumerate(sides):
         k = 0.72 if rank == 0 else 1.0
-        for a, b, rf, ck in LIMBS:
+        for a, b, ra, rb, ck in LIMBS:
             za = (P[f"{a}_{s}"][1] + P[f"{b}_{s}"][1]) / 2
-            width = max(2, int(2 * body.limb_radius * rf * scale / za))
-            items.append((za, "seg", ([px(f"{a}_{s}"), px(f"{b}_{s}")], width, _shade(colours[ck], k))))
+            pa, pb = np.array(px(f"{a}_{s}")), np.array(px(f"{b}_{s}"))
+            for t0, t1, rf in ((0.0, 0.5, ra), (0.5, 1.0, rb)):
+                width = max(2, int(2 * body.limb_radius * rf * scale / za))
+                seg = [tuple(pa + (pb - pa) * t0), tuple(pa + (pb - pa) * t1)]
+                items.append((za, "seg", (seg, width, _shade(colours[ck], k))))
+            if b == "wrist":  # a hand: a mitt past the wrist, along the forearm
+                hand = pb + (pb - pa) * 0.18
+                hr = max(2.0, 1.1 * body.limb_radius * scale / za)
+                items.append((za - 0.005, "hand", (tuple(hand), hr, _shade(scene.skin, k))))
     zt = float(np.mean([P[n][1] for n in ("pelvis", "mid_spine", "neck")]))
     tw = max(3, int(body.torso_depth * scale / zt))
     quad = [px("hip_l"), px("hip_r"), px("shoulder_r"), px("shoulder_l")]
+    # Hips and seat: a volume behind and below the pelvis in the shorts' colour. Without it the
+    # trunk ends in a stick at the hip and a pose model puts the hip joint too high in a deep squat.
+    j = pose.joints
+    trunk_up = j["neck"] - j["pelvis"]
+    trunk_up = trunk_up / (np.linalg.norm(trunk_up) + 1e-9)
+    facing = np.array([0.0, -trunk_up[2], trunk_up[1]])
+    seat = j["pelvis"] - facing * body.torso_depth * 0.3 - trunk_up * body.torso_depth * 0.1
+    sxy, sz = cam.project(np.stack([seat, seat + np.array([body.hip_width * 0.75, 0.0, 0.0])]), shake)
+    seat_r = max(3.0, float(np.hypot(*(sxy[1] - sxy[0]))), body.torso_depth * 0.55 * scale / float(sz[0]))
+    items.append((zt + 0.005, "seat", (tuple(sxy[0]), seat_r)))
     items.append((zt, "torso", (quad, [px("pelvis"), px("mid_spine"), px("neck")], tw)))
     zh = P["head"][1]
     hr = body.head_radius * scale / zh
-    items.append((zh - 0.01, "head", (px("head"), hr, [px("neck"), px("head")], max(2, int(tw * 0.35)))))
+    items.append((zh - 0.01, "head", (px("head"), hr, [px("neck"), px("head")], max(2, int(tw * 0.35)),
+                                      _face(cam, shake, pose, body))))
     if pose.bar is not None:
         ends = np.stack([pose.bar + [BAR_HALF_LENGTH, 0, 0], pose.bar - [BAR_HALF_LENGTH, 0, 0]])
         bxy, bz = cam.project(ends, shake)
         items.append((float(bz.mean()) - 0.02, "bar", ([tuple(bxy[0]), tuple(bxy[1])], max(2, int(0.03 * scale / bz.mean())))))
         for sign in (1, -1):
-            for off, rad in ((PLATE_OFFSET, PLATE_RADIUS), (PLATE_OFFSET + 0.05, PLATE_RADIUS * 0.8)):
+            for off, rad in ((PLATE_OFFSET, scene.plate_radius), (PLATE_OFFSET + 0.05, scene.plate_radius * 0.8)):
                 disc = _disc(pose.bar + [sign * off, 0, 0], rad)
                 dxy, dz = cam.project(disc, shake)
                 items.append((float(dz.mean()), "plate", [tuple(p) for p in dxy]))
@@ -252,20 +325,42 @@ def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.r
         d.polygon(top, fill=scene.bench_colour)
     for _, kind, payload in sorted(items, key=lambda it: -it[0]):
         if kind == "seg":
+            # A limb is a lit cylinder: darker at its edges, brightest along the middle.
             pts2, width, colour = payload
-            d.line(pts2, fill=colour, width=width)
-            for p in pts2:
-                d.ellipse([p[0] - width / 2, p[1] - width / 2, p[0] + width / 2, p[1] + width / 2], fill=colour)
+            for k, shade in ((1.0, 0.7), (0.65, 1.0), (0.25, 1.2)):
+                wk = max(1, int(round(width * k)))
+                c = _shade(colour, shade)
+                d.line(pts2, fill=c, width=wk)
+                for p in pts2:
+                    d.ellipse([p[0] - wk / 2, p[1] - wk / 2, p[0] + wk / 2, p[1] + wk / 2], fill=c)
+        elif kind == "seat":
+            c, r = payload
+            d.ellipse([c[0] - r, c[1] - r * 0.85, c[0] + r, c[1] + r * 0.85], fill=scene.shorts)
         elif kind == "torso":
             quad, spine, width = payload
             d.polygon(quad, fill=scene.shirt)
             d.line(spine, fill=scene.shirt, width=width, joint="curve")
             for p in spine:
                 d.ellipse([p[0] - width / 2, p[1] - width / 2, p[0] + width / 2, p[1] + width / 2], fill=scene.shirt)
+        elif kind == "hand":
+            c, r, colour = payload
+            d.ellipse([c[0] - r, c[1] - r, c[0] + r, c[1] + r], fill=colour)
         elif kind == "head":
-            c, r, neck, nw = payload
+            c, r, neck, nw, face = payload
             d.line(neck, fill=scene.skin, width=nw)
-            d.ellipse([c[0] - r, c[1] - r, c[0] + r, c[1] + r], fill=scene.skin)
+            hair_c, skin_c, features = face
+            d.ellipse([hair_c[0] - r * 1.04, hair_c[1] - r * 1.04, hair_c[0] + r * 1.04, hair_c[1] + r * 1.04],
+                      fill=scene.hair)
+            d.ellipse([skin_c[0] - r * 0.92, skin_c[1] - r * 0.92, skin_c[0] + r * 0.92, skin_c[1] + r * 0.92],
+                      fill=scene.skin)
+            for what, (fx, fy), size in features:
+                fr = max(1.0, r * size)
+                colour = {"eye": (30, 25, 25), "mouth": _shade(scene.skin, 0.55), "nose": _shade(scene.skin, 0.8),
+                          "ear": _shade(scene.skin, 0.85), "brow": scene.hair}[what]
+                if what in ("mouth", "brow"):
+                    d.line([fx - fr * 1.6, fy, fx + fr * 1.6, fy], fill=colour, width=max(1, int(fr * 0.6)))
+                else:
+                    d.ellipse([fx - fr, fy - fr, fx + fr, fy + fr], fill=colour)
         elif kind == "bar":
             pts2, width = payload
             d.line(pts2, fill=(150, 150, 155), width=width)
