@@ -25,6 +25,7 @@ class FormClass:
     issue: str | None
     recommendation: str
     views: tuple[str, ...]  # camera views from which a coach can see this class
+    measures: tuple[str, ...] = ()  # the pose measures (core.measures) by which a coach judges it
 
     @property
     def is_fault(self) -> bool:
@@ -36,6 +37,7 @@ class Exercise:
     name: str
     display_name: str
     classes: tuple[FormClass, ...]
+    primary_measure: str = "knee_flexion"  # the joint angle that goes through each rep
 
     @property
     def class_names(self) -> list[str]:
@@ -86,11 +88,13 @@ def _load(path: str) -> dict[str, Exercise]:
                     issue=cspec.get("issue"),
                     recommendation=cspec.get("recommendation", ""),
                     views=tuple(cspec.get("views") or VIEWS),
+                    measures=tuple(cspec.get("measures") or ()),
                 )
             )
         if GOOD_CLASS not in [c.name for c in classes]:
             raise ValueError(f"exercise {name!r} in {path} has no {GOOD_CLASS!r} class")
-        exercises[name] = Exercise(name=name, display_name=spec.get("display_name", name), classes=tuple(classes))
+        exercises[name] = Exercise(name=name, display_name=spec.get("display_name", name), classes=tuple(classes),
+                                   primary_measure=spec.get("primary_measure", "knee_flexion"))
     return exercises
 
 

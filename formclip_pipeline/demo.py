@@ -33,13 +33,13 @@ def run_demo(videos_per_class: int = 3, epochs: int = 6, seed: int = 0) -> int:
     print(f"base model {base_model}: {resolve_base(base_model)}", flush=True)
     instance = dg.DagsterInstance.get()
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, "ops": {
-        "extracted_frames": {"config": {"frames_per_video": 16, "skip_first": 0.5, "skip_last": 0.5}},
+        "extracted_frames_and_poses": {"config": {"frames_per_video": 16, "skip_first": 0.5, "skip_last": 0.5}},
         "finetuned_checkpoint": {"config": {"base_model": base_model,
                                             "epochs": epochs, "learning_rate": 3e-4, "batch_size": 32}},
     }}
     for ex in exercise_names():
         t = time.perf_counter()
-        print(f"materializing 6 assets for partition {ex} ...", flush=True)
+        print(f"materializing 7 assets for partition {ex} ...", flush=True)
         result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key=ex, resources=resources(),
                                 instance=instance, run_config=run_config, raise_on_error=False)
         status = "succeeded" if result.success else "FAILED"

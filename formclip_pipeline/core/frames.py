@@ -16,8 +16,9 @@ import pandas as pd
 from PIL import Image
 
 from formclip_pipeline.catalog import get_exercise
+from formclip_pipeline.core.pose import POSE_FPS
 from formclip_pipeline.core.synth.generate import truth_path
-from formclip_pipeline.core.video import VIDEO_EXTENSIONS, VideoError, extract_frames, file_sha256, probe, sample_times
+from formclip_pipeline.core.video import VIDEO_EXTENSIONS, VideoError, file_sha256, probe, sample_times
 
 FRAME_SIZE = 224  # ViT-B/32's input; smaller models resize down from it
 SPLITS = ("train", "val", "test")
@@ -85,17 +86,61 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
+
+def frames_and_poses(path: str, times: list[float], size: int = FRAME_SIZE, pose_fps: float = POSE_FPS,
+                     info=None) -> tuple[list[tuple[float, np.ndarray]], list[dict]]:
+    """One decode of a video: the CLIP frames nearest `times` (letterboxed to `size`), and BlazePose's
+    landmarks on a `pose_fps` grid, tracked from frame to frame (no poses when pose_fps is 0).
+
+    The decode grid is a multiple of pose_fps of at least 10 frames per second, so a requested
+    time is never more than 0.05 s from the frame taken for it.
+    """
+    import math
+
+    from formclip_pipeline.core.pose import POSE_FRAME_SIDE, BlazePose, pose_row
+    from formclip_pipeline.core.video import decode, letterbox, probe
+
+    info = info or probe(path)
+    step = max(1, math.ceil(10.0 / pose_fps)) if pose_fps > 0 else 1
+    grid = pose_fps * step if pose_fps > 0 else max(10.0, min(info.fps, 60.0))
+    wanted = sorted({int(round(t * grid)) for t in times})
+    frames: list[tuple[float, np.ndarray]] = []
+    poses: list[dict] = []
+    last = None
+    estimator = BlazePose() if pose_fps > 0 else None
+    try:
+        k = 0
+        for i, (t, frame) in enumerate(decode(path, POSE_FRAME_SIDE, grid, info, keep_aspect=True)):
+            last = (t, frame)
+            if estimator is not None and i % step == 0:
+                poses.append({"frame_index": i // step, "timestamp": round(float(t), 3),
+                              **pose_row(estimator(frame), frame)})
+            while k < len(wanted) and i >= wanted[k]:
+                frames.append((t, letterbox(frame, size)))
+                k += 1
+        while k < len(wanted) and last is not None:  # timestamps past the last decodable frame
+            frames.append((last[0], letterbox(last[1], size)))
+            k += 1
+    finally:
+        if estimator is not None:
+            estimator.close()
+    return frames, poses
+
+
 def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_first: float = 1.0,
-                    skip_last: float = 1.0, seed: int = 0, size: int = FRAME_SIZE,
-                    progress: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, list[dict]]:
-    """Sample frames from every readable video; returns (frames, failures)."""
+                    skip_last: float = 1.0, seed: int = 0, size: int = FRAME_SIZE, pose_fps: float = POSE_FPS,
+                    progress: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """Sample frames and poses from every readable video, decoding each once; returns
+    (frames, poses, failures). A video that fails is listed in failures and the others go on."""
+    from formclip_pipeline.core.pose import POSE_COLUMNS
+
     ok = manifest[manifest["status"] == "ok"]
     splits = assign_splits(ok, seed) if len(ok) else {}
-    rows, failures = [], []
+    rows, pose_rows, failures = [], [], []
     for rec in ok.itertuples(index=False):
         try:
             times = sample_times(float(rec.duration_s), frames_per_video, skip_first, skip_last)
-            frames = extract_frames(rec.path, times, size)
+            frames, poses = frames_and_poses(rec.path, times, size, pose_fps)
         except VideoError as exc:
             failures.append({"path": rec.path, "error": str(exc)})
             continue
@@ -103,9 +148,12 @@ def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_fir
             rows.append({"exercise": rec.exercise, "form_class": rec.form_class, "source_video": rec.file_name,
                          "video_sha256": rec.sha256, "frame_index": k, "timestamp": round(float(t), 3),
                          "view": rec.view, "split": splits[rec.sha256], "image": jpeg_bytes(frame)})
+        for p in poses:
+            pose_rows.append({"exercise": rec.exercise, "form_class": rec.form_class, "source_video": rec.file_name,
+                              "video_sha256": rec.sha256, **p})
         if progress:
             progress(rec.file_name)
-    return pd.DataFrame(rows, columns=FRAME_COLUMNS), failures
+    return pd.DataFrame(rows, columns=FRAME_COLUMNS), pd.DataFrame(pose_rows, columns=POSE_COLUMNS), failures
 
 
 def frames_array(frames: pd.DataFrame) -> np.ndarray:

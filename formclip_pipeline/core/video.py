@@ -118,9 +118,32 @@ def _letterbox_filters(stream, size: int):
     return stream.filter("pad", size, size, "(ow-iw)/2", "(oh-ih)/2", color="black")
 
 
+def fit_size(info: VideoInfo, max_side: int) -> tuple[int, int]:
+    """Display size scaled down (never up) so the long side is at most `max_side`, even numbers."""
+    w, h = info.display_size
+    k = min(1.0, max_side / max(w, h))
+    return max(2, int(round(w * k / 2)) * 2), max(2, int(round(h * k / 2)) * 2)
+
+
+def letterbox(frame: np.ndarray, size: int) -> np.ndarray:
+    """The whole frame fitted into a size x size square on black, as the decoder's letterbox does."""
+    from PIL import Image
+
+    h, w = frame.shape[:2]
+    k = size / max(w, h)
+    nw, nh = max(1, int(round(w * k))), max(1, int(round(h * k)))
+    out = np.zeros((size, size, 3), np.uint8)
+    x, y = (size - nw) // 2, (size - nh) // 2
+    out[y:y + nh, x:x + nw] = np.asarray(Image.fromarray(frame).resize((nw, nh), Image.BOX))
+    return out
+
+
 def decode(path: str | os.PathLike, size: int, fps: float, info: VideoInfo | None = None, threads: int | None = None,
-           buffer: int = 64, finished=None) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield (timestamp_s, size x size RGB frame) on a constant `fps` grid, decoding the file once.
+           buffer: int = 64, finished=None, keep_aspect: bool = False) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (timestamp_s, RGB frame) on a constant `fps` grid, decoding the file once.
+
+    Frames are size x size letterboxed squares (what CLIP takes), or with `keep_aspect` the display
+    size scaled so its long side is at most `size` (what the pose model takes: no black bars).
 
     The fps filter puts variable-frame-rate phone video on a regular grid, so frame i is at i / fps.
     When we keep at most every second frame, the decoder skips non-reference frames and the
@@ -139,13 +162,18 @@ def decode(path: str | os.PathLike, size: int, fps: float, info: VideoInfo | Non
     if threads:
         in_args["threads"] = threads
     stream = ffmpeg.input(str(path), **in_args).video.filter("fps", fps=fps)
-    stream = _letterbox_filters(stream, size)
+    if keep_aspect:
+        out_w, out_h = fit_size(info, size)
+        stream = stream.filter("scale", out_w, out_h, flags="area")
+    else:
+        out_w = out_h = size
+        stream = _letterbox_filters(stream, size)
     proc = (
         stream.output("pipe:", format="rawvideo", pix_fmt="rgb24")
         .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
         .run_async(pipe_stdout=True, pipe_stderr=True, cmd=ffmpeg_exe())
     )
-    frame_bytes = size * size * 3
+    frame_bytes = out_w * out_h * 3
     frames: queue.Queue = queue.Queue(maxsize=buffer)
     stderr: list[bytes] = []
 
@@ -168,7 +196,7 @@ def decode(path: str | os.PathLike, size: int, fps: float, info: VideoInfo | Non
     i = 0
     try:
         while (buf := frames.get()) is not None:
-            yield i / fps, np.frombuffer(buf, np.uint8).reshape(size, size, 3)
+            yield i / fps, np.frombuffer(buf, np.uint8).reshape(out_h, out_w, 3)
             i += 1
     finally:
         if proc.poll() is None:

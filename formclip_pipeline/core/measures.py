@@ -1,0 +1,276 @@
+"""What a coach measures on a lifter, from BlazePose landmarks: defined once, named for what they measure.
+
+Angles are in degrees and flexions read 0 for a straight joint (a locked-out knee, hip or elbow)
+and grow as the joint bends: a squat to parallel has about 90-100 degrees of knee flexion. Lengths
+are divided by the lifter's own torso or thigh length, so they do not depend on height or camera
+distance. Every measure is computed from world landmarks (metres, y down) on the side(s) of the
+body whose landmarks BlazePose sees (visibility >= `MIN_VISIBILITY`), and is NaN where it sees
+neither; series are then smoothed against landmark jitter and short gaps filled.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from formclip_pipeline.core.pose import INDEX
+
+MIN_VISIBILITY = 0.5
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    unit: str  # "deg" or "ratio"
+    description: str
+
+
+MEASURES = {m.name: m for m in (
+    Measure("knee_flexion", "deg", "how far the knee is bent (0 = straight leg)"),
+    Measure("hip_flexion", "deg", "how far the hip is bent between trunk and thigh (0 = standing tall)"),
+    Measure("trunk_lean", "deg", "trunk (mid-hip to mid-shoulder) forward of vertical"),
+    Measure("neck_trunk_angle", "deg", "head and neck (shoulder to ear) bent away from the trunk line: "
+            "grows as the upper back rounds"),
+    Measure("knee_gap_ratio", "ratio", "distance between the knees over distance between the ankles "
+            "(below 1: knees inside the feet)"),
+    Measure("elbow_flexion", "deg", "how far the elbow is bent (0 = locked out)"),
+    Measure("shoulder_abduction", "deg", "upper arm away from the trunk (90 = elbows flared level with the shoulders)"),
+    Measure("wrist_height", "ratio", "wrists (the bar) above the shoulders, in torso lengths"),
+    Measure("wrist_forward", "ratio", "wrists (the bar) ahead of the mid-foot, in torso lengths"),
+    Measure("hip_below_knee", "ratio", "hip below the knee, in thigh lengths (above 0: below parallel)"),
+    Measure("camera_frontality", "ratio", "shoulder width over trunk length as the camera sees them: about 0.7 "
+            "facing the camera, under 0.3 side-on; tells the other measures' reliability apart by view"),
+)}
+MEASURE_NAMES = tuple(MEASURES)
+
+
+def _vis(image: np.ndarray, names: list[str]) -> np.ndarray:
+    """N-vector: every named landmark seen well enough in that frame."""
+    return np.all(image[:, [INDEX[n] for n in names], 2] >= MIN_VISIBILITY, axis=1)
+
+
+def _angle(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Angle at b, degrees, for N x 3 arrays."""
+    u, v = a - b, c - b
+    cos = np.sum(u * v, 1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1) + 1e-9)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def _bilateral(image: np.ndarray, world: np.ndarray, parts: tuple[str, ...], fn) -> np.ndarray:
+    """fn(*landmarks) on each side the camera sees, averaged over the sides seen; NaN if neither."""
+    values = []
+    for side in ("left", "right"):
+        names = [f"{side}_{p}" for p in parts]
+        v = fn(*[world[:, INDEX[n]] for n in names]).astype(np.float64)
+        values.append(np.where(_vis(image, names), v, np.nan))
+    stacked = np.stack(values)
+    out = np.full(stacked.shape[1], np.nan)
+    seen = ~np.all(np.isnan(stacked), axis=0)
+    out[seen] = np.nanmean(stacked[:, seen], axis=0)
+    return out
+
+
+def _mid(world: np.ndarray, part: str) -> np.ndarray:
+    return (world[:, INDEX[f"left_{part}"]] + world[:, INDEX[f"right_{part}"]]) / 2
+
+
+# Read in the image plane when the camera looks at that plane: sagittal measures from side-on, the
+# frontal ones from the front. BlazePose's 2-D landmarks are far closer to the truth than its
+# depth estimate there (on side-view synthetic squats the world knee flexion at the bottom fell
+# 20-40 degrees short); elsewhere only the 3-D world landmarks see the angle at all.
+FRONTAL = ("knee_gap_ratio", "shoulder_abduction")
+SIDE_ON_BELOW = 0.45  # camera_frontality under which the camera is side-on
+
+
+def frame_measures(image: np.ndarray, world: np.ndarray) -> pd.DataFrame:
+    """One row per frame, one column per measure (NaN where the joints are not seen).
+
+    The sagittal angles and heights (knee and hip flexion, trunk lean, hip below knee, wrist height)
+    come from how tall the body's segments stand in the image (`_from_heights`), which no turn of the
+    camera round the lifter changes. The others come from the image plane when the camera looks at
+    their plane, else from BlazePose's 3-D world landmarks."""
+    from_world = _measures(image, world)
+    flat = np.concatenate([image[..., :2], np.zeros_like(image[..., :1])], axis=-1)
+    in_image = _measures(image, flat)
+    frontality = pd.Series(from_world["camera_frontality"]).interpolate(limit_direction="both").to_numpy()
+    side_on = np.nan_to_num(frontality, nan=1.0) < SIDE_ON_BELOW
+    out = {}
+    for name in MEASURE_NAMES:
+        use_image = ~side_on if name in FRONTAL else side_on
+        out[name] = np.where(use_image, in_image[name], from_world[name])
+    out["camera_frontality"] = in_image["camera_frontality"]
+    for name, values in _from_heights(image).items():
+        out[name] = np.where(np.isnan(values), out[name], values)
+    return pd.DataFrame(out)
+
+
+def _segment_tilt(image: np.ndarray, a: str, b: str) -> tuple[np.ndarray, float]:
+    """Tilt of segment a-b from straight down (degrees, per frame) and its full image length.
+
+    The full length is the segment's longest (95th percentile) image length over the video: its true
+    length, seen when it stood square to the camera."""
+    y = image[..., 1].astype(np.float64)  # image y points down
+    sides, lengths = [], []
+    for side in ("left", "right"):
+        ia, ib = INDEX[f"{side}_{a}"], INDEX[f"{side}_{b}"]
+        seen = _vis(image, [f"{side}_{a}", f"{side}_{b}"])
+        length = np.where(seen, np.linalg.norm(image[:, ia, :2] - image[:, ib, :2], axis=1), np.nan)
+        full = float(np.nanpercentile(length, 95)) if seen.any() else np.nan
+        sides.append(np.where(seen, np.degrees(np.arccos(np.clip((y[:, ib] - y[:, ia]) / full, -1, 1))), np.nan))
+        lengths.append(full)
+    stacked = np.stack(sides)
+    tilt = np.full(len(y), np.nan)
+    any_seen = ~np.all(np.isnan(stacked), axis=0)
+    tilt[any_seen] = np.nanmean(stacked[:, any_seen], axis=0)
+    return tilt, float(np.nanmean(lengths)) if not np.all(np.isnan(lengths)) else np.nan
+
+
+def _from_heights(image: np.ndarray) -> dict[str, np.ndarray]:
+    """Sagittal angles and heights from how tall each segment stands in the image against its length.
+
+    A camera turning round a level lifter changes how wide a segment looks, never how tall: a thigh
+    of length L tilted by a from straight down spans L cos(a) vertically from any side. Flexion is
+    then the sum of the two segments' tilts, as when the joint bends in the body's own plane, which
+    the lifts do. On synthetic squats this put the deepest knee flexion within about 6 degrees of
+    the truth from every view, where BlazePose's 3-D landmarks fell 10-30 degrees short.
+    """
+    thigh, thigh_len = _segment_tilt(image, "hip", "knee")
+    shank, _ = _segment_tilt(image, "knee", "ankle")
+    trunk, trunk_len = _segment_tilt(image, "shoulder", "hip")
+    y = image[..., 1].astype(np.float64)
+
+    def height(part: str) -> np.ndarray:
+        left, right = INDEX[f"left_{part}"], INDEX[f"right_{part}"]
+        seen_l, seen_r = _vis(image, [f"left_{part}"]), _vis(image, [f"right_{part}"])
+        both = np.stack([np.where(seen_l, y[:, left], np.nan), np.where(seen_r, y[:, right], np.nan)])
+        out = np.full(len(y), np.nan)
+        any_seen = seen_l | seen_r
+        out[any_seen] = np.nanmean(both[:, any_seen], axis=0)
+        return out
+
+    return {"knee_flexion": thigh + shank, "hip_flexion": thigh + trunk, "trunk_lean": trunk,
+            "hip_below_knee": (height("hip") - height("knee")) / thigh_len,
+            "wrist_height": (height("shoulder") - height("wrist")) / trunk_len}
+
+
+def _measures(image: np.ndarray, world: np.ndarray) -> dict[str, np.ndarray]:
+    """The measures from one set of 3-D points (world metres, or image pixels with z = 0)."""
+    up = np.array([0.0, -1.0, 0.0])  # world y points down
+    hip, shoulder, knee, ankle = _mid(world, "hip"), _mid(world, "shoulder"), _mid(world, "knee"), _mid(world, "ankle")
+    trunk = shoulder - hip
+    torso = np.linalg.norm(trunk, axis=1) + 1e-6
+    out = {
+        "knee_flexion": 180 - _bilateral(image, world, ("hip", "knee", "ankle"), _angle),
+        "hip_flexion": 180 - _bilateral(image, world, ("shoulder", "hip", "knee"), _angle),
+        "elbow_flexion": 180 - _bilateral(image, world, ("shoulder", "elbow", "wrist"), _angle),
+        "shoulder_abduction": _bilateral(image, world, ("hip", "shoulder", "elbow"), _angle),
+        "neck_trunk_angle": _bilateral(image, world, ("hip", "shoulder", "ear"),
+                                       lambda h, s, e: 180 - _angle(h, s, e)),
+    }
+    trunk_seen = _vis(image, ["left_hip", "right_hip", "left_shoulder", "right_shoulder"]) | (
+        _vis(image, ["left_hip", "left_shoulder"]) | _vis(image, ["right_hip", "right_shoulder"]))
+    out["trunk_lean"] = np.where(trunk_seen, np.degrees(np.arccos(np.clip(trunk @ up / torso, -1, 1))), np.nan)
+    legs = ["left_knee", "right_knee", "left_ankle", "right_ankle"]
+    gap = np.linalg.norm(world[:, INDEX["left_knee"]] - world[:, INDEX["right_knee"]], axis=1)
+    base = np.linalg.norm(world[:, INDEX["left_ankle"]] - world[:, INDEX["right_ankle"]], axis=1)
+    out["knee_gap_ratio"] = np.where(_vis(image, legs) & (base > 0.02), gap / np.maximum(base, 1e-6), np.nan)
+    # The body's forward direction: heel to toe, flattened onto the floor.
+    foot = (_mid(world, "foot_index") - _mid(world, "heel")) * np.array([1.0, 0.0, 1.0])
+    forward = foot / (np.linalg.norm(foot, axis=1, keepdims=True) + 1e-9)
+    wrist = _mid(world, "wrist")
+    wrists_seen = _vis(image, ["left_wrist", "right_wrist"]) | _vis(image, ["left_wrist"]) | _vis(image, ["right_wrist"])
+    out["wrist_height"] = np.where(wrists_seen, (shoulder[:, 1] - wrist[:, 1]) / torso, np.nan)
+    feet_seen = _vis(image, ["left_heel", "left_foot_index"]) | _vis(image, ["right_heel", "right_foot_index"])
+    out["wrist_forward"] = np.where(wrists_seen & feet_seen,
+                                    np.sum((wrist - ankle) * forward, axis=1) / torso, np.nan)
+    shoulders_seen = _vis(image, ["left_shoulder", "right_shoulder", "left_hip", "right_hip"])
+    px = image[..., :2].astype(np.float64)
+    width = np.linalg.norm(px[:, INDEX["left_shoulder"]] - px[:, INDEX["right_shoulder"]], axis=1)
+    length = np.linalg.norm((px[:, INDEX["left_shoulder"]] + px[:, INDEX["right_shoulder"]]) / 2
+                            - (px[:, INDEX["left_hip"]] + px[:, INDEX["right_hip"]]) / 2, axis=1)
+    out["camera_frontality"] = np.where(shoulders_seen & (length > 1), width / np.maximum(length, 1e-6), np.nan)
+    thigh = np.linalg.norm(hip - knee, axis=1) + 1e-6
+    out["hip_below_knee"] = np.where(_vis(image, ["left_hip", "left_knee"]) | _vis(image, ["right_hip", "right_knee"]),
+                                     (hip[:, 1] - knee[:, 1]) / thigh, np.nan)
+    return {name: np.asarray(out[name], np.float64) for name in MEASURE_NAMES}
+
+
+def smooth(series: np.ndarray, max_gap: int = 2) -> np.ndarray:
+    """Fill gaps of up to `max_gap` frames linearly, then a 3-frame median against jitter."""
+    x = np.asarray(series, np.float64)
+    missing = np.isnan(x)
+    run_id = np.cumsum(~missing)  # frames of one gap share the id of the last frame seen before it
+    run_len = pd.Series(missing).groupby(run_id).transform("sum").to_numpy()
+    filled = pd.Series(x).interpolate(limit_area="inside").to_numpy()
+    x = np.where(missing & (run_len <= max_gap), filled, x)
+    return pd.Series(x).rolling(3, center=True, min_periods=2).median().to_numpy()
+
+
+def smoothed_measures(image: np.ndarray, world: np.ndarray) -> pd.DataFrame:
+    raw = frame_measures(image, world)
+    return pd.DataFrame({c: smooth(raw[c].to_numpy()) for c in raw.columns})
+
+
+STATS = ("low", "median", "high", "range", "speed", "at_depth")
+
+
+def summarise(measures: pd.DataFrame, times: np.ndarray, primary: str | None = None) -> dict[str, float]:
+    """Features of a stretch of frames (a video or a rep): per measure its low (5th percentile),
+    median, high (95th) and range, how fast it changes (90th percentile of degrees or ratio per
+    second), and its median `at_depth`: over the frames where the exercise's primary measure is in
+    the far 40% of its range (the bottom of a squat, the bar at the chest), where most faults show.
+    NaN where the measure was never seen."""
+    out: dict[str, float] = {}
+    times = np.asarray(times, np.float64)
+    depth = np.zeros(len(measures), bool)
+    if primary is not None and primary in measures and measures[primary].notna().any():
+        p = measures[primary].to_numpy(np.float64)
+        lo, hi = np.nanpercentile(p, [5, 95])
+        depth = p >= lo + 0.6 * (hi - lo)
+    for name in measures.columns:
+        v = measures[name].to_numpy(np.float64)
+        ok = ~np.isnan(v)
+        if ok.sum() == 0:
+            lo = mid = hi = speed = np.nan
+        else:
+            lo, mid, hi = np.percentile(v[ok], [5, 50, 95])
+            both = ok[1:] & ok[:-1]
+            dt = np.diff(times)
+            rate = np.abs(np.diff(v))[both] / np.maximum(dt[both], 1e-3)
+            speed = float(np.percentile(rate, 90)) if len(rate) else np.nan
+        at_depth = v[depth & ok]
+        out.update({f"{name}_low": lo, f"{name}_median": mid, f"{name}_high": hi, f"{name}_range": hi - lo,
+                    f"{name}_speed": speed, f"{name}_at_depth": float(np.median(at_depth)) if len(at_depth) else np.nan})
+    if primary is not None and primary in measures:
+        out.update(tempo(measures[primary].to_numpy(np.float64), times, MEASURES[primary].unit))
+    return out
+
+
+def tempo(signal: np.ndarray, times: np.ndarray, unit: str = "deg") -> dict[str, float]:
+    """How the reps of a stretch are paced, from the primary measure: median rep length in seconds,
+    the share of each rep spent getting to its far end (a controlled squat takes about half, a dive
+    and bounce about a third), and the share spent near the far end (a pause at the bottom)."""
+    from formclip_pipeline.core.reps import count_reps_from_angle
+
+    nan = {"rep_seconds": np.nan, "descent_share": np.nan, "far_end_share": np.nan}
+    if len(times) < 4:
+        return nan
+    fps = 1.0 / float(np.median(np.diff(times)))
+    spans = count_reps_from_angle(signal, fps, 100.0 if unit == "deg" else 1.0)
+    if not spans:
+        return nan
+    x = pd.Series(signal).interpolate(limit_direction="both").to_numpy()
+    lengths, descents, far = [], [], []
+    for s in spans:
+        rep = x[s.start:s.end]
+        if len(rep) < 3:
+            continue
+        lengths.append((s.end - s.start) / fps)
+        descents.append(int(np.argmax(rep)) / (len(rep) - 1))
+        lo, hi = rep.min(), rep.max()
+        far.append(float(np.mean(rep >= lo + 0.85 * (hi - lo))))
+    if not lengths:
+        return nan
+    return {"rep_seconds": float(np.median(lengths)), "descent_share": float(np.median(descents)),
+            "far_end_share": float(np.median(far))}

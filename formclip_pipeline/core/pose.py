@@ -1,0 +1,149 @@
+"""The lifter's joints in every sampled frame, from MediaPipe BlazePose, tracked through a video.
+
+BlazePose (the full landmark model, `model_complexity=1`, whose weights ship inside the mediapipe
+0.10.21 wheel) gives 33 landmarks per person: image x, y in [0, 1] of the frame's width and height
+with a visibility in [0, 1], and world x, y, z in metres around the hips (y points down). In video
+mode it tracks the person from frame to frame and only runs the person detector again when it
+loses them, which is both faster and steadier than detecting every frame; so one estimator serves
+one video, frames in order.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+LANDMARKS = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
+    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)
+N_LANDMARKS = len(LANDMARKS)
+INDEX = {name: i for i, name in enumerate(LANDMARKS)}
+# Bones drawn in reports: the limbs, the shoulder and hip girdles and the trunk's sides.
+SKELETON = (
+    ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"), ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+    ("left_ankle", "left_heel"), ("left_heel", "left_foot_index"), ("right_ankle", "right_heel"),
+    ("right_heel", "right_foot_index"), ("left_ear", "left_shoulder"), ("right_ear", "right_shoulder"),
+)
+# Pose samples per second of video, in training and in scoring alike (the speed and depth features
+# depend on it). 8 rather than 4: a bounced squat passes the bottom in a tenth of a second, and on
+# 40 unseen synthetic squats 8 per second lifted multi-class macro-F1 from 0.70 to 0.77 (bouncing
+# found in 6 of 8 videos, against 2) for about 1.8 times the extraction time (docs/benchmarks.md).
+POSE_FPS = 8.0
+# Long side of the frames the pose model sees. BlazePose crops the person and resizes the crop to
+# 256 px itself, so more pixels only cost decoding time; fewer make a distant lifter a smudge.
+POSE_FRAME_SIDE = 640
+POSE_COLUMNS = ["exercise", "form_class", "source_video", "video_sha256", "frame_index", "timestamp", "frame_width",
+                "frame_height", "detected", "image_landmarks", "world_landmarks"]
+# Found once, BlazePose keeps tracking a lifter through the bottom of a deep squat, where the body
+# folds and the plates hide the face, only at a low tracking threshold: on side-view synthetic
+# squats, 0.5/0.5 found the lifter in 57% of the frames past 80 degrees of knee flexion, 0.2/0.05 in
+# 93%. Landmarks the model is unsure of are still dropped by their own visibility (core.measures).
+MIN_DETECTION_CONFIDENCE = 0.2
+MIN_TRACKING_CONFIDENCE = 0.05
+
+
+class PoseError(Exception):
+    """The pose model cannot run here; the message says why and what to do."""
+
+
+@dataclass
+class FramePose:
+    """One frame's landmarks: image (33 x 3: x, y, visibility) and world (33 x 3: x, y, z metres)."""
+    image: np.ndarray
+    world: np.ndarray
+
+
+@contextmanager
+def _quiet_native_stderr():
+    """Silence what mediapipe's C++ side prints while its graph starts (TFLite's delegate notice, absl
+    warnings about feedback tensors and square ROIs, once per video): it writes to file descriptor 2
+    before any logging is set up, and a user reading a command's output cannot act on any of it."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class BlazePose:
+    """MediaPipe's BlazePose in video (tracking) mode for one video; use as a context manager."""
+
+    def __init__(self, min_detection_confidence: float = MIN_DETECTION_CONFIDENCE,
+                 min_tracking_confidence: float = MIN_TRACKING_CONFIDENCE):
+        try:
+            from mediapipe.python.solutions import pose as mp_pose
+        except ImportError as exc:  # pragma: no cover - the dependency is pinned
+            raise PoseError(f"mediapipe is not installed ({exc}); run `make setup`") from exc
+        # model_complexity 1 is the landmark model inside the wheel; 0 and 2 are downloaded on first
+        # use, which fails offline.
+        with _quiet_native_stderr():
+            self._pose = mp_pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True,
+                                      enable_segmentation=False, min_detection_confidence=min_detection_confidence,
+                                      min_tracking_confidence=min_tracking_confidence)
+        self._started = False
+
+    def __call__(self, rgb: np.ndarray) -> FramePose | None:
+        if self._started:
+            result = self._pose.process(np.ascontiguousarray(rgb))
+        else:
+            with _quiet_native_stderr():
+                result = self._pose.process(np.ascontiguousarray(rgb))
+            self._started = True
+        if result.pose_landmarks is None or result.pose_world_landmarks is None:
+            return None
+        image = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], np.float32)
+        world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], np.float32)
+        return FramePose(image, world)
+
+    def close(self) -> None:
+        self._pose.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def stack_landmarks(poses: "pd.DataFrame") -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: F821
+    """(image N x 33 x 3, world N x 33 x 3, detected N) from a pose table's rows; NaN where undetected.
+
+    Image x and y come back in pixels of the frame the model saw (so angles in the image are true
+    angles), and the third column is the visibility."""
+    n = len(poses)
+    image = np.full((n, N_LANDMARKS, 3), np.nan, np.float32)
+    world = np.full((n, N_LANDMARKS, 3), np.nan, np.float32)
+    detected = poses["detected"].to_numpy(bool) if n else np.zeros(0, bool)
+    for i, (ok, im, wo) in enumerate(zip(detected, poses["image_landmarks"], poses["world_landmarks"])):
+        if ok:
+            image[i] = np.asarray(im, np.float32).reshape(N_LANDMARKS, 3)
+            world[i] = np.asarray(wo, np.float32).reshape(N_LANDMARKS, 3)
+    if n:
+        image[..., 0] *= poses["frame_width"].to_numpy(np.float32)[:, None]
+        image[..., 1] *= poses["frame_height"].to_numpy(np.float32)[:, None]
+    return image, world, detected
+
+
+def pose_row(pose: FramePose | None, frame: np.ndarray) -> dict:
+    """The pose columns of one frame's row (flat float lists, which Parquet stores natively)."""
+    size = {"frame_width": int(frame.shape[1]), "frame_height": int(frame.shape[0])}
+    if pose is None:
+        return {**size, "detected": False, "image_landmarks": None, "world_landmarks": None}
+    return {**size, "detected": True, "image_landmarks": pose.image.reshape(-1).tolist(),
+            "world_landmarks": pose.world.reshape(-1).tolist()}
