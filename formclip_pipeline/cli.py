@@ -67,18 +67,23 @@ def cmd_extract(args) -> int:
         for rec in manifest[manifest["status"] != "ok"].itertuples():
             print(f"skipping {rec.file_name}: {rec.error}", file=sys.stderr)
         bar = tqdm(total=int((manifest["status"] == "ok").sum()), desc=f"extracting {ex}", unit="video")
-        frames, failures = extract_dataset(manifest, args.frames_per_video, args.skip_first, args.skip_last,
-                                           args.split_seed, progress=lambda _: bar.update())
+        frames, poses, failures = extract_dataset(manifest, args.frames_per_video, args.skip_first, args.skip_last,
+                                                  args.split_seed, pose_fps=args.pose_fps,
+                                                  progress=lambda _: bar.update())
         bar.close()
         for f in failures:
             print(f"no frames from {f['path']}: {f['error']}", file=sys.stderr)
         with atomic_path(out / f"{ex}_frames.parquet") as tmp:
             frames.to_parquet(tmp, index=False)
+        with atomic_path(out / f"{ex}_poses.parquet") as tmp:
+            poses.to_parquet(tmp, index=False)
         with atomic_path(out / f"{ex}_videos.parquet") as tmp:
             pd.DataFrame(manifest).to_parquet(tmp, index=False)
         refresh_annotations(frames, out, ex)
+        found = f"lifter found in {poses['detected'].mean():.0%} of {len(poses)} pose samples" if len(poses) else "no poses"
         print(f"{ex}: {len(frames)} frames from {frames['video_sha256'].nunique() if len(frames) else 0} videos "
-              f"-> {out / f'{ex}_frames.parquet'}; review copy {review_csv_path(out, ex)}")
+              f"-> {out / f'{ex}_frames.parquet'}; {found} -> {out / f'{ex}_poses.parquet'}; "
+              f"review copy {review_csv_path(out, ex)}")
     return 0
 
 
@@ -95,6 +100,14 @@ def _load_frames(data_dir: str, exercises: str | None):
     return found
 
 
+def _load_poses(data_dir: str, ex: str):
+    """The pose table `formclip extract` wrote beside the frames, or None (a seed folder has none)."""
+    import pandas as pd
+
+    p = Path(data_dir) / f"{ex}_poses.parquet"
+    return pd.read_parquet(p) if p.exists() else None
+
+
 def cmd_train(args) -> int:
     from formclip_pipeline.core.annotate import refresh_annotations
     from formclip_pipeline.core.model import ModelError
@@ -109,7 +122,8 @@ def cmd_train(args) -> int:
         print(f"== {ex}")
         try:
             annotations = refresh_annotations(frames, args.data_dir, ex)
-            result = train_run(frames, annotations, ex, config, os.getcwd(), Path(args.output))
+            result = train_run(frames, annotations, ex, config, os.getcwd(), Path(args.output),
+                               poses=_load_poses(args.data_dir, ex))
         except ModelError as exc:
             raise SystemExit(f"formclip train: {exc}")
         summary[ex] = result
@@ -132,10 +146,12 @@ def cmd_evaluate(args) -> int:
     for ex, ck in checkpoints.items():
         if ex not in frames_by_ex:
             continue
-        out = evaluate_run(ck, frames_by_ex[ex], os.getcwd(), Path("data") / "formclip.duckdb", Path(args.model))
+        out = evaluate_run(ck, frames_by_ex[ex], os.getcwd(), Path("data") / "formclip.duckdb", Path(args.model),
+                           poses=_load_poses(args.data_dir, ex))
         main = out["results"][ck["strategy"]]
         print(f"\n{ex.replace('_', ' ').title()}:")
-        print(f"  Accuracy: {main['video']['accuracy']:.2f}  (frames: {main['frame']['accuracy']:.2f})")
+        frame_acc = f"  (frames: {main['frame']['accuracy']:.2f})" if "accuracy" in main["frame"] else ""
+        print(f"  Accuracy: {main['video']['accuracy']:.2f}{frame_acc}")
         print(f"  Precision: {main['video']['precision']:.2f}")
         print(f"  Recall: {main['video']['recall']:.2f}")
         print(f"  Balanced accuracy: {main['video']['balanced_accuracy']:.2f}  Macro-F1: {main['video']['macro_f1']:.2f}")
@@ -153,7 +169,7 @@ def cmd_evaluate(args) -> int:
             prefix = "" if name == ck["strategy"] else f"{name}_"
             entry.update({f"{prefix}video_balanced_accuracy": m["video"]["balanced_accuracy"],
                           f"{prefix}video_macro_f1": m["video"]["macro_f1"],
-                          f"{prefix}frame_accuracy": m["frame"]["accuracy"]})
+                          f"{prefix}frame_accuracy": m["frame"].get("accuracy")})
         report[ex] = entry
     if all_rows:
         import pandas as pd
@@ -340,6 +356,8 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from formclip_pipeline.core.pretrain import PretrainConfig
+    from formclip_pipeline.core.pose import POSE_FPS
+    from formclip_pipeline.core.strategies import DEFAULT_STRATEGY, STRATEGIES
 
     p = argparse.ArgumentParser(prog="formclip", description="Judge workout form from video with a fine-tuned CLIP.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -364,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--skip-first", type=float, default=1.0)
     e.add_argument("--skip-last", type=float, default=1.0)
     e.add_argument("--split-seed", type=int, default=0)
+    e.add_argument("--pose-fps", type=float, default=POSE_FPS,
+                   help="BlazePose samples per second of video (0: no poses, only CLIP frames)")
     e.add_argument("--exercises")
     e.set_defaults(func=cmd_extract)
 
@@ -377,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", default="openai/clip-vit-base-patch32",
                    help="base CLIP: hub name, local directory, or formclip-tiny (built offline)")
     t.add_argument("--multi-class", action="store_true")
-    t.add_argument("--strategy", default="flyp", choices=["flyp", "seed_contrastive", "linear_probe", "zero_shot"])
+    t.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=STRATEGIES,
+                   help="pose strategies judge from the joints that `formclip extract` measured; see README")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--exercises")
     t.set_defaults(func=cmd_train)
@@ -418,7 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--model", help="checkpoint directory or models:/formclip-<exercise>@champion (the default)")
     sc.add_argument("--json", help="write the JSON report here instead of printing it")
     sc.add_argument("--html", help="write the self-contained HTML report here")
-    sc.add_argument("--fps", type=float, default=4.0, help="frames sampled per second of video")
+    sc.add_argument("--fps", type=float, default=POSE_FPS,
+                    help="frames sampled per second of video (the rate pose models were trained at)")
     sc.set_defaults(func=cmd_score)
 
     pt = sub.add_parser("pretrain", help="pretrain a small CLIP contrastively on synthetic frames captioned from pose truth")

@@ -19,9 +19,10 @@ from formclip_pipeline.resources import FormClipPaths, MLflowTracking
                 "Moves alias champion only to a model that beats the current one.",
 )
 def evaluation_metrics(context: dg.AssetExecutionContext, paths: FormClipPaths, mlflow_tracking: MLflowTracking,
-                       finetuned_checkpoint: dict, extracted_frames: pd.DataFrame) -> pd.DataFrame:
+                       finetuned_checkpoint: dict, extracted_frames: pd.DataFrame,
+                       pose_landmarks: pd.DataFrame) -> pd.DataFrame:
     out = evaluate_run(finetuned_checkpoint, extracted_frames, mlflow_tracking.root, paths.duckdb_path,
-                       paths.reports_dir / "evaluation")
+                       paths.reports_dir / "evaluation", poses=pose_landmarks)
     main = out["results"][finetuned_checkpoint["strategy"]]
     context.log.info(out["gate"]["reason"])
     overall = out["rows"][out["rows"]["class_name"] == "all"]
@@ -29,7 +30,7 @@ def evaluation_metrics(context: dg.AssetExecutionContext, paths: FormClipPaths, 
     context.add_output_metadata({
         "video_accuracy": main["video"].get("accuracy"),
         "video_balanced_accuracy": main["video"].get("balanced_accuracy"),
-        "frame_accuracy": main["frame"].get("accuracy"),
+        **({"frame_accuracy": main["frame"]["accuracy"]} if "accuracy" in main["frame"] else {}),
         "champion": out["gate"]["reason"],
         "metrics": dg.MetadataValue.md(wide.round(3).to_markdown(index=False)),
         "confusion_matrix": dg.MetadataValue.md(

@@ -6,6 +6,7 @@ import pandas as pd
 from formclip_pipeline.core.fingerprint import data_fingerprint
 from formclip_pipeline.core.model import DEFAULT_BASE_MODEL
 from formclip_pipeline.core.runs import train_run
+from formclip_pipeline.core.strategies import DEFAULT_STRATEGY
 from formclip_pipeline.core.train import TrainConfig
 from formclip_pipeline.partitions import exercise_partitions
 from formclip_pipeline.resources import FormClipPaths, MLflowTracking
@@ -14,7 +15,7 @@ from formclip_pipeline.resources import FormClipPaths, MLflowTracking
 class TrainingConfig(dg.Config):
     # FORMCLIP_BASE_MODEL lets a deployment (or the offline demo) change the default in the launchpad.
     base_model: str = os.environ.get("FORMCLIP_BASE_MODEL", DEFAULT_BASE_MODEL)
-    strategy: str = "flyp"
+    strategy: str = DEFAULT_STRATEGY  # one of core.train.STRATEGIES
     multi_class: bool = False
     epochs: int = 5
     batch_size: int = 16
@@ -28,16 +29,18 @@ class TrainingConfig(dg.Config):
     group_name="training",
     kinds={"pytorch", "mlflow"},
     deps=["validation_report"],
-    description="Fine-tuned CLIP checkpoint (safetensors, processor, tokenizer, class prompts) that "
-                "CLIPModel.from_pretrained reloads; an MLflow run and a new version of formclip-<exercise>.",
+    description="The trained form classifier, an MLflow run and a new version of formclip-<exercise>. Pose "
+                "strategies (the default, pose) save a logistic regression over the lifter's joint measures "
+                "(safetensors, no pickle); CLIP strategies a fine-tuned CLIP (safetensors, processor, tokenizer, "
+                "class prompts) that CLIPModel.from_pretrained reloads.",
 )
 def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, paths: FormClipPaths,
                          mlflow_tracking: MLflowTracking, extracted_frames: pd.DataFrame,
-                         frame_annotations: pd.DataFrame) -> dict:
+                         frame_annotations: pd.DataFrame, pose_landmarks: pd.DataFrame) -> dict:
     # Taken before training so that edits made during the run count as changes next time.
     fingerprint = data_fingerprint(paths.video_dir, paths.labeled_dir, context.partition_key)
     result = train_run(extracted_frames, frame_annotations, context.partition_key, TrainConfig(**config.model_dump()),
-                       mlflow_tracking.root, paths.models_dir, log=context.log.info)
+                       mlflow_tracking.root, paths.models_dir, log=context.log.info, poses=pose_landmarks)
     result["data_fingerprint"] = fingerprint
     last = result["epochs"][-1] if result["epochs"] else {}
     context.add_output_metadata({

@@ -18,6 +18,9 @@ import pandas as pd
 from formclip_pipeline.core import metrics as MT
 from formclip_pipeline.core import store
 from formclip_pipeline.core.frames import frames_array
+from formclip_pipeline.core.pose_classifier import (evaluate_pose_classifier, is_pose_checkpoint, load_pose_classifier,
+                                                    train_pose_classifier)
+from formclip_pipeline.core.strategies import POSE_STRATEGIES
 from formclip_pipeline.core.train import (Classifier, EpochStats, TrainConfig, config_params, linear_probe_baseline,
                                           load_classifier, train_classifier, zero_shot_classifier)
 
@@ -25,8 +28,14 @@ GATE_METRIC = "video_balanced_accuracy"
 
 
 def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, config: TrainConfig, root: str,
-              models_dir: str | Path, log: Callable[[str], None] = print) -> dict:
-    """Train, save the checkpoint under models_dir/<exercise>/<run_id>, track and register it."""
+              models_dir: str | Path, log: Callable[[str], None] = print, poses: pd.DataFrame | None = None) -> dict:
+    """Train, save the checkpoint under models_dir/<exercise>/<run_id>, track and register it.
+
+    Pose strategies read `poses` (the pose table of the same videos); CLIP strategies the frames and
+    their descriptions."""
+    if config.strategy in POSE_STRATEGIES and (poses is None or poses.empty):
+        raise ValueError(f"strategy {config.strategy} needs the videos' poses (the pose_landmarks asset, or "
+                         f"<exercise>_poses.parquet from formclip extract)")
     with store.mlflow_run(root, "formclip", f"train-{exercise}", {"exercise": exercise, "stage": "train"}) as run:
         import mlflow
 
@@ -40,13 +49,23 @@ def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, co
                       "val_balanced_accuracy": s.val_balanced_accuracy, "epoch_seconds": s.seconds}
             mlflow.log_metrics({k: v for k, v in values.items() if not math.isnan(v)}, step=s.epoch)
 
-        # A run killed mid-training resumes from its last finished epoch on the next attempt.
-        clf, history = train_classifier(annotations, frames, exercise, config, on_epoch=on_epoch, log=log,
-                                        resume_dir=Path(models_dir) / exercise / ".resume")
         path = Path(models_dir) / exercise / run_id
-        clf.save(path, {"strategy": config.strategy, "base_model": config.base_model, "mlflow_run_id": run_id,
-                        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        "splits": _split_record(frames)})
+        meta = {"strategy": config.strategy, "base_model": config.base_model, "mlflow_run_id": run_id,
+                "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "splits": _split_record(frames)}
+        if config.strategy in POSE_STRATEGIES:
+            clf, info = train_pose_classifier(poses, frames, exercise, config.strategy, config.multi_class,
+                                              config.base_model, log=log)
+            mlflow.log_params({"head": info["head"], "fit_videos": info["fit_videos"]})
+            mlflow.log_metric("pose_detection_rate", info["detection_rate"])
+            mlflow.log_metrics({f"cv_balanced_accuracy {name.replace('=', ' ')}": score
+                                for name, score in info["cv_scores"].items()})
+            history = []
+            clf.save(path, {**meta, "head": info["head"]})
+        else:
+            # A run killed mid-training resumes from its last finished epoch on the next attempt.
+            clf, history = train_classifier(annotations, frames, exercise, config, on_epoch=on_epoch, log=log,
+                                            resume_dir=Path(models_dir) / exercise / ".resume")
+            clf.save(path, meta)
         mlflow.log_artifacts(str(path), artifact_path="checkpoint")
         version = store.register_checkpoint(root, run_id, exercise, "checkpoint",
                                             {"strategy": config.strategy, "local_path": str(path)})
@@ -74,11 +93,17 @@ def evaluate_classifier(clf: Classifier, frames: pd.DataFrame) -> dict:
 
 
 def evaluate_run(checkpoint: dict, frames: pd.DataFrame, root: str, duckdb_path: str | Path,
-                 artifacts_dir: str | Path, baselines: bool = True) -> dict:
-    """Metrics of a trained checkpoint (and the zero-shot baseline) on the test split, plus the gate."""
+                 artifacts_dir: str | Path, baselines: bool = True, poses: pd.DataFrame | None = None) -> dict:
+    """Metrics of a trained checkpoint (and the zero-shot and linear-probe baselines) on the test
+    split, plus the gate. A pose checkpoint is judged per video only: it has no per-frame verdicts."""
     exercise = checkpoint["exercise"]
-    clf = load_classifier(checkpoint["path"])
-    results = {checkpoint["strategy"]: evaluate_classifier(clf, frames)}
+    if is_pose_checkpoint(checkpoint["path"]):
+        if poses is None:
+            raise ValueError(f"{checkpoint['path']} judges from poses; evaluating it needs the videos' poses")
+        results = {checkpoint["strategy"]: evaluate_pose_classifier(load_pose_classifier(checkpoint["path"]),
+                                                                    poses, frames)}
+    else:
+        results = {checkpoint["strategy"]: evaluate_classifier(load_classifier(checkpoint["path"]), frames)}
     if baselines and checkpoint["strategy"] != "zero_shot":
         base = zero_shot_classifier(checkpoint["base_model"], exercise, checkpoint["multi_class"])
         results["zero_shot"] = evaluate_classifier(base, frames)

@@ -10,6 +10,7 @@ Strategies:
 - `wise_ft`: `flyp`, then weights interpolated between the base and the fine-tuned model, the mix
   picked on the validation split (WiSE-FT).
 - `zero_shot`: no training; the base model's similarity to the class prompts.
+- `pose` and `pose_clip` are trained in core.pose_classifier; the names live in core.strategies.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from formclip_pipeline.catalog import get_exercise, to_label
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core.frames import frames_array
 
-STRATEGIES = ("flyp", "seed_contrastive", "linear_probe", "lp_ft", "wise_ft", "zero_shot")
+from formclip_pipeline.core.strategies import DEFAULT_STRATEGY, STRATEGIES  # noqa: E402
 WISE_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 HEAD_FILE = "classifier_head.safetensors"
 
@@ -36,7 +37,7 @@ HEAD_FILE = "classifier_head.safetensors"
 @dataclass
 class TrainConfig:
     base_model: str = M.DEFAULT_BASE_MODEL
-    strategy: str = "flyp"
+    strategy: str = DEFAULT_STRATEGY
     multi_class: bool = False
     epochs: int = 5
     batch_size: int = 16

@@ -1,0 +1,315 @@
+"""Judge form from the lifter's joints, alone (`pose`) or beside CLIP's view of the frames (`pose_clip`).
+
+A video (or one rep of it) becomes a feature vector: for each coach's measure, its low, median and
+high values, its range and how fast it changes (`measures.summarise`). `pose_clip` appends the
+frozen base CLIP's mean image embedding over the video's sampled frames. A head over the exercise's form
+classes reads the vector: a multinomial logistic regression or a forest of randomised trees, the
+one that cross-validates best on the fit videos. The binary task asks the same head for good form
+against the sum of the faults, because "bad form" is a union of faults that no single hyperplane in
+joint angles separates.
+
+The checkpoint is a folder: `formclip.json` (kind, labels, feature names, settings) and
+`pose_head.safetensors` (imputation medians, then the regression's scaler and weights or the trees'
+nodes), plus the base CLIP's own files for `pose_clip`. Nothing is pickled.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from formclip_pipeline.catalog import GOOD_CLASS, get_exercise, to_label
+from formclip_pipeline.core import measures as MS
+from formclip_pipeline.core.pose import stack_landmarks
+from formclip_pipeline.core.strategies import POSE_STRATEGIES
+
+POSE_KIND = "formclip-pose-classifier"
+HEAD_FILE = "pose_head.safetensors"
+META_FILE = "formclip.json"
+C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)  # inverse regularisation strengths of the logistic head
+
+
+def video_pose_features(poses: pd.DataFrame, exercise: str) -> pd.DataFrame:
+    """One row per video (index video_sha256): the summarised measures over all its sampled frames,
+    and the fraction of frames in which the lifter was found (reported, never a model input)."""
+    primary = get_exercise(exercise).primary_measure
+    rows = {}
+    for sha, group in poses.groupby("video_sha256", sort=False):
+        group = group.sort_values("timestamp")
+        image, world, detected = stack_landmarks(group)
+        feats = MS.summarise(MS.smoothed_measures(image, world), group["timestamp"].to_numpy(), primary)
+        feats["detection_rate"] = float(detected.mean()) if len(detected) else 0.0
+        rows[sha] = feats
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def video_embeddings(clip, frames: pd.DataFrame) -> pd.DataFrame:
+    """Mean L2-normalised image embedding of each video's frames under a frozen CLIP."""
+    from formclip_pipeline.core.embeddings import EmbeddingCache
+    from formclip_pipeline.core.frames import frames_array
+    from formclip_pipeline.core.model import preprocess
+
+    feats = EmbeddingCache().image_features(clip.model, preprocess(frames_array(frames), clip)).numpy()
+    df = pd.DataFrame(feats, index=frames["video_sha256"].to_numpy())
+    mean = df.groupby(level=0, sort=False).mean()
+    mean.columns = [f"clip_{i}" for i in range(mean.shape[1])]
+    return mean
+
+
+def forest_arrays(forest) -> dict[str, np.ndarray]:
+    """A fitted scikit-learn forest as flat arrays (every tree's nodes one after the other), so it is
+    saved with safetensors and evaluated with numpy, never unpickled."""
+    left, right, feature, threshold, value, roots = [], [], [], [], [], []
+    offset = 0
+    for tree in (est.tree_ for est in forest.estimators_):
+        leaf = tree.children_left < 0
+        left.append(np.where(leaf, -1, tree.children_left + offset))
+        right.append(np.where(leaf, -1, tree.children_right + offset))
+        feature.append(np.where(leaf, 0, tree.feature))
+        threshold.append(tree.threshold)
+        v = tree.value[:, 0, :]
+        value.append(v / np.maximum(v.sum(1, keepdims=True), 1e-12))
+        roots.append(offset)
+        offset += tree.node_count
+    return {"left": np.concatenate(left).astype(np.int64), "right": np.concatenate(right).astype(np.int64),
+            "feature": np.concatenate(feature).astype(np.int64), "threshold": np.concatenate(threshold),
+            "value": np.concatenate(value), "roots": np.array(roots, np.int64)}
+
+
+def forest_proba(head: dict[str, np.ndarray], A: np.ndarray) -> np.ndarray:
+    """Mean of the trees' leaf class fractions, as scikit-learn's forests compute predict_proba."""
+    node = np.tile(head["roots"], (len(A), 1))
+    rows = np.arange(len(A))[:, None]
+    while True:
+        inner = head["left"][node] >= 0
+        if not inner.any():
+            break
+        go_left = A[rows, head["feature"][node]] <= head["threshold"][node]
+        node = np.where(inner, np.where(go_left, head["left"][node], head["right"][node]), node)
+    return head["value"][node].mean(1)
+
+
+@dataclass
+class PoseClassifier:
+    exercise: str
+    labels: list[str]          # what predict_proba's columns mean: form classes, or good_form / bad_form
+    classes: list[str]         # the form classes the head was fitted on, in the head's column order
+    multi_class: bool
+    strategy: str
+    feature_names: list[str]
+    head: dict[str, np.ndarray]  # "medians" for missing measures, then a logistic or forest head's arrays
+    clip: object | None = None  # LoadedClip for pose_clip
+    meta: dict = field(default_factory=dict)
+
+    def window_features(self, measures: pd.DataFrame, times: np.ndarray, frames: np.ndarray | None) -> dict:
+        """Features of a stretch of one video (a rep, or all of it) from its smoothed measures and,
+        for pose_clip, its letterboxed frames."""
+        feats = MS.summarise(measures, times, get_exercise(self.exercise).primary_measure)
+        if self.strategy == "pose_clip":
+            import torch
+
+            from formclip_pipeline.core.model import embed_images
+
+            with torch.no_grad():
+                emb = embed_images(self.clip, frames).mean(0) if frames is not None and len(frames) else None
+            feats.update({f"clip_{i}": float(v) for i, v in enumerate(emb)} if emb is not None else {})
+        return feats
+
+    def features(self, poses: pd.DataFrame, frames: pd.DataFrame | None) -> pd.DataFrame:
+        X = video_pose_features(poses, self.exercise)
+        if self.strategy == "pose_clip":
+            if frames is None or self.clip is None:
+                raise ValueError("pose_clip needs the video's frames and its base CLIP")
+            X = X.join(video_embeddings(self.clip, frames), how="left")
+        return X
+
+    def class_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities over the fitted form classes, one row per row of X."""
+        A = X.reindex(columns=self.feature_names).to_numpy(np.float64)
+        A = np.where(np.isnan(A), self.head["medians"], A)
+        if "roots" in self.head:
+            return forest_proba(self.head, A)
+        z = (A - self.head["mean"]) / self.head["scale"] @ self.head["coef"].T + self.head["intercept"]
+        z -= z.max(1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(1, keepdims=True)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities over `labels`: the form classes, or good_form against the sum of the faults."""
+        p = self.class_proba(X)
+        if self.multi_class:
+            return p[:, [self.classes.index(c) for c in self.labels]]
+        good = np.clip(p[:, self.classes.index(GOOD_CLASS)], 1e-6, 1 - 1e-6)
+        # Shift the odds so that the cross-validated threshold on P(good form) sits at 0.5.
+        t = float(self.head.get("good_threshold", np.array(0.5)))
+        good = 1 / (1 + np.exp(-(np.log(good / (1 - good)) - np.log(t / (1 - t)))))
+        return np.stack([good, 1 - good], axis=1)
+
+    def save(self, path: str | Path, extra_meta: dict) -> Path:
+        from safetensors.numpy import save_file
+
+        from formclip_pipeline.core.files import atomic_dir
+        from formclip_pipeline.core.model import save_checkpoint
+
+        path = Path(path)
+        meta = {"kind": POSE_KIND, "exercise": self.exercise, "labels": self.labels, "classes": self.classes,
+                "multi_class": self.multi_class, "strategy": self.strategy, "feature_names": self.feature_names,
+                **extra_meta}
+        tensors = {k: np.ascontiguousarray(v) for k, v in self.head.items()}
+        if self.clip is not None:  # the base CLIP's files and our meta, then the head beside them
+            save_checkpoint(self.clip, path, meta)
+            save_file(tensors, str(path / HEAD_FILE))
+            return path
+        with atomic_dir(path) as tmp:
+            save_file(tensors, str(tmp / HEAD_FILE))
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        return path
+
+
+def is_pose_checkpoint(path: str | Path) -> bool:
+    meta = Path(path) / META_FILE
+    try:
+        return json.loads(meta.read_text()).get("kind") == POSE_KIND
+    except (OSError, ValueError):
+        return False
+
+
+def load_pose_classifier(path: str | Path) -> PoseClassifier:
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    meta = json.loads((path / META_FILE).read_text())
+    t = load_file(str(path / HEAD_FILE))
+    clip = None
+    if meta["strategy"] == "pose_clip":
+        from formclip_pipeline.core.model import load_clip
+
+        clip = load_clip(str(path))
+    return PoseClassifier(meta["exercise"], meta["labels"], meta["classes"], meta["multi_class"], meta["strategy"],
+                          meta["feature_names"], dict(t), clip, meta)
+
+
+def _fit(X: np.ndarray, y: np.ndarray, kind: str, C: float = 1.0, seed: int = 0) -> tuple[dict, list[str]]:
+    """Fit a head on the features (missing values take the column's median): a multinomial logistic
+    regression on standardised features, or a forest of extremely randomised trees."""
+    from sklearn.ensemble import ExtraTreesClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    medians = np.nanmedian(X, axis=0) if len(X) else np.zeros(X.shape[1])
+    medians = np.where(np.isnan(medians), 0.0, medians)
+    A = np.where(np.isnan(X), medians, X)
+    if kind == "forest":
+        forest = ExtraTreesClassifier(n_estimators=300, min_samples_leaf=1, class_weight="balanced",
+                                      random_state=seed, n_jobs=1).fit(A, y)
+        return {"medians": medians, **forest_arrays(forest)}, list(forest.classes_)
+    mean, scale = A.mean(0), A.std(0)
+    scale = np.where(scale < 1e-9, 1.0, scale)
+    model = LogisticRegression(C=C, max_iter=5000, class_weight="balanced").fit((A - mean) / scale, y)
+    coef, intercept = model.coef_, model.intercept_
+    if coef.shape[0] == 1:  # sklearn keeps one row for two classes
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    return {"medians": medians, "mean": mean, "scale": scale, "coef": coef, "intercept": intercept}, \
+        list(model.classes_)
+
+
+HEADS = (*((f"logistic C={c:g}", "logistic", c) for c in C_GRID), ("forest", "forest", 1.0))
+
+
+def _good_threshold(p_good: np.ndarray, is_good: np.ndarray) -> float:
+    """The P(good form) cut with the best balanced accuracy: good form is one class against several
+    faults, so its probability rarely reaches a half even when it leads."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    cuts = np.linspace(0.05, 0.95, 19)
+    return float(max(cuts, key=lambda c: (balanced_accuracy_score(is_good, p_good >= c), -abs(c - 0.5))))
+
+
+def _choose_head(X: np.ndarray, y: np.ndarray, multi_class: bool, seed: int = 0) -> tuple[tuple, dict, float]:
+    """The head (a logistic regression at one of C_GRID, or the forest) with the best balanced accuracy
+    over stratified folds of the fit videos (each video is one sample, so none is in two folds), and
+    for the binary task its cut on P(good form). With a class of one video there is nothing to fold,
+    and the logistic regression at C=1 is taken with the cut at a half."""
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedKFold
+
+    default = next(h for h in HEADS if h[1] == "logistic" and h[2] == 1.0)
+    folds = min(5, int(pd.Series(y).value_counts().min()))
+    if folds < 2:
+        return default, {}, 0.5
+    scores, cuts = {}, {}
+    is_good = y == GOOD_CLASS
+    for name, kind, c in HEADS:
+        proba = np.zeros((len(y), len(set(y))))
+        classes = sorted(set(y))
+        for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+            head, fitted = _fit(X[tr], y[tr], kind, c, seed)
+            clf = PoseClassifier("", fitted, fitted, True, "pose", list(range(X.shape[1])), head)
+            proba[np.ix_(te, [classes.index(f) for f in fitted])] = clf.class_proba(pd.DataFrame(X[te]))
+        if multi_class:
+            scores[name] = float(balanced_accuracy_score(y, np.array(classes)[proba.argmax(1)]))
+        else:
+            p_good = proba[:, classes.index(GOOD_CLASS)]
+            cuts[name] = _good_threshold(p_good, is_good)
+            scores[name] = float(balanced_accuracy_score(is_good, p_good >= cuts[name]))
+    best = max(HEADS, key=lambda h: (scores[h[0]], h == default))  # ties: the plain regression
+    return best, scores, cuts.get(best[0], 0.5)
+
+
+def train_pose_classifier(poses: pd.DataFrame, frames: pd.DataFrame, exercise: str, strategy: str,
+                          multi_class: bool, base_model: str | None = None, log=print) -> tuple[PoseClassifier, dict]:
+    """Fit on the train and validation videos, the head chosen by cross-validation over them (with a
+    handful of videos per class, one validation split is too few to choose by).
+
+    The split of each video comes from `frames` (grouped by video); the test split is never read.
+    """
+    if strategy not in POSE_STRATEGIES:
+        raise ValueError(f"{strategy!r} is not a pose strategy ({', '.join(POSE_STRATEGIES)})")
+    ex = get_exercise(exercise)
+    clip = None
+    if strategy == "pose_clip":
+        from formclip_pipeline.core.model import load_clip
+
+        clip = load_clip(base_model)
+    videos = frames.drop_duplicates("video_sha256").set_index("video_sha256")[["form_class", "split"]]
+    fit_videos = videos[videos["split"].isin(["train", "val"])]
+    if fit_videos.empty:
+        raise ValueError(f"no training videos for {exercise}: the train split is empty")
+    missing = [c for c in ex.class_names if c not in set(fit_videos["form_class"])]
+    if multi_class and missing:
+        raise ValueError(f"no training videos of class {', '.join(missing)} for {exercise}")
+    if GOOD_CLASS in missing:
+        raise ValueError(f"no training videos of {GOOD_CLASS} for {exercise}")
+    probe = PoseClassifier(exercise, [], [], multi_class, strategy, [], {}, clip=clip)
+    X = probe.features(poses[poses["video_sha256"].isin(fit_videos.index)],
+                       frames[frames["video_sha256"].isin(fit_videos.index)])
+    X = X.reindex(fit_videos.index)
+    detection = X.pop("detection_rate")
+    y = fit_videos["form_class"].to_numpy()
+    (name, kind, c), scores, cut = _choose_head(X.to_numpy(np.float64), y, multi_class)
+    if scores:
+        log(f"{strategy}: cross-validated balanced accuracy by head {scores}; using {name}")
+    head, classes = _fit(X.to_numpy(np.float64), y, kind, c)
+    head["good_threshold"] = np.array([cut])
+    clf = PoseClassifier(exercise, ex.labels(multi_class), classes, multi_class, strategy, list(X.columns), head,
+                         clip)
+    info = {"head": name, "cv_scores": scores, "good_threshold": cut, "fit_videos": int(len(fit_videos)),
+            "detection_rate": float(detection.mean())}
+    return clf, info
+
+
+def evaluate_pose_classifier(clf: PoseClassifier, poses: pd.DataFrame, frames: pd.DataFrame) -> dict:
+    """Video-level metrics on the test split (a pose model has no per-frame verdicts)."""
+    from formclip_pipeline.core.metrics import scores
+
+    test = frames[frames["split"] == "test"].drop_duplicates("video_sha256").set_index("video_sha256")
+    if test.empty:
+        return {"labels": clf.labels, "frame": {"n": 0}, "video": {"n": 0}}
+    X = clf.features(poses[poses["video_sha256"].isin(test.index)],
+                     frames[frames["video_sha256"].isin(test.index)]).reindex(test.index)
+    proba = clf.predict_proba(X)
+    truth = [to_label(c, clf.multi_class) for c in test["form_class"]]
+    pred = [clf.labels[i] for i in proba.argmax(1)]
+    return {"labels": clf.labels, "frame": {"n": 0}, "video": scores(truth, pred, clf.labels)}
