@@ -7,6 +7,7 @@ import pandas as pd
 
 from formclip_pipeline.core.files import write_json, write_text
 from formclip_pipeline.core.report import render_html
+from formclip_pipeline.core.pose import POSE_FPS
 from formclip_pipeline.core.score import ScoreError, ScoreSettings, score_video
 from formclip_pipeline.core.video import VideoError, file_sha256
 from formclip_pipeline.partitions import incoming_videos
@@ -17,7 +18,7 @@ EXERCISE_TAG = "formclip/exercise"
 
 
 class ScoringConfig(dg.Config):
-    fps: float = 4.0
+    fps: float = POSE_FPS
 
 
 @dg.asset(

@@ -1,4 +1,5 @@
-"""The scoring report as one self-contained HTML page: timeline, worst frames, issues."""
+"""The scoring report as one self-contained HTML page: timeline, the main joint angle, the worst
+frames with the lifter's skeleton, issues and each rep's measures."""
 from __future__ import annotations
 
 import base64
@@ -43,11 +44,67 @@ def timeline_png(report: dict, extras: dict) -> str:
     return out
 
 
+def joint_angle_png(report: dict, extras: dict) -> str | None:
+    """The exercise's primary joint measure over time, reps shaded (red: faulty), or None without a lifter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from formclip_pipeline.catalog import get_exercise
+    from formclip_pipeline.core.measures import MEASURES
+
+    measures = extras.get("measures")
+    name = get_exercise(report["exercise"]).primary_measure
+    if measures is None or name not in measures or measures[name].isna().all():
+        return None
+    times = extras["times"]
+    fig, ax = plt.subplots(figsize=(10, 2.6))
+    for s in report["sets"]:
+        for r in s["reps"]:
+            bad = r["form_class"] != GOOD_CLASS
+            ax.axvspan(r["start"], r["end"], color="#fce8e6" if bad else "#e6f4ea", zorder=0)
+            ax.text(r["start"], 1.0, str(r["rep_number"]), transform=ax.get_xaxis_transform(), fontsize=7, va="top")
+    ax.plot(times[:len(measures)], measures[name].to_numpy(), color="#1a73e8", lw=1.5)
+    unit = "degrees" if MEASURES[name].unit == "deg" else "ratio"
+    ax.set_xlabel("seconds")
+    ax.set_ylabel(f"{name.replace('_', ' ')} ({unit})", fontsize=8)
+    fig.tight_layout()
+    out = _png_b64(fig)
+    plt.close(fig)
+    return out
+
+
+def _draw_skeleton(draw, landmarks: np.ndarray, pose_size: tuple[int, int], square: int, size: int) -> None:
+    """The BlazePose skeleton, from the pose frame's pixels onto the letterboxed square shown."""
+    from formclip_pipeline.core.measures import MIN_VISIBILITY
+    from formclip_pipeline.core.pose import INDEX, SKELETON
+
+    w, h = pose_size
+    k = square / max(w, h)
+    ox, oy = (square - w * k) / 2, (square - h * k) / 2
+    f = size / square
+
+    def at(name):
+        x, y, _ = landmarks[INDEX[name]]
+        return ((x * k + ox) * f, (y * k + oy) * f)
+
+    for a, b in SKELETON:
+        if min(landmarks[INDEX[a], 2], landmarks[INDEX[b], 2]) >= MIN_VISIBILITY:
+            draw.line([at(a), at(b)], fill=(255, 214, 0), width=3)
+    for name in INDEX:
+        if landmarks[INDEX[name], 2] >= MIN_VISIBILITY and not name.startswith(("left_eye", "right_eye", "mouth")):
+            x, y = at(name)
+            draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=(0, 150, 255))
+
+
 def worst_frames(report: dict, extras: dict, size: int = 200) -> list[tuple[str, str]]:
-    """For each faulty rep, its frame with the lowest good-form probability, marked with the fault."""
+    """For each faulty rep, its frame with the lowest good-form probability, marked with the fault and
+    the lifter's skeleton."""
     from PIL import Image, ImageDraw
 
     times, frames, proba, labels = extras["times"], extras["frames"], extras["proba"], extras["labels"]
+    landmarks, pose_size = extras.get("landmarks"), extras.get("pose_frame_size")
     good = labels.index(GOOD_CLASS)
     out = []
     for s in report["sets"]:
@@ -60,6 +117,8 @@ def worst_frames(report: dict, extras: dict, size: int = 200) -> list[tuple[str,
             i = int(idx[np.argmin(proba[idx, good])])
             img = Image.fromarray(frames[i]).resize((size, size))
             d = ImageDraw.Draw(img)
+            if landmarks is not None and pose_size and i < len(landmarks) and not np.isnan(landmarks[i, 0, 0]):
+                _draw_skeleton(d, landmarks[i], pose_size, frames.shape[1], size)
             d.rectangle([0, 0, size - 1, size - 1], outline=(217, 48, 37), width=5)
             d.rectangle([0, size - 22, size, size], fill=(217, 48, 37))
             d.text((6, size - 18), f"{r['form_class']} {times[i]:.1f}s", fill=(255, 255, 255))
@@ -68,6 +127,18 @@ def worst_frames(report: dict, extras: dict, size: int = 200) -> list[tuple[str,
             caption = f"Set {s['set_number']}, rep {r['rep_number']}: {r['form_class']} ({r['confidence']:.0%})"
             out.append((base64.b64encode(buf.getvalue()).decode(), caption))
     return out
+
+
+def _shown_measures(exercise: str, rep: dict) -> str:
+    """The rep's range of its exercise's primary measure and of the measures its verdict is judged by."""
+    from formclip_pipeline.catalog import get_exercise
+
+    ex = get_exercise(exercise)
+    names = [ex.primary_measure]
+    if rep["form_class"] in ex.class_names:
+        names += [m for m in ex.form_class(rep["form_class"]).measures if m not in names]
+    m = rep.get("measures", {})
+    return "; ".join(f"{n.replace('_', ' ')} {m[n + '_min']} to {m[n + '_max']}" for n in names if n + "_min" in m)
 
 
 def render_html(report: dict, extras: dict) -> str:
@@ -81,6 +152,13 @@ def render_html(report: dict, extras: dict) -> str:
     thumbs = "".join(f"<figure><img src='data:image/jpeg;base64,{b}' alt='{e(c)}'><figcaption>{e(c)}</figcaption></figure>"
                      for b, c in worst_frames(report, extras)) or "<p>No faulty reps.</p>"
     recs = "".join(f"<li>{e(r)}</li>" for r in report["recommendations"])
+    angle = joint_angle_png(report, extras)
+    angle_html = (f"<h2>Main joint angle</h2><img alt='the main joint angle over time, reps shaded' "
+                  f"src='data:image/png;base64,{angle}'>") if angle else "<p>No lifter was tracked in this video.</p>"
+    rep_rows = "".join(
+        f"<tr><td>{s['set_number']}</td><td>{r['rep_number']}</td><td>{r['start']:.1f}-{r['end']:.1f} s</td>"
+        f"<td>{e(r['form_class'])}</td><td>{e(_shown_measures(report['exercise'], r))}</td></tr>"
+        for s in report["sets"] for r in s["reps"])
     rec = report.get("exercise_recognition")
     recog = f" (recognised, {rec['confidence']:.0%} confident)" if rec else ""
     return f"""<!doctype html>
@@ -95,8 +173,10 @@ figure{{display:inline-block;margin:.5em;text-align:center}}figcaption{{font-siz
 <p>{e(report['exercise'].replace('_', ' ').title())}{recog} &middot; model {e(str(report['model']['ref']))}</p>
 <div class="score">{report['overall_score']}<span style="font-size:.4em">/100</span></div>
 <h2>Timeline</h2><img alt="per-frame form probability with rep and set boundaries" src="data:image/png;base64,{timeline_png(report, extras)}">
+{angle_html}
 <h2>Sets</h2><table><tr><th>Set</th><th>Reps</th><th>Form score</th><th>Good frames</th><th>Bad frames</th></tr>{sets}</table>
 <h2>Issues</h2><table><tr><th>Set</th><th>Time</th><th>Issue</th></tr>{rows}</table>
+<h2>Reps and what was measured</h2><table><tr><th>Set</th><th>Rep</th><th>When</th><th>Verdict</th><th>Measures (degrees or ratios)</th></tr>{rep_rows}</table>
 <h2>Worst frame of each faulty rep</h2>{thumbs}
 <h2>Recommendations</h2><ul>{recs}</ul>
 </body></html>"""

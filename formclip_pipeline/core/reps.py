@@ -168,3 +168,60 @@ def count_reps(emb: np.ndarray, fps: float, s: RepSettings = RepSettings()) -> l
         for r, (u, v) in enumerate(zip(bounds, bounds[1:]), start=1):
             out.append(RepSpan(set_no, r, lo + u, lo + v))
     return out
+
+
+@dataclass(frozen=True)
+class JointRepSettings:
+    min_tracked: float = 0.6  # of the sampled frames with the primary measure seen, else fall back to pixels
+    min_amplitude: float = 0.15  # of the measure's scale (degrees/100 for angles): less is no movement
+    peak_height: float = 0.5  # of the set's range above its low: how far a rep must go
+    rise_fraction: float = 0.3  # of the range: below it the lifter is back at the start position
+    min_period_s: float = 0.8
+    min_rest_s: float = 2.2  # from one rep's end to the next one's start, this long splits sets
+
+
+def count_reps_from_angle(signal: np.ndarray, fps: float, scale: float = 100.0,
+                          s: JointRepSettings = JointRepSettings()) -> list[RepSpan] | None:
+    """Reps as excursions of the exercise's primary joint measure (knee flexion in a squat, hip
+    flexion in a deadlift, wrist height in a press), or None when the joint is not tracked well
+    enough to count by (the caller then counts from pixels).
+
+    Each rep is a peak that rises at least `peak_height` of the measure's range above its low, with
+    the start position (below `rise_fraction` of the range) reached between two peaks; the rep
+    runs from the last start-position frame before its peak to the first one after.
+    `scale` puts the measure's units on a common footing: 100 for degrees, 1 for ratios.
+    """
+    from scipy.signal import find_peaks
+
+    x = np.asarray(signal, np.float64)
+    seen = ~np.isnan(x)
+    if len(x) < 4 or seen.mean() < s.min_tracked:
+        return None
+    x = np.interp(np.arange(len(x)), np.flatnonzero(seen), x[seen])
+    x = _smooth(x, max(1, int(round(fps * 0.3))))
+    lo, hi = np.percentile(x, [3, 97])
+    if (hi - lo) / scale < s.min_amplitude:
+        return []
+    u = (x - lo) / (hi - lo)
+    peaks, _ = find_peaks(u, height=s.peak_height, prominence=s.peak_height,
+                          distance=max(1, int(s.min_period_s * fps * 0.7)))
+    spans: list[tuple[int, int]] = []
+    low = u < s.rise_fraction
+    for k, p in enumerate(peaks):
+        prev_p = peaks[k - 1] if k else -1
+        next_p = peaks[k + 1] if k + 1 < len(peaks) else len(u)
+        before = np.flatnonzero(low[prev_p + 1:p])
+        after = np.flatnonzero(low[p + 1:next_p])
+        # Without a return to the start position between two peaks, the lowest point splits them.
+        start = prev_p + 1 + (before[-1] if len(before) else int(np.argmin(u[prev_p + 1:p + 1])))
+        end = p + 2 + (after[0] if len(after) else int(np.argmin(u[p + 1:next_p])) if next_p > p + 1 else -1)
+        spans.append((int(start), int(min(end, len(u)))))
+    out: list[RepSpan] = []
+    set_no, rep_no, last_end = 0, 0, None
+    for start, end in spans:
+        if last_end is None or (start - last_end) / fps >= s.min_rest_s:
+            set_no, rep_no = set_no + 1, 0
+        rep_no += 1
+        out.append(RepSpan(set_no, rep_no, start, end))
+        last_end = end
+    return out

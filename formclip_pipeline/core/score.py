@@ -16,7 +16,8 @@ import numpy as np
 
 from formclip_pipeline.catalog import GOOD_CLASS, get_exercise
 from formclip_pipeline.core import reps as R
-from formclip_pipeline.core.video import VideoError, decode, probe
+from formclip_pipeline.core.pose import POSE_FPS
+from formclip_pipeline.core.video import VideoError, decode, letterbox, probe
 
 
 class ScoreError(Exception):
@@ -25,7 +26,7 @@ class ScoreError(Exception):
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    fps: float = 4.0  # frames sampled per second of video
+    fps: float = POSE_FPS  # frames sampled per second of video: the rate pose models are trained at
     frame_size: int = 224
     max_duration_s: float = 3600.0
     recognise_min_confidence: float = 0.5
@@ -70,8 +71,13 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
         f"{ref} (version {mv.version})"
 
 
-def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int = 32) -> tuple[np.ndarray, np.ndarray, dict]:
+def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int = 32,
+                 poses_out: list | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Frames on the sampling grid; `on_batch` sees each batch as it arrives, while decoding goes on.
+
+    With `poses_out` (a list), BlazePose also reads every sampled frame, tracking the lifter from
+    one to the next, and one pose row per frame is appended to it. The video is then decoded at the
+    pose model's size and each frame letterboxed for CLIP, so it is still decoded once.
 
     With a model to run, the cores are split rather than shared: ffmpeg decodes on one thread and
     torch computes on the others until the last frame is decoded, then torch takes every core.
@@ -92,10 +98,19 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
     times, frames, done = [], [], 0
     if split:
         torch.set_num_threads(torch_threads - 1)
+    estimator = None
+    if poses_out is not None:
+        from formclip_pipeline.core.pose import POSE_FRAME_SIDE, BlazePose, pose_row
+
+        estimator = BlazePose()
+    size = POSE_FRAME_SIDE if estimator else settings.frame_size
     try:
         # The frames are all kept anyway, so the decoder is never made to wait for the model.
-        for t, f in decode(path, settings.frame_size, settings.fps, info, threads=1 if split else None,
-                           buffer=0 if split else 64, finished=decoded):
+        for t, f in decode(path, size, settings.fps, info, threads=1 if split else None,
+                           buffer=0 if split else 64, finished=decoded, keep_aspect=estimator is not None):
+            if estimator is not None:
+                poses_out.append({"frame_index": len(times), "timestamp": round(float(t), 3), **pose_row(estimator(f), f)})
+                f = letterbox(f, settings.frame_size)
             times.append(t)
             frames.append(f)
             if split and decoded.is_set():
@@ -109,6 +124,8 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
             on_batch(np.stack(frames[done:]))
     finally:
         torch.set_num_threads(torch_threads)
+        if estimator is not None:
+            estimator.close()
     return np.array(times), np.stack(frames), info.to_dict()
 
 
@@ -125,12 +142,17 @@ def _issue_runs(reps: list[dict]) -> list[tuple[str, list[dict]]]:
 
 
 def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, labels: list[str], exercise: str,
-                 fps: float) -> dict:
-    """Sets, reps, scores, issues and recommendations from per-frame class probabilities."""
+                 fps: float, spans: list[R.RepSpan] | None = None, rep_measures: list[dict] | None = None) -> dict:
+    """Sets, reps, scores, issues and recommendations from per-frame class probabilities.
+
+    `spans` are the reps if already found (else counted from the frames); `rep_measures`, one dict
+    per span, the joint measures shown with each rep."""
     ex = get_exercise(exercise)
     good = labels.index(GOOD_CLASS)
     p_good = proba[:, good]
-    spans = R.count_reps(R.motion_features(frames), fps)
+    if spans is None:
+        spans = R.count_reps(R.motion_features(frames), fps)
+    measures_of = {(s.set_number, s.rep_number): m for s, m in zip(spans, rep_measures or [])}
     sets, issue_classes = [], []
     for set_no in sorted({s.set_number for s in spans}):
         mine = [s for s in spans if s.set_number == set_no]
@@ -141,7 +163,9 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
             k = int(mean.argmax())
             reps.append({"rep_number": s.rep_number, "start": round(float(times[s.start]), 2),
                          "end": round(float(times[min(s.end, len(times) - 1)]), 2), "form_class": labels[k],
-                         "confidence": round(float(mean[k]), 3)})
+                         "confidence": round(float(mean[k]), 3),
+                         **({"measures": measures_of[(s.set_number, s.rep_number)]}
+                            if (s.set_number, s.rep_number) in measures_of else {})})
         issues = []
         for cls, run in _issue_runs(reps):
             text = ex.form_class(cls).issue if cls in ex.class_names else "form breakdown"
@@ -174,12 +198,13 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
 
 def _load_for(exercise: str, model_ref: str | None, root: str | None):
     from formclip_pipeline.core import model as M
+    from formclip_pipeline.core.pose_classifier import is_pose_checkpoint, load_pose_classifier
     from formclip_pipeline.core.train import load_classifier
 
     get_exercise(exercise)
     path_dir, described = resolve_model(model_ref, exercise, root)
     try:
-        clf = load_classifier(path_dir)
+        clf = load_pose_classifier(path_dir) if is_pose_checkpoint(path_dir) else load_classifier(path_dir)
     except M.ModelError as exc:
         raise ScoreError(str(exc)) from exc
     if clf.exercise != exercise:
@@ -188,19 +213,73 @@ def _load_for(exercise: str, model_ref: str | None, root: str | None):
     return clf, described, path_dir
 
 
+def find_reps(exercise: str, measures, frames: np.ndarray, fps: float) -> tuple[list[R.RepSpan], str]:
+    """Reps from the exercise's primary joint measure when the lifter is tracked, else from pixels;
+    and which of the two ("joints" or "pixels") counted them."""
+    from formclip_pipeline.core.measures import MEASURES
+
+    primary = get_exercise(exercise).primary_measure
+    scale = 100.0 if MEASURES[primary].unit == "deg" else 1.0
+    spans = R.count_reps_from_angle(measures[primary].to_numpy(), fps, scale)
+    if spans is not None:
+        return spans, "joints"
+    return R.count_reps(R.motion_features(frames), fps), "pixels"
+
+
+def rep_measures(exercise: str, measures, times: np.ndarray, spans: list[R.RepSpan]) -> list[dict]:
+    """Per rep, the lowest and highest value and the range of each measure the catalogue judges this
+    exercise by (degrees or ratios, rounded), from the frames where the joints were seen."""
+    ex = get_exercise(exercise)
+    names = list(dict.fromkeys([ex.primary_measure, *[m for c in ex.classes for m in c.measures]]))
+    out = []
+    for s in spans:
+        part = measures.iloc[s.start:s.end]
+        rep = {}
+        for name in names:
+            v = part[name].dropna()
+            if len(v):
+                digits = 1 if name.endswith(("flexion", "lean", "angle", "abduction")) else 2
+                rep[f"{name}_min"], rep[f"{name}_max"] = round(float(v.min()), digits), round(float(v.max()), digits)
+                rep[f"{name}_range"] = round(float(v.max() - v.min()), digits)
+        out.append(rep)
+    return out
+
+
+def pose_frame_proba(clf, measures, times: np.ndarray, frames: np.ndarray, spans: list[R.RepSpan]) -> np.ndarray:
+    """Per-frame probabilities from a pose classifier: each rep is judged on its own frames' measures,
+    frames outside reps take the whole video's verdict."""
+    import pandas as pd
+
+    def judge(lo: int, hi: int) -> np.ndarray:
+        X = clf.window_features(measures.iloc[lo:hi], times[lo:hi], frames[lo:hi])
+        return clf.predict_proba(pd.DataFrame([X]))[0]
+
+    proba = np.tile(judge(0, len(times)), (len(times), 1))
+    for s in spans:
+        proba[s.start:s.end] = judge(s.start, s.end)
+    return proba
+
+
 def score_video(path: str, exercise: str | None = None, model_ref: str | None = None, root: str | None = None,
                 settings: ScoreSettings = ScoreSettings(), base_model: str | None = None) -> tuple[dict, dict]:
-    """The seed's JSON report (plus reps and the model used), and what the HTML page needs."""
+    """The seed's JSON report (plus reps with their joint measures, and the model used), and what
+    the HTML page needs. The lifter's pose is read on every sampled frame whatever the model."""
+    import pandas as pd
+
     from formclip_pipeline.core import model as M
+    from formclip_pipeline.core.measures import smoothed_measures
+    from formclip_pipeline.core.pose import stack_landmarks
+    from formclip_pipeline.core.pose_classifier import PoseClassifier
 
     t0 = time.perf_counter()
     clf, described, path_dir = None, None, None
     if exercise is not None:
         clf, described, path_dir = _load_for(exercise, model_ref, root)
     parts: list[np.ndarray] = []
-    predict = clf.predictor() if clf else None
+    predict = clf.predictor() if clf is not None and not isinstance(clf, PoseClassifier) else None
+    pose_rows: list[dict] = []
     times, frames, info = sample_video(path, settings, on_batch=(lambda b: parts.append(predict(b)))
-                                       if predict else None)
+                                       if predict else None, poses_out=pose_rows)
     recognised = None
     if exercise is None:
         from formclip_pipeline.core.pretrain import recognise_exercise
@@ -212,12 +291,26 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
                              f"pass --exercise")
         exercise, recognised = name, {"exercise": name, "confidence": round(conf, 3), "scores": all_probs}
         clf, described, path_dir = _load_for(exercise, model_ref, root)
-        parts = [clf.predict_proba(frames)]
-    proba = np.concatenate(parts)
-    result = score_frames(times, frames, proba, clf.labels, exercise, settings.fps)
+        if not isinstance(clf, PoseClassifier):
+            parts = [clf.predict_proba(frames)]
+    image, world, detected = stack_landmarks(pd.DataFrame(pose_rows))
+    measures = smoothed_measures(image, world)
+    spans, counted_from = find_reps(exercise, measures, frames, settings.fps)
+    if isinstance(clf, PoseClassifier):
+        proba = pose_frame_proba(clf, measures, times, frames, spans)
+        strategy = clf.strategy
+    else:
+        proba = np.concatenate(parts)
+        strategy = clf.clip.meta.get("strategy")
+    result = score_frames(times, frames, proba, clf.labels, exercise, settings.fps, spans,
+                          rep_measures(exercise, measures, times, spans))
     report = {"video": Path(path).name, "exercise": exercise, **({"exercise_recognition": recognised} if recognised else {}),
-              **result, "model": {"ref": described, "path": path_dir, "strategy": clf.clip.meta.get("strategy"),
+              **result, "model": {"ref": described, "path": path_dir, "strategy": strategy,
                                   "labels": clf.labels, "multi_class": clf.multi_class},
+              "pose": {"frames_with_lifter": round(float(detected.mean()), 3) if len(detected) else 0.0,
+                       "reps_counted_from": counted_from},
               "video_info": {k: info[k] for k in ("codec", "width", "height", "fps", "duration_s")},
               "sampled_fps": settings.fps, "seconds_to_score": round(time.perf_counter() - t0, 2)}
-    return report, {"times": times, "frames": frames, "proba": proba, "labels": clf.labels}
+    pose_size = (pose_rows[0]["frame_width"], pose_rows[0]["frame_height"]) if pose_rows else None
+    return report, {"times": times, "frames": frames, "proba": proba, "labels": clf.labels, "landmarks": image,
+                    "measures": measures, "pose_frame_size": pose_size}
