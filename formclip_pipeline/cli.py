@@ -454,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt.set_defaults(func=cmd_pretrain)
 
     d = sub.add_parser("demo", help="render synthetic data and materialize every asset through Dagster")
-    d.add_argument("--videos-per-class", type=int, default=3)
+    d.add_argument("--videos-per-class", type=int, default=4)
     d.add_argument("--epochs", type=int, default=6)
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_demo)

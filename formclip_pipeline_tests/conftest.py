@@ -36,13 +36,25 @@ def squat_videos(tmp_path_factory) -> tuple[Path, list[dict]]:
 
 
 @pytest.fixture(scope="session")
-def squat_frames(squat_videos):
+def squat_extraction(squat_videos):
+    """(frames, poses) of the squat videos, from one decode each."""
     from formclip_pipeline.core.frames import extract_dataset, video_manifest
 
     root, _ = squat_videos
-    frames, failures = extract_dataset(video_manifest(root, "squat"), frames_per_video=10, skip_first=0.5, skip_last=0.5)
+    frames, poses, failures = extract_dataset(video_manifest(root, "squat"), frames_per_video=10, skip_first=0.5,
+                                              skip_last=0.5)
     assert not failures
-    return frames
+    return frames, poses
+
+
+@pytest.fixture(scope="session")
+def squat_frames(squat_extraction):
+    return squat_extraction[0]
+
+
+@pytest.fixture(scope="session")
+def squat_poses(squat_extraction):
+    return squat_extraction[1]
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
 EXERCISES = ["squat", "deadlift", "bench_press", "row", "ohp"]
-TRAINING_ASSETS = ["raw_videos", "extracted_frames", "frame_annotations", "validation_report",
+TRAINING_ASSETS = ["raw_videos", "extracted_frames", "pose_landmarks", "frame_annotations", "validation_report",
                    "finetuned_checkpoint", "evaluation_metrics"]
 RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
 CHECKPOINT = ('query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { ... on Asset { assetMaterializations '
@@ -85,7 +85,7 @@ def test_a_partition_materialized_from_the_dagster_ui_is_tracked_in_the_mlflow_u
         page.add_init_script("window.localStorage.setItem('communityNux', JSON.stringify('1'))")
         base = f"http://127.0.0.1:{port}"
 
-        # The asset graph of the training group shows all six assets.
+        # The asset graph of the training group shows all seven assets.
         page.goto(f"{base}/locations/__repository__@formclip_pipeline.definitions/asset-groups/training")
         for name in TRAINING_ASSETS:
             # The graph shortens long names in the middle ("finetu…_checkpoint").
@@ -105,7 +105,7 @@ def test_a_partition_materialized_from_the_dagster_ui_is_tracked_in_the_mlflow_u
         page.goto(f"{base}/locations/__repository__@formclip_pipeline.definitions/asset-groups/training")
         page.get_by_role("button", name="Materialize all").click()
         dialog = page.locator(".dagster-dialog")
-        expect(dialog.get_by_text("Launch runs to materialize 6 assets")).to_be_visible()
+        expect(dialog.get_by_text("Launch runs to materialize 7 assets")).to_be_visible()
         dialog.get_by_text("Select a partition or create one").click()
         page.keyboard.type("squat")
         page.get_by_text("squat", exact=True).locator("visible=true").first.click()

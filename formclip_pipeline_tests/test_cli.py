@@ -16,6 +16,8 @@ def formclip(*args, cwd, check=True):
 
 
 def test_synth_extract_train_evaluate(tmp_path):
+    import pandas as pd
+
     out = formclip("synth", "--out", "videos", "--videos-per-class", "2", "--seed", "5", "--exercises", "ohp",
                    "--views", "side,front", "--sets", "1", "--reps", "3-4", "--preview", "--quiet", cwd=tmp_path)
     assert "x real time" in out.stdout
@@ -25,6 +27,8 @@ def test_synth_extract_train_evaluate(tmp_path):
     formclip("extract", "--video-dir", "videos", "--out", "frames", "--frames-per-video", "6", "--skip-first", "0.5",
              "--skip-last", "0.5", cwd=tmp_path)
     assert (tmp_path / "frames" / "ohp_frames.parquet").exists()
+    poses = pd.read_parquet(tmp_path / "frames" / "ohp_poses.parquet")
+    assert poses["detected"].mean() > 0.5 and poses["source_video"].nunique() == 8
     formclip("train", "--data-dir", "frames", "--output", "model", "--epochs", "2", "--batch-size", "16",
              "--learning-rate", "3e-4", "--model", "formclip-tiny-init", "--multi-class", cwd=tmp_path)
     res = formclip("evaluate", "--model", "model", "--data-dir", "frames", "--json", "eval.json", cwd=tmp_path)
@@ -32,10 +36,8 @@ def test_synth_extract_train_evaluate(tmp_path):
     report = json.loads((tmp_path / "eval.json").read_text())
     assert set(report["ohp"]) >= {"video_balanced_accuracy", "video_macro_f1", "frame_accuracy",
                                   "zero_shot_video_balanced_accuracy", "linear_probe_video_macro_f1"}
-    import pandas as pd
-
     table = pd.read_parquet(tmp_path / "model" / "evaluation_metrics.parquet")
-    assert set(table["strategy"]) == {"flyp", "zero_shot", "linear_probe"}
+    assert set(table["strategy"]) == {"pose", "zero_shot", "linear_probe"}  # pose is the default strategy
     per_class = table[(table["class_name"] != "all") & (table["metric"] == "f1")]
     assert set(per_class["class_name"]) == {"good_form", "excessive_back_arch", "partial_lockout", "bar_forward"}
     assert (tmp_path / "mlruns" / "mlflow.db").exists()
@@ -52,6 +54,7 @@ def test_offline_hub_model_fails_with_guidance(tmp_path):
     formclip("synth", "--out", "videos", "--videos-per-class", "2", "--exercises", "row", "--sets", "1",
              "--reps", "3", "--quiet", cwd=tmp_path)
     formclip("extract", "--video-dir", "videos", "--out", "frames", "--frames-per-video", "2", cwd=tmp_path)
-    res = formclip("train", "--data-dir", "frames", "--output", "m", "--epochs", "1", cwd=tmp_path, check=False)
+    res = formclip("train", "--data-dir", "frames", "--output", "m", "--epochs", "1", "--strategy", "flyp", cwd=tmp_path,
+                   check=False)
     assert res.returncode != 0
     assert "formclip-tiny" in res.stderr and "Traceback" not in res.stderr

@@ -61,7 +61,8 @@ def test_manifest_processes_the_valid_ones_and_names_the_rest(variants):
     assert "audio but no video" in manifest.loc["voice memo.m4v", "error"]
     ok = manifest[manifest["status"] == "ok"]
     assert set(ok.index) == set(VARIANTS) | {"rotated.mp4"}
-    frames, failures = extract_dataset(manifest.reset_index(), frames_per_video=3, skip_first=0.5, skip_last=0.5)
+    frames, _, failures = extract_dataset(manifest.reset_index(), frames_per_video=3, skip_first=0.5, skip_last=0.5,
+                                          pose_fps=1)
     assert not failures
     assert frames.groupby("source_video").size().to_dict() == {name: 3 for name in ok.index}
 

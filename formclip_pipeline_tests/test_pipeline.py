@@ -6,13 +6,16 @@ import pytest
 
 from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
 from formclip_pipeline.core import store
+from formclip_pipeline.core.pose import POSE_FPS
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking, ParquetJsonIOManager
 
 RUN_CONFIG = {"ops": {
-    "extracted_frames": {"config": {"frames_per_video": 8, "skip_first": 0.5, "skip_last": 0.5}},
+    "extracted_frames_and_poses": {"config": {"frames_per_video": 8, "skip_first": 0.5, "skip_last": 0.5}},
     "finetuned_checkpoint": {"config": {"base_model": "formclip-tiny-init", "epochs": 2, "learning_rate": 3e-4,
                                         "batch_size": 32}},
 }}
+FLYP_CONFIG = {"ops": {"finetuned_checkpoint": {"config": {**RUN_CONFIG["ops"]["finetuned_checkpoint"]["config"],
+                                                           "strategy": "flyp"}}}}
 
 
 def _resources(root):
@@ -37,14 +40,62 @@ def pipeline_root(squat_videos, tmp_path_factory):
     return root, instance, result
 
 
-def test_all_six_assets_materialize_and_the_check_passes(pipeline_root):
+@pytest.fixture(scope="module")
+def flyp_run(pipeline_root):
+    """The CLIP path: fine-tune flyp on the same materialized frames, then evaluate it."""
+    root, instance, _ = pipeline_root
+    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key="squat", resources=_resources(root),
+                            instance=instance, run_config=FLYP_CONFIG, selection=["finetuned_checkpoint",
+                                                                                  "evaluation_metrics"])
+    assert result.success
+    return result
+
+
+def test_all_seven_assets_materialize_and_the_check_passes(pipeline_root):
     _, _, result = pipeline_root
     assert result.success
     done = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events() for m in [m.materialization]}
-    assert done == {"raw_videos", "extracted_frames", "frame_annotations", "validation_report",
+    assert done == {"raw_videos", "extracted_frames", "pose_landmarks", "frame_annotations", "validation_report",
                     "finetuned_checkpoint", "evaluation_metrics"}
     checks = result.get_asset_check_evaluations()
     assert [c.passed for c in checks] == [True]
+
+
+def test_pose_asset_tracks_the_lifter_and_reports_detection_per_class_and_view(pipeline_root):
+    import numpy as np
+    import pandas as pd
+
+    root, _, result = pipeline_root
+    poses = pd.read_parquet(root / "data" / "pipeline" / "pose_landmarks" / "squat.parquet")
+    frames = pd.read_parquet(root / "data" / "pipeline" / "extracted_frames" / "squat.parquet")
+    assert set(poses["video_sha256"]) == set(frames["video_sha256"])  # one decode gave both, for every video
+    assert poses["detected"].mean() > 0.7
+    found = poses[poses["detected"]]
+    assert all(len(v) == 33 * 3 for v in found["image_landmarks"]) and all(len(v) == 33 * 3 for v in found["world_landmarks"])
+    per_video = poses.groupby("video_sha256")["timestamp"].apply(lambda t: np.diff(np.sort(t.to_numpy())).mean())
+    assert np.allclose(per_video, 1 / POSE_FPS, atol=0.01)  # the default sampling rate
+    event = next(e for e in result.get_asset_materialization_events()
+                 if e.asset_key.to_user_string() == "pose_landmarks")
+    meta = event.materialization.metadata
+    assert 0 < meta["detection_rate"].value <= 1
+    table = meta["detection_by_class_and_view"].value
+    assert "knee_valgus" in table and "front" in table
+
+
+def test_pose_checkpoint_is_tracked_registered_and_evaluated_per_video(pipeline_root):
+    root, _, result = pipeline_root
+    from mlflow import MlflowClient
+
+    ck = result.output_for_node("finetuned_checkpoint")
+    assert ck["strategy"] == "pose"
+    files = {p.name for p in (root / "data" / "models" / "squat" / ck["run_id"]).iterdir()}
+    assert files == {"formclip.json", "pose_head.safetensors"}  # no pickle, no CLIP weights needed
+    client = MlflowClient(tracking_uri=store.mlflow_tracking_uri(root))
+    run = client.get_run(ck["run_id"])
+    assert run.data.params["strategy"] == "pose" and 0 < run.data.metrics["pose_detection_rate"] <= 1
+    assert 0 <= run.data.metrics["test_video_balanced_accuracy"] <= 1
+    assert "test_frame_accuracy" not in run.data.metrics  # a pose model has no per-frame verdict
+    assert client.get_model_version_by_alias("formclip-squat", "champion").run_id == ck["run_id"]
 
 
 def test_manifest_lists_the_unreadable_video_with_its_reason(pipeline_root):
@@ -59,12 +110,12 @@ def test_manifest_lists_the_unreadable_video_with_its_reason(pipeline_root):
     assert set(manifest.loc[manifest["status"] == "ok", "codec"]) == {"h264"}
 
 
-def test_checkpoint_reloads_with_from_pretrained_and_is_tracked_in_mlflow(pipeline_root):
-    root, _, result = pipeline_root
+def test_clip_checkpoint_reloads_with_from_pretrained_and_is_tracked_in_mlflow(pipeline_root, flyp_run):
+    root, _, first = pipeline_root
     from mlflow import MlflowClient
     from transformers import CLIPModel
 
-    ck = result.output_for_node("finetuned_checkpoint")
+    ck = flyp_run.output_for_node("finetuned_checkpoint")
     model = CLIPModel.from_pretrained(ck["path"])
     assert model.config.vision_config.image_size == 96
     for name in ("model.safetensors", "formclip.json", "tokenizer.json", "processor_config.json"):
@@ -75,16 +126,19 @@ def test_checkpoint_reloads_with_from_pretrained_and_is_tracked_in_mlflow(pipeli
     assert [m.step for m in client.get_metric_history(ck["run_id"], "train_loss")] == [1, 2]
     assert "test_video_balanced_accuracy" in run.data.metrics
     assert "baseline_zero_shot_video_balanced_accuracy" in run.data.metrics
+    gate = run.data.tags["champion_decision"]
     champion = client.get_model_version_by_alias("formclip-squat", "champion")
-    assert champion.run_id == ck["run_id"]
+    # The flyp version becomes champion only if it beat the pose champion on the same test videos.
+    assert champion.run_id == (ck["run_id"] if " beats " in gate else first.output_for_node("finetuned_checkpoint")["run_id"])
     artifacts = {a.path for a in client.list_artifacts(ck["run_id"], "checkpoint")}
     assert "checkpoint/model.safetensors" in artifacts
 
 
-def test_metrics_are_queryable_in_duckdb_overall_and_per_class(pipeline_root):
+def test_metrics_are_queryable_in_duckdb_overall_and_per_class(pipeline_root, flyp_run):
     root, _, _ = pipeline_root
     df = store.duckdb_query(root / "data" / "formclip.duckdb", "select run_id, strategy, level, class_name, metric, "
                                                                "value from evaluation_metrics where exercise = 'squat'")
+    assert {"pose", "flyp"} <= set(df["strategy"])
     df = df[df["run_id"] == df["run_id"].iloc[-1]]  # one evaluation: the model and its baselines
     assert {"flyp", "zero_shot", "linear_probe"} <= set(df["strategy"])
     overall = df[df["class_name"] == "all"]
@@ -146,10 +200,12 @@ def test_review_csv_edits_flow_back_into_frame_annotations(pipeline_root):
     assert (ann["source"] == "human").sum() == 1
 
 
-def test_failed_validation_stops_training_and_keeps_the_champion(pipeline_root):
+def test_failed_validation_stops_training_and_keeps_the_champion(pipeline_root, flyp_run):
     root, instance, first = pipeline_root
     from mlflow import MlflowClient
 
+    before = MlflowClient(tracking_uri=store.mlflow_tracking_uri(root)).get_model_version_by_alias(
+        "formclip-squat", "champion").run_id
     shutil.rmtree(root / "data" / "training_data" / "squat" / "bouncing")
     result = _materialize(root, instance)
     checks = result.get_asset_check_evaluations()
@@ -159,4 +215,4 @@ def test_failed_validation_stops_training_and_keeps_the_champion(pipeline_root):
     assert trained == []
     client = MlflowClient(tracking_uri=store.mlflow_tracking_uri(root))
     champion = client.get_model_version_by_alias("formclip-squat", "champion")
-    assert champion.run_id == first.output_for_node("finetuned_checkpoint")["run_id"]
+    assert champion.run_id == before

@@ -157,7 +157,7 @@ def test_clips_under_one_second_still_give_frames_and_a_report(squat_videos, squ
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", squat_videos[1][0]["video"],
                     "-t", "0.6", "-an", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(short)],
                    check=True)
-    frames, failures = extract_dataset(video_manifest(tmp_path / "videos", "squat"), frames_per_video=5)
-    assert not failures and len(frames) == 5
+    frames, poses, failures = extract_dataset(video_manifest(tmp_path / "videos", "squat"), frames_per_video=5)
+    assert not failures and len(frames) == 5 and len(poses) >= 2
     report, _ = score_video(str(short), "squat", str(squat_model))
     assert report["sets"] == [] and 0 <= report["overall_score"] <= 100

@@ -9,6 +9,7 @@ import dagster as dg
 import numpy as np
 
 from formclip_pipeline.core import reps as R
+from formclip_pipeline.core.pose import POSE_FPS
 from formclip_pipeline.core.score import ScoreSettings, sample_video, score_frames
 from formclip_pipeline.core.synth.generate import VideoSpec, render_video
 
@@ -27,11 +28,44 @@ def test_reps_and_sets_are_counted_from_the_video(squat_videos):
     within_one, sets_right = 0, 0
     for res in results:
         times, frames, _ = sample_video(res["video"], ScoreSettings())
-        spans = R.count_reps(R.motion_features(frames), 4.0)
+        spans = R.count_reps(R.motion_features(frames), ScoreSettings().fps)
         within_one += abs(len(spans) - len(res["truth"]["reps"])) <= 1
         sets_right += max((s.set_number for s in spans), default=0) == res["truth"]["sets"]
     assert within_one >= 0.8 * len(results)
     assert sets_right >= 0.8 * len(results)
+
+
+def test_reps_and_sets_are_counted_from_the_knee_angle(squat_videos, squat_poses):
+    """The primary joint measure counts reps where the lifter is tracked, and the counts match the truth."""
+    from formclip_pipeline.core.measures import smoothed_measures
+    from formclip_pipeline.core.pose import stack_landmarks
+
+    _, results = squat_videos
+    by_name = {Path(r["video"]).name: r["truth"] for r in results}
+    exact, sets_right = 0, 0
+    for name, group in squat_poses.groupby("source_video"):
+        truth = by_name[name]
+        knee = smoothed_measures(*stack_landmarks(group.sort_values("timestamp"))[:2])["knee_flexion"]
+        spans = R.count_reps_from_angle(knee.to_numpy(), POSE_FPS)
+        assert spans is not None, f"{name}: the knee was not tracked well enough to count by"
+        exact += len(spans) == len(truth["reps"])
+        sets_right += max((s.set_number for s in spans), default=0) == truth["sets"]
+    assert exact >= 0.8 * len(by_name) and sets_right >= 0.8 * len(by_name)
+
+
+def test_joint_reps_split_sets_at_rests_and_refuse_an_untracked_joint():
+    fps = 4.0
+    t = np.arange(0, 30, 1 / fps)
+    rep = lambda t0, n: sum(np.where((t >= t0 + 2.5 * k) & (t < t0 + 2.5 * (k + 1)),  # noqa: E731
+                                     110 * np.sin(np.pi * (t - t0 - 2.5 * k) / 2.5) ** 2, 0) for k in range(n))
+    knee = 10 + rep(1.0, 3) + rep(14.0, 4) + np.random.default_rng(0).normal(0, 2, len(t))
+    spans = R.count_reps_from_angle(knee, fps)
+    assert [(s.set_number, s.rep_number) for s in spans] == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3), (2, 4)]
+    assert abs(spans[3].start / fps - 14.0) <= 0.75
+    assert R.count_reps_from_angle(np.full(len(t), 12.0), fps) == []  # a lifter standing still
+    hidden = knee.copy()
+    hidden[::2] = np.nan
+    assert R.count_reps_from_angle(hidden, fps) is None  # half the frames untracked: count from pixels
 
 
 def test_the_period_is_the_full_cycle_when_one_component_repeats_twice_per_rep():
@@ -74,7 +108,7 @@ def test_issues_name_the_faulty_reps_and_when_they_start(tmp_path):
                                      reps=(5, 7)), tmp_path)
         truth = res["truth"]
         times, frames, _ = sample_video(res["video"], ScoreSettings())
-        out = score_frames(times, frames, _oracle_proba(truth, times, labels), labels, "squat", 4.0)
+        out = score_frames(times, frames, _oracle_proba(truth, times, labels), labels, "squat", ScoreSettings().fps)
         if len(out["sets"]) != 1 or len(out["sets"][0]["reps"]) != len(truth["reps"]):
             continue  # counting is measured above; here the issue wording is
         checked += 1

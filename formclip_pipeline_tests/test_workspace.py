@@ -13,12 +13,12 @@ def test_pyproject_has_no_block_that_would_make_dagster_ignore_workspace_yaml():
     assert "dagster" not in tool and "dg" not in tool
 
 
-def test_dagster_dev_serves_the_six_training_assets_with_five_partitions(tmp_path):
+def test_dagster_dev_serves_the_seven_training_assets_with_five_partitions(tmp_path):
     with dagster_dev(tmp_path) as port:
         body = graphql(port, QUERY)
     nodes = body["data"]["assetNodes"]
     by_name = {"/".join(n["assetKey"]["path"]): n for n in nodes}
-    training = {"raw_videos", "extracted_frames", "frame_annotations", "validation_report",
+    training = {"raw_videos", "extracted_frames", "pose_landmarks", "frame_annotations", "validation_report",
                 "finetuned_checkpoint", "evaluation_metrics"}
     assert set(by_name) == training | {"video_report"}
     for name in training:

@@ -30,6 +30,7 @@ class ScoreSettings:
     frame_size: int = 224
     max_duration_s: float = 3600.0
     recognise_min_confidence: float = 0.5
+    min_lifter_found: float = 0.5  # share of sampled frames with the lifter that a pose model needs
 
 
 def mmss(t: float) -> str:
@@ -294,6 +295,11 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
         if not isinstance(clf, PoseClassifier):
             parts = [clf.predict_proba(frames)]
     image, world, detected = stack_landmarks(pd.DataFrame(pose_rows))
+    found = float(detected.mean()) if len(detected) else 0.0
+    if isinstance(clf, PoseClassifier) and found < settings.min_lifter_found:
+        raise ScoreError(f"{Path(path).name}: the lifter was found in {found:.0%} of the sampled frames, too few for "
+                         f"the {clf.strategy} model to judge form from the joints; film the whole body, or score "
+                         f"with a CLIP checkpoint (--model)")
     measures = smoothed_measures(image, world)
     spans, counted_from = find_reps(exercise, measures, frames, settings.fps)
     if isinstance(clf, PoseClassifier):
@@ -307,8 +313,9 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     report = {"video": Path(path).name, "exercise": exercise, **({"exercise_recognition": recognised} if recognised else {}),
               **result, "model": {"ref": described, "path": path_dir, "strategy": strategy,
                                   "labels": clf.labels, "multi_class": clf.multi_class},
-              "pose": {"frames_with_lifter": round(float(detected.mean()), 3) if len(detected) else 0.0,
-                       "reps_counted_from": counted_from},
+              "pose": {"frames_with_lifter": round(found, 3), "reps_counted_from": counted_from,
+                       **({"note": f"no lifter was found in {1 - found:.0%} of the frames: the verdict comes "
+                                   f"from the image alone"} if found < settings.min_lifter_found else {})},
               "video_info": {k: info[k] for k in ("codec", "width", "height", "fps", "duration_s")},
               "sampled_fps": settings.fps, "seconds_to_score": round(time.perf_counter() - t0, 2)}
     pose_size = (pose_rows[0]["frame_width"], pose_rows[0]["frame_height"]) if pose_rows else None
