@@ -78,7 +78,7 @@ def _mid(world: np.ndarray, part: str) -> np.ndarray:
 # Read in the image plane when the camera looks at that plane: sagittal measures from side-on, the
 # frontal ones from the front. BlazePose's 2-D landmarks are far closer to the truth than its
 # depth estimate there (on side-view synthetic squats the world knee flexion at the bottom fell
-# 20-40 degrees short); elsewhere only the 3-D world landmarks see the angle at all.
+# 40-55 degrees short); elsewhere only the 3-D world landmarks see the angle at all.
 FRONTAL = ("knee_gap_ratio", "shoulder_abduction")
 SIDE_ON_BELOW = 0.45  # camera_frontality under which the camera is side-on
 
@@ -132,8 +132,9 @@ def _from_heights(image: np.ndarray) -> dict[str, np.ndarray]:
     A camera turning round a level lifter changes how wide a segment looks, never how tall: a thigh
     of length L tilted by a from straight down spans L cos(a) vertically from any side. Flexion is
     then the sum of the two segments' tilts, as when the joint bends in the body's own plane, which
-    the lifts do. On synthetic squats this put the deepest knee flexion within about 6 degrees of
-    the truth from every view, where BlazePose's 3-D landmarks fell 10-30 degrees short.
+    the lifts do. On synthetic squats this put the deepest knee flexion within 6 degrees of the truth
+    from the front and oblique views and 7-24 high from the side, where BlazePose's 3-D landmarks
+    fell 40-55 short (docs/benchmarks.md).
     """
     thigh, thigh_len = _segment_tilt(image, "hip", "knee")
     shank, _ = _segment_tilt(image, "knee", "ankle")
