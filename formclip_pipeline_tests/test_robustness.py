@@ -53,8 +53,10 @@ def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp
             instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
         for run in result.run_requests:
             launched.append(run.partition_key)
+            # Two samples a second: this test is about nothing being lost, and each sample costs a pose.
             out = dg.materialize([video_report], partition_key=run.partition_key, resources=resources,
-                                 instance=instance, tags=run.tags)
+                                 instance=instance, tags=run.tags,
+                                 run_config={"ops": {"video_report": {"config": {"fps": 2.0}}}})
             assert out.success
     assert len(launched) == len(set(launched)) == 200
     rows = store.duckdb_query(tmp_path / "data" / "formclip.duckdb",
