@@ -86,7 +86,6 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-
 def frames_and_poses(path: str, times: list[float], size: int = FRAME_SIZE, pose_fps: float = POSE_FPS,
                      info=None) -> tuple[list[tuple[float, np.ndarray]], list[dict]]:
     """One decode of a video: the CLIP frames nearest `times` (letterboxed to `size`), and BlazePose's
@@ -98,7 +97,7 @@ def frames_and_poses(path: str, times: list[float], size: int = FRAME_SIZE, pose
     import math
 
     from formclip_pipeline.core.pose import POSE_FRAME_SIDE, BlazePose, pose_row
-    from formclip_pipeline.core.video import decode, letterbox, probe
+    from formclip_pipeline.core.video import decode, letterbox
 
     info = info or probe(path)
     step = max(1, math.ceil(10.0 / pose_fps)) if pose_fps > 0 else 1

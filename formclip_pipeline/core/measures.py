@@ -25,6 +25,16 @@ class Measure:
     unit: str  # "deg" or "ratio"
     description: str
 
+    @property
+    def scale(self) -> float:
+        """What puts the measure on a common footing with the others: 100 degrees, or 1 for ratios."""
+        return 100.0 if self.unit == "deg" else 1.0
+
+    @property
+    def digits(self) -> int:
+        """Decimals worth reporting: tenths of a degree, hundredths of a ratio."""
+        return 1 if self.unit == "deg" else 2
+
 
 MEASURES = {m.name: m for m in (
     Measure("knee_flexion", "deg", "how far the knee is bent (0 = straight leg)"),
@@ -244,11 +254,11 @@ def summarise(measures: pd.DataFrame, times: np.ndarray, primary: str | None = N
         out.update({f"{name}_low": lo, f"{name}_median": mid, f"{name}_high": hi, f"{name}_range": hi - lo,
                     f"{name}_speed": speed, f"{name}_at_depth": float(np.median(at_depth)) if len(at_depth) else np.nan})
     if primary is not None and primary in measures:
-        out.update(tempo(measures[primary].to_numpy(np.float64), times, MEASURES[primary].unit))
+        out.update(tempo(measures[primary].to_numpy(np.float64), times, MEASURES[primary].scale))
     return out
 
 
-def tempo(signal: np.ndarray, times: np.ndarray, unit: str = "deg") -> dict[str, float]:
+def tempo(signal: np.ndarray, times: np.ndarray, scale: float = 100.0) -> dict[str, float]:
     """How the reps of a stretch are paced, from the primary measure: median rep length in seconds,
     the share of each rep spent getting to its far end (a controlled squat takes about half, a dive
     and bounce about a third), and the share spent near the far end (a pause at the bottom)."""
@@ -258,7 +268,7 @@ def tempo(signal: np.ndarray, times: np.ndarray, unit: str = "deg") -> dict[str,
     if len(times) < 4:
         return nan
     fps = 1.0 / float(np.median(np.diff(times)))
-    spans = count_reps_from_angle(signal, fps, 100.0 if unit == "deg" else 1.0)
+    spans = count_reps_from_angle(signal, fps, scale)
     if not spans:
         return nan
     x = pd.Series(signal).interpolate(limit_direction="both").to_numpy()

@@ -220,8 +220,7 @@ def find_reps(exercise: str, measures, frames: np.ndarray, fps: float) -> tuple[
     from formclip_pipeline.core.measures import MEASURES
 
     primary = get_exercise(exercise).primary_measure
-    scale = 100.0 if MEASURES[primary].unit == "deg" else 1.0
-    spans = R.count_reps_from_angle(measures[primary].to_numpy(), fps, scale)
+    spans = R.count_reps_from_angle(measures[primary].to_numpy(), fps, MEASURES[primary].scale)
     if spans is not None:
         return spans, "joints"
     return R.count_reps(R.motion_features(frames), fps), "pixels"
@@ -230,6 +229,8 @@ def find_reps(exercise: str, measures, frames: np.ndarray, fps: float) -> tuple[
 def rep_measures(exercise: str, measures, times: np.ndarray, spans: list[R.RepSpan]) -> list[dict]:
     """Per rep, the lowest and highest value and the range of each measure the catalogue judges this
     exercise by (degrees or ratios, rounded), from the frames where the joints were seen."""
+    from formclip_pipeline.core.measures import MEASURES
+
     ex = get_exercise(exercise)
     names = list(dict.fromkeys([ex.primary_measure, *[m for c in ex.classes for m in c.measures]]))
     out = []
@@ -239,7 +240,7 @@ def rep_measures(exercise: str, measures, times: np.ndarray, spans: list[R.RepSp
         for name in names:
             v = part[name].dropna()
             if len(v):
-                digits = 1 if name.endswith(("flexion", "lean", "angle", "abduction")) else 2
+                digits = MEASURES[name].digits
                 rep[f"{name}_min"], rep[f"{name}_max"] = round(float(v.min()), digits), round(float(v.max()), digits)
                 rep[f"{name}_range"] = round(float(v.max() - v.min()), digits)
         out.append(rep)
