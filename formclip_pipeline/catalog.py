@@ -38,6 +38,10 @@ class Exercise:
     display_name: str
     classes: tuple[FormClass, ...]
     primary_measure: str = "knee_flexion"  # the joint angle that goes through each rep
+    # What the lift looks like in the joints, whatever the form: (video summary of a measure, its
+    # usual low, its usual high), e.g. ("wrist_height_median", -2.0, -0.8) for a bar held in hanging
+    # arms. Exercise recognition reads it (core.recognise).
+    pose_signature: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def class_names(self) -> list[str]:
@@ -94,7 +98,9 @@ def _load(path: str) -> dict[str, Exercise]:
         if GOOD_CLASS not in [c.name for c in classes]:
             raise ValueError(f"exercise {name!r} in {path} has no {GOOD_CLASS!r} class")
         exercises[name] = Exercise(name=name, display_name=spec.get("display_name", name), classes=tuple(classes),
-                                   primary_measure=spec.get("primary_measure", "knee_flexion"))
+                                   primary_measure=spec.get("primary_measure", "knee_flexion"),
+                                   pose_signature=tuple((k, float(lo), float(hi)) for k, (lo, hi)
+                                                        in (spec.get("pose_signature") or {}).items()))
     return exercises
 
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from formclip_pipeline.catalog import VIEWS, exercise_names, get_exercise
+from formclip_pipeline.core.recognise import image_exercise_proba
 from formclip_pipeline.core.synth import kinematics, render
 from formclip_pipeline.core.synth.generate import _rng, choose_view
 
@@ -182,33 +183,6 @@ def pretrain(clip, images: np.ndarray, captions: list[str], epochs: int = 6, bat
     return losses
 
 
-def exercise_prompts(name: str) -> list[str]:
-    """Prompts for one exercise, averaged as CLIP's prompt ensembles are: the name, and the name per view."""
-    display = get_exercise(name).display_name.lower()
-    return [display] + [f"{display}, {view} view" for view in VIEWS]
-
-
-@torch.no_grad()
-def exercise_text_features(clip) -> tuple[list[str], torch.Tensor]:
-    from formclip_pipeline.core import model as M
-
-    names = exercise_names()
-    rows = [M.text_features(clip.model, clip.processor, exercise_prompts(n)).mean(0) for n in names]
-    return names, F.normalize(torch.stack(rows), dim=-1)
-
-
-@torch.no_grad()
-def recognise_exercise(clip, frames: np.ndarray) -> tuple[str, float, dict[str, float]]:
-    """Zero-shot exercise recognition: mean prompt probability over the frames."""
-    from formclip_pipeline.core import model as M
-
-    names, text = exercise_text_features(clip)
-    feats = torch.as_tensor(M.embed_images(clip, frames))
-    proba = (clip.model.logit_scale.exp() * feats @ text.T).softmax(-1).mean(0).numpy()
-    best = int(proba.argmax())
-    return names[best], float(proba[best]), {n: float(p) for n, p in zip(names, proba)}
-
-
 @dataclass(frozen=True)
 class PretrainConfig:
     """The shipped recipe, chosen by measurement on 2 cores (README, "Base models").
@@ -247,7 +221,8 @@ def pretrain_base(out_dir, config: PretrainConfig = PretrainConfig(), log: Calla
     held, _, held_ex = render_corpus(200, 4, clip.image_size, seed=config.seed + 10_000)
 
     def zero_shot() -> float:
-        hits = [recognise_exercise(clip, held[i:i + 4])[0] == held_ex[i] for i in range(0, len(held), 4)]
+        hits = [max((p := image_exercise_proba(clip, held[i:i + 4])), key=p.get) == held_ex[i]
+                for i in range(0, len(held), 4)]
         return float(np.mean(hits))
 
     before = zero_shot()

@@ -1,0 +1,126 @@
+"""Which exercise a video shows, from the lifter's joints and the image together.
+
+The joints carry most of it: a squat is an upright trunk over knees that bend through a wide range,
+a deadlift a bar in hanging arms with a hip that hinges, a bench press a lying trunk under pressing
+arms. Each exercise's `pose_signature` in the catalogue says where a video's summarised measures
+usually lie; a measure outside its range costs half its squared distance in units of `TOLERANCE`
+(15 degrees, or 0.15 for ratios), at most `MAX_COST` so that one badly read joint cannot outvote the
+others; a measure never seen costs `UNREAD_COST`, so that an exercise is not favoured for having
+less of its signature checked. The costs become probabilities with a softmax. The image model's zero-shot probabilities then weigh in with a
+smaller weight: it tells scenes apart (a bench, a rack) but was trained on synthetic renders, and
+on real footage it is often confidently wrong, where the joints are not.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from formclip_pipeline.catalog import VIEWS, exercise_names, get_exercise
+
+TOLERANCE = 0.15  # of a measure's scale (core.measures.Measure.scale): 15 degrees, or 0.15
+MAX_COST = 4.5  # what a measure three tolerances or more outside its range costs
+UNREAD_COST = 1.0  # a signature measure that could not be read: neither confirmed nor ruled out
+IMAGE_WEIGHT = 0.5  # the image model's log-probabilities count half as much as the joints'
+MIN_LIFTER_FOUND = 0.5  # below this share of frames with the lifter, the joints are not used
+
+
+@dataclass(frozen=True)
+class Recognition:
+    exercise: str
+    confidence: float
+    scores: dict[str, float]             # combined probability per exercise
+    from_pose: dict[str, float] | None   # probabilities from the joints alone (None: lifter not tracked)
+    from_image: dict[str, float] | None  # zero-shot probabilities from the image model alone
+    outside: dict[str, list[str]]        # per exercise, the signature measures outside their range
+
+    def to_dict(self) -> dict:
+        return {"exercise": self.exercise, "confidence": round(self.confidence, 3),
+                "scores": {k: round(v, 3) for k, v in self.scores.items()},
+                **({"from_pose": {k: round(v, 3) for k, v in self.from_pose.items()}} if self.from_pose else {}),
+                **({"from_image": {k: round(v, 3) for k, v in self.from_image.items()}} if self.from_image else {}),
+                "signature_misses": self.outside[self.exercise]}
+
+
+def _softmax(costs: dict[str, float]) -> dict[str, float]:
+    z = -np.array(list(costs.values()))
+    p = np.exp(z - z.max())
+    return dict(zip(costs, (p / p.sum()).tolist()))
+
+
+def pose_signature_costs(summary: dict[str, float]) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """Per exercise, the cost of the video's measure summary against the exercise's signature, and
+    which summaries fell outside their range (written "trunk_lean_median 72.0 (usual 0-50)")."""
+    from formclip_pipeline.core.measures import MEASURES
+
+    costs, outside = {}, {}
+    for name in exercise_names():
+        cost, misses = 0.0, []
+        for key, lo, hi in get_exercise(name).pose_signature:
+            measure = next((m for m in MEASURES if key.startswith(m + "_")), None)
+            if measure is None:
+                raise ValueError(f"pose_signature of {name} names {key!r}, which is no measure summary "
+                                 f"(a measure of core.measures followed by _low, _median, _high or _range)")
+            value = summary.get(key, np.nan)
+            if value is None or np.isnan(value):
+                cost += UNREAD_COST
+                continue
+            off = max(lo - value, value - hi, 0.0) / (TOLERANCE * MEASURES[measure].scale)
+            cost += min(0.5 * off ** 2, MAX_COST)
+            if off > 0:
+                d = MEASURES[measure].digits
+                misses.append(f"{key} {value:.{d}f} (usual {lo:g} to {hi:g})")
+        costs[name], outside[name] = cost, misses
+    return costs, outside
+
+
+def exercise_prompts(name: str) -> list[str]:
+    """Prompts for one exercise, averaged as CLIP's prompt ensembles are: the name, and the name per view."""
+    display = get_exercise(name).display_name.lower()
+    return [display] + [f"{display}, {view} view" for view in VIEWS]
+
+
+def exercise_text_features(clip):
+    import torch
+    import torch.nn.functional as F
+
+    from formclip_pipeline.core import model as M
+
+    names = exercise_names()
+    with torch.no_grad():
+        rows = [M.text_features(clip.model, clip.processor, exercise_prompts(n)).mean(0) for n in names]
+    return names, F.normalize(torch.stack(rows), dim=-1)
+
+
+def image_exercise_proba(clip, frames: np.ndarray) -> dict[str, float]:
+    """Zero-shot exercise probabilities from a CLIP: mean prompt probability over the frames."""
+    import torch
+
+    from formclip_pipeline.core import model as M
+
+    names, text = exercise_text_features(clip)
+    with torch.no_grad():
+        feats = torch.as_tensor(M.embed_images(clip, frames))
+        proba = (clip.model.logit_scale.exp() * feats @ text.T).softmax(-1).mean(0).numpy()
+    return {n: float(p) for n, p in zip(names, proba)}
+
+
+def recognise(summary: dict[str, float] | None, lifter_found: float,
+              image_proba: dict[str, float] | None) -> Recognition:
+    """The exercise from the joints' summary (used when the lifter was found in at least
+    MIN_LIFTER_FOUND of the frames) and the image model's probabilities, either of which may be
+    missing but not both."""
+    names = exercise_names()
+    from_pose, outside = None, {n: [] for n in names}
+    log_p = np.zeros(len(names))
+    if summary is not None and lifter_found >= MIN_LIFTER_FOUND:
+        costs, outside = pose_signature_costs(summary)
+        from_pose = _softmax(costs)
+        log_p -= np.array([costs[n] for n in names])
+    if image_proba is not None:
+        log_p += IMAGE_WEIGHT * np.log(np.clip([image_proba[n] for n in names], 1e-6, 1.0))
+    if from_pose is None and image_proba is None:
+        raise ValueError("exercise recognition needs the lifter's joints or the image model's probabilities")
+    scores = _softmax(dict(zip(names, (-log_p).tolist())))
+    best = max(scores, key=scores.get)
+    return Recognition(best, scores[best], scores, from_pose, image_proba, outside)
