@@ -69,3 +69,21 @@ def squat_model(squat_frames, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "squat"
     clf.save(path, {"strategy": "flyp"})
     return path
+
+
+@pytest.fixture(scope="session")
+def lifter_per_exercise(tmp_path_factory, squat_videos) -> dict[str, str]:
+    """One good-form video of each exercise (one set of three reps, filmed from the side or at an
+    angle): the squat from `squat_videos`, the others rendered here. Not from the front: BlazePose
+    misreads a bench press filmed from the feet (docs/benchmarks.md), and these videos are for
+    what happens once the joints are read."""
+    from formclip_pipeline.catalog import exercise_names
+    from formclip_pipeline.core.synth.generate import VideoSpec, generate_dataset
+
+    root = tmp_path_factory.mktemp("exercises")
+    others = [e for e in exercise_names() if e != "squat"]
+    specs = [VideoSpec(e, "good_form", 23, f"{e}_one", views=("side", "oblique"), sets=(1, 1), reps=(3, 3))
+             for e in others]
+    videos = {r["truth"]["exercise"]: r["video"] for r in generate_dataset(root, specs, workers=2)}
+    videos["squat"] = next(r["video"] for r in squat_videos[1] if r["truth"]["form_class"] == "good_form")
+    return videos

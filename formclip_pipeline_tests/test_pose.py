@@ -189,3 +189,29 @@ def test_a_video_without_a_person_is_refused_by_a_pose_model_in_one_sentence(squ
                    check=True)
     with pytest.raises(ScoreError, match=r"empty gym.mp4: the lifter was found in \d+% of the sampled frames"):
         score_video(str(empty), "squat", str(tmp_path / "pose_model"))
+
+
+def test_a_lift_unlike_the_training_videos_gets_its_measures_and_no_verdict(squat_frames, squat_poses,
+                                                                             lifter_per_exercise, tmp_path):
+    """A squat model shown an overhead press: the reps and measures are reported, the scores, classes
+    and issues are withheld, and the report says why instead of giving a confident verdict."""
+    from formclip_pipeline.core.pose_classifier import train_pose_classifier
+    from formclip_pipeline.core.report import render_html
+    from formclip_pipeline.core.score import UNSURE, score_video
+
+    clf, _ = train_pose_classifier(squat_poses, squat_frames, "squat", "pose", True, log=lambda _: None)
+    clf.save(tmp_path / "pose_model", {"strategy": "pose"})
+    report, extras = score_video(lifter_per_exercise["ohp"], "squat", str(tmp_path / "pose_model"))
+    assert report["familiarity"]["familiar"] is False and report["familiarity"]["reasons"]
+    assert report["verdict"]["label"] == UNSURE and not report["verdict"]["confident"]
+    assert "unlike the training videos" in report["verdict"]["reason"]
+    assert report["overall_score"] is None and all(s["form_score"] is None and not s["issues"] for s in report["sets"])
+    reps = [r for s in report["sets"] for r in s["reps"]]
+    assert reps and all(r["form_class"] == UNSURE and r["measures"] for r in reps)
+    assert report["recommendations"][0].startswith("No verdict: this video is unlike")
+    page = render_html(report, extras)
+    assert "No verdict" in page and "/100" not in page
+
+    same_kind = score_video(lifter_per_exercise["squat"], "squat", str(tmp_path / "pose_model"))[0]
+    assert same_kind["familiarity"]["familiar"] is True
+    assert same_kind["verdict"]["label"] in clf.labels and 0 <= same_kind["overall_score"] <= 100

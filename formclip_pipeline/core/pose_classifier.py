@@ -10,7 +10,8 @@ joint angles separates.
 
 The checkpoint is a folder: `formclip.json` (kind, labels, feature names, settings) and
 `pose_head.safetensors` (imputation medians, then the regression's scaler and weights or the trees'
-nodes), plus the base CLIP's own files for `pose_clip`. Nothing is pickled.
+nodes, and the fit videos' standardised features that tell whether a new video is like them,
+core.familiarity), plus the base CLIP's own files for `pose_clip`. Nothing is pickled.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from formclip_pipeline.catalog import GOOD_CLASS, get_exercise, to_label
+from formclip_pipeline.core import familiarity
 from formclip_pipeline.core import measures as MS
 from formclip_pipeline.core.pose import stack_landmarks
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
@@ -136,6 +138,14 @@ class PoseClassifier:
         z -= z.max(1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(1, keepdims=True)
+
+    def familiarity(self, features: dict) -> dict | None:
+        """Whether a video with these features is like the fit videos (core.familiarity), or None for
+        a checkpoint saved without its fit videos' reference."""
+        if not familiarity.has_reference(self.head):
+            return None
+        x = np.array([features.get(n, np.nan) for n in self.feature_names], np.float64)
+        return familiarity.check(self.head, x, self.feature_names)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities over `labels`: the form classes, or good_form against the sum of the faults."""
@@ -293,6 +303,7 @@ def train_pose_classifier(poses: pd.DataFrame, frames: pd.DataFrame, exercise: s
         log(f"{strategy}: cross-validated balanced accuracy by head {scores}; using {name}")
     head, classes = _fit(X.to_numpy(np.float64), y, kind, c)
     head["good_threshold"] = np.array([cut])
+    head.update(familiarity.reference(X.to_numpy(np.float64), list(X.columns)))
     clf = PoseClassifier(exercise, ex.labels(multi_class), classes, multi_class, strategy, list(X.columns), head,
                          clip)
     info = {"head": name, "cv_scores": scores, "good_threshold": cut, "fit_videos": int(len(fit_videos)),

@@ -9,12 +9,20 @@ import io
 import numpy as np
 
 from formclip_pipeline.catalog import GOOD_CLASS
+from formclip_pipeline.core.score import UNSURE, cited_measures
 
 
 def _png_b64(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def _rep_colour(form_class: str) -> tuple[str, str]:
+    """(strong, pale) colour of a rep: green good, red faulty, grey without a verdict."""
+    if form_class == UNSURE:
+        return "#9aa0a6", "#f1f3f4"
+    return ("#1e8e3e", "#e6f4ea") if form_class == GOOD_CLASS else ("#d93025", "#fce8e6")
 
 
 def timeline_png(report: dict, extras: dict) -> str:
@@ -28,10 +36,10 @@ def timeline_png(report: dict, extras: dict) -> str:
     fig, ax = plt.subplots(figsize=(10, 2.8))
     for s in report["sets"]:
         ax.axvspan(s["start"], s["end"], color="#e8f0fe", zorder=0)
-        ax.text(s["start"], 1.04, f"set {s['set_number']}: {s['form_score']}", fontsize=8, va="bottom")
+        score = "" if s["form_score"] is None else f": {s['form_score']}"
+        ax.text(s["start"], 1.04, f"set {s['set_number']}{score}", fontsize=8, va="bottom")
         for r in s["reps"]:
-            bad = r["form_class"] != GOOD_CLASS
-            ax.axvspan(r["start"], r["end"], ymin=0, ymax=0.06, color="#d93025" if bad else "#1e8e3e", zorder=1)
+            ax.axvspan(r["start"], r["end"], ymin=0, ymax=0.06, color=_rep_colour(r["form_class"])[0], zorder=1)
             ax.axvline(r["start"], color="#9aa0a6", lw=0.6, zorder=1)
     ax.plot(times, p_good, color="#1a73e8", lw=1.5, label="P(good form)")
     ax.set_ylim(0, 1.12)
@@ -62,8 +70,7 @@ def joint_angle_png(report: dict, extras: dict) -> str | None:
     fig, ax = plt.subplots(figsize=(10, 2.6))
     for s in report["sets"]:
         for r in s["reps"]:
-            bad = r["form_class"] != GOOD_CLASS
-            ax.axvspan(r["start"], r["end"], color="#fce8e6" if bad else "#e6f4ea", zorder=0)
+            ax.axvspan(r["start"], r["end"], color=_rep_colour(r["form_class"])[1], zorder=0)
             ax.text(r["start"], 1.0, str(r["rep_number"]), transform=ax.get_xaxis_transform(), fontsize=7, va="top")
     ax.plot(times[:len(measures)], measures[name].to_numpy(), color="#1a73e8", lw=1.5)
     unit = "degrees" if MEASURES[name].unit == "deg" else "ratio"
@@ -109,7 +116,7 @@ def worst_frames(report: dict, extras: dict, size: int = 200) -> list[tuple[str,
     out = []
     for s in report["sets"]:
         for r in s["reps"]:
-            if r["form_class"] == GOOD_CLASS:
+            if r["form_class"] in (GOOD_CLASS, UNSURE):
                 continue
             idx = np.where((times >= r["start"]) & (times <= r["end"]))[0]
             if not len(idx):
@@ -129,16 +136,8 @@ def worst_frames(report: dict, extras: dict, size: int = 200) -> list[tuple[str,
     return out
 
 
-def _shown_measures(exercise: str, rep: dict) -> str:
-    """The rep's range of its exercise's primary measure and of the measures its verdict is judged by."""
-    from formclip_pipeline.catalog import get_exercise
-
-    ex = get_exercise(exercise)
-    names = [ex.primary_measure]
-    if rep["form_class"] in ex.class_names:
-        names += [m for m in ex.form_class(rep["form_class"]).measures if m not in names]
-    m = rep.get("measures", {})
-    return "; ".join(f"{n.replace('_', ' ')} {m[n + '_min']} to {m[n + '_max']}" for n in names if n + "_min" in m)
+def _shown(value) -> str:
+    return "&ndash;" if value is None else str(value)
 
 
 def render_html(report: dict, extras: dict) -> str:
@@ -147,8 +146,8 @@ def render_html(report: dict, extras: dict) -> str:
         f"<tr><td>{s['set_number']}</td><td>{iss['timestamp']}</td><td>{e(iss['issue'])}</td></tr>"
         for s in report["sets"] for iss in s["issues"]) or "<tr><td colspan=3>No issues found</td></tr>"
     sets = "".join(
-        f"<tr><td>{s['set_number']}</td><td>{len(s['reps'])}</td><td>{s['form_score']}</td>"
-        f"<td>{s['good_form_frames']}</td><td>{s['bad_form_frames']}</td></tr>" for s in report["sets"])
+        f"<tr><td>{s['set_number']}</td><td>{len(s['reps'])}</td><td>{_shown(s['form_score'])}</td>"
+        f"<td>{_shown(s['good_form_frames'])}</td><td>{_shown(s['bad_form_frames'])}</td></tr>" for s in report["sets"])
     thumbs = "".join(f"<figure><img src='data:image/jpeg;base64,{b}' alt='{e(c)}'><figcaption>{e(c)}</figcaption></figure>"
                      for b, c in worst_frames(report, extras)) or "<p>No faulty reps.</p>"
     recs = "".join(f"<li>{e(r)}</li>" for r in report["recommendations"])
@@ -157,21 +156,29 @@ def render_html(report: dict, extras: dict) -> str:
                   f"src='data:image/png;base64,{angle}'>") if angle else "<p>No lifter was tracked in this video.</p>"
     rep_rows = "".join(
         f"<tr><td>{s['set_number']}</td><td>{r['rep_number']}</td><td>{r['start']:.1f}-{r['end']:.1f} s</td>"
-        f"<td>{e(r['form_class'])}</td><td>{e(_shown_measures(report['exercise'], r))}</td></tr>"
+        f"<td>{e(r['form_class'])}</td><td>{e(cited_measures(report['exercise'], r))}</td></tr>"
         for s in report["sets"] for r in s["reps"])
     rec = report.get("exercise_recognition")
     recog = f" (recognised, {rec['confidence']:.0%} confident)" if rec else ""
+    overall, v = report["overall_score"], report.get("verdict", {})
+    if overall is None:
+        score_html = f"<div class='score' style='color:#5f6368'>No verdict</div><p>{e(v.get('reason', ''))}</p>"
+    else:
+        colour = "#1e8e3e" if overall >= 80 else "#f29900" if overall >= 60 else "#d93025"
+        sure = "" if not v else f"<p>{e(v['label'])}, {v['confidence']:.0%} " + \
+            ("(confident)" if v["confident"] else f"(not confident: under {v['threshold']:.0%})") + "</p>"
+        score_html = f"<div class='score' style='color:{colour}'>{overall}<span style='font-size:.4em'>/100</span></div>{sure}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>FormClip report: {e(report['video'])}</title>
 <style>
 body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#202124}}
-.score{{font-size:3em;font-weight:700;color:{'#1e8e3e' if report['overall_score'] >= 80 else '#f29900' if report['overall_score'] >= 60 else '#d93025'}}}
+.score{{font-size:3em;font-weight:700}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #dadce0;padding:.3em .8em;text-align:left}}
 figure{{display:inline-block;margin:.5em;text-align:center}}figcaption{{font-size:.85em}}
 </style></head><body>
 <h1>{e(report['video'])}</h1>
 <p>{e(report['exercise'].replace('_', ' ').title())}{recog} &middot; model {e(str(report['model']['ref']))}</p>
-<div class="score">{report['overall_score']}<span style="font-size:.4em">/100</span></div>
+{score_html}
 <h2>Timeline</h2><img alt="per-frame form probability with rep and set boundaries" src="data:image/png;base64,{timeline_png(report, extras)}">
 {angle_html}
 <h2>Sets</h2><table><tr><th>Set</th><th>Reps</th><th>Form score</th><th>Good frames</th><th>Bad frames</th></tr>{sets}</table>

@@ -4,6 +4,10 @@ The form score of a set is 100 times the mean probability of good form over the 
 frames; the overall score is the frame-weighted mean over sets. A rep takes the class with the
 highest mean probability over its frames. Consecutive reps with the same fault become one issue
 ("shallow depth on reps 3-4") stamped with the first rep's start time.
+
+The verdict is confident when its mean probability reaches `ScoreSettings.confident_above`. A
+video unlike the model's training videos (core.familiarity) gets no verdict at all: its reps and
+measures are reported, its scores, classes and issues are withheld, and the report says why.
 """
 from __future__ import annotations
 
@@ -20,8 +24,14 @@ from formclip_pipeline.core.pose import POSE_FPS
 from formclip_pipeline.core.video import VideoError, decode, letterbox, probe
 
 
+UNSURE = "unsure"  # the class and verdict of a video unlike the model's training videos
+
+
 class ScoreError(Exception):
     """Scoring cannot go on; the message is one sentence a person can act on."""
+
+
+MAX_FPS = 30.0  # sampling faster than a phone films only repeats frames
 
 
 @dataclass(frozen=True)
@@ -29,8 +39,17 @@ class ScoreSettings:
     fps: float = POSE_FPS  # frames sampled per second of video: the rate pose models are trained at
     frame_size: int = 224
     max_duration_s: float = 3600.0
+    # Scoring keeps its sampled frames (for the image model, pixel reps and the report's pictures):
+    # at most this many, 2,400 x 224 x 224 x 3 bytes = 361 MB, whatever the video claims or holds.
+    # Past 5 minutes at 8 frames a second the rate is lowered to fit.
+    max_frames: int = 2400
     recognise_min_confidence: float = 0.5
     min_lifter_found: float = 0.5  # share of sampled frames with the lifter that a pose model needs
+    confident_above: float = 0.7  # a verdict whose mean probability reaches this is reported as confident
+
+    def __post_init__(self):
+        if not (0 < self.fps <= MAX_FPS):
+            raise ScoreError(f"--fps {self.fps:g} is out of range: sample between 0 and {MAX_FPS:g} frames a second")
 
 
 def mmss(t: float) -> str:
@@ -39,14 +58,25 @@ def mmss(t: float) -> str:
 
 
 def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tuple[str, str]:
-    """(local checkpoint directory, description) for a directory or models:/formclip-<ex>@champion."""
+    """(local checkpoint directory, description) for a checkpoint directory, a `formclip train`
+    output folder (the exercise's checkpoint in it), or models:/formclip-<ex>@champion."""
     from formclip_pipeline.core import store
 
-    root = root or os.environ.get("FORMCLIP_HOME", os.getcwd())
+    from formclip_pipeline.core.home import home
+
+    root = root or str(home())
     ref = ref or f"models:/{store.REGISTERED_PREFIX}{exercise}@{store.CHAMPION}"
     if not ref.startswith("models:/"):
         if not Path(ref).is_dir():
             raise ScoreError(f"model {ref} is not a checkpoint directory")
+        latest = Path(ref) / "latest.json"
+        if latest.exists():  # a `formclip train --output` folder: its checkpoint for this exercise
+            import json
+
+            trained = json.loads(latest.read_text())
+            if exercise not in trained:
+                raise ScoreError(f"{ref} holds models for {', '.join(sorted(trained))}, not {exercise}")
+            return trained[exercise]["path"], f"{ref} ({exercise})"
         return ref, ref
     name, _, alias = ref[len("models:/"):].partition("@")
     if not (Path(root) / "mlruns" / "mlflow.db").exists():
@@ -93,6 +123,8 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
     if info.duration_s > settings.max_duration_s:
         raise VideoError(f"{Path(path).name}: {info.duration_s / 60:.0f} minutes is longer than the "
                          f"{settings.max_duration_s / 60:.0f}-minute limit for one video")
+    fps = min(settings.fps, settings.max_frames / max(info.duration_s, 1e-3))
+    notes: list[str] = []
     torch_threads = torch.get_num_threads()
     split = on_batch is not None and torch_threads > 1
     decoded = threading.Event()
@@ -105,10 +137,16 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
 
         estimator = BlazePose()
     size = POSE_FRAME_SIDE if estimator else settings.frame_size
+    # Without a pose model to wait for, the decoder is never made to wait for the image model: the
+    # frames are all kept anyway, and max_frames bounds both.
+    buffer = settings.max_frames if split and estimator is None else 64
     try:
-        # The frames are all kept anyway, so the decoder is never made to wait for the model.
-        for t, f in decode(path, size, settings.fps, info, threads=1 if split else None,
-                           buffer=0 if split else 64, finished=decoded, keep_aspect=estimator is not None):
+        for t, f in decode(path, size, fps, info, threads=1 if split else None,
+                           buffer=buffer, finished=decoded, keep_aspect=estimator is not None):
+            if len(frames) >= settings.max_frames:
+                notes.append(f"stopped after {settings.max_frames} sampled frames ({t:.0f} s): the video "
+                                  f"holds more than the {info.duration_s:.0f} s its header claims")
+                break
             if estimator is not None:
                 poses_out.append({"frame_index": len(times), "timestamp": round(float(t), 3), **pose_row(estimator(f), f)})
                 f = letterbox(f, settings.frame_size)
@@ -123,11 +161,20 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
         torch.set_num_threads(torch_threads)
         if on_batch and len(frames) > done:
             on_batch(np.stack(frames[done:]))
+        if fps < settings.fps:
+            notes.append(f"sampled {fps:.2f} frames a second instead of {settings.fps:g}, to stay within "
+                              f"{settings.max_frames} frames")
     finally:
         torch.set_num_threads(torch_threads)
         if estimator is not None:
             estimator.close()
-    return np.array(times), np.stack(frames), info.to_dict()
+    if not frames:
+        raise VideoError(f"{Path(path).name}: no frame could be decoded")
+    # One array, filled frame by frame as the list lets go: np.stack would hold both at once.
+    out = np.empty((len(frames), *frames[0].shape), np.uint8)
+    for i in range(len(frames)):
+        out[i], frames[i] = frames[i], None
+    return np.array(times), out, {**info.to_dict(), "sampled_fps": fps, "notes": notes}
 
 
 def _issue_runs(reps: list[dict]) -> list[tuple[str, list[dict]]]:
@@ -140,6 +187,22 @@ def _issue_runs(reps: list[dict]) -> list[tuple[str, list[dict]]]:
         else:
             runs.append((rep["form_class"], [rep]))
     return runs
+
+
+def cited_measures(exercise: str, rep: dict, form_class: str | None = None) -> str:
+    """A rep's range of its exercise's primary measure and of the measures its class is judged by,
+    in words: "knee flexion 12.0 to 95.5 degrees; hip below knee -0.95 to -0.20"."""
+    from formclip_pipeline.core.measures import MEASURES
+
+    ex = get_exercise(exercise)
+    form_class = form_class or rep.get("form_class")
+    names = [ex.primary_measure]
+    if form_class in ex.class_names:
+        names = [m for m in ex.form_class(form_class).measures] + names
+    m = rep.get("measures", {})
+    return "; ".join(f"{n.replace('_', ' ')} {m[n + '_min']} to {m[n + '_max']}"
+                     f"{' degrees' if MEASURES[n].unit == 'deg' else ''}"
+                     for n in dict.fromkeys(names) if n + "_min" in m)
 
 
 def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, labels: list[str], exercise: str,
@@ -172,7 +235,9 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
             text = ex.form_class(cls).issue if cls in ex.class_names else "form breakdown"
             which = f"rep {run[0]['rep_number']}" if len(run) == 1 else \
                 f"reps {run[0]['rep_number']}-{run[-1]['rep_number']}"
-            issues.append({"timestamp": mmss(run[0]["start"]), "issue": f"{text[0].upper()}{text[1:]} on {which}",
+            cited = cited_measures(exercise, run[0], cls)
+            evidence = f" (rep {run[0]['rep_number']}: {cited})" if cited else ""
+            issues.append({"timestamp": mmss(run[0]["start"]), "issue": f"{text[0].upper()}{text[1:]} on {which}{evidence}",
                            "form_class": cls, "reps": [r["rep_number"] for r in run]})
             issue_classes += [cls] * len(run)
         pred = proba[lo:hi].argmax(1)
@@ -247,31 +312,82 @@ def rep_measures(exercise: str, measures, times: np.ndarray, spans: list[R.RepSp
     return out
 
 
-def pose_frame_proba(clf, measures, times: np.ndarray, frames: np.ndarray, spans: list[R.RepSpan]) -> np.ndarray:
-    """Per-frame probabilities from a pose classifier: each rep is judged on its own frames' measures,
-    frames outside reps take the whole video's verdict."""
+def pose_frame_proba(clf, measures, times: np.ndarray, frames: np.ndarray,
+                     spans: list[R.RepSpan]) -> tuple[np.ndarray, dict]:
+    """Per-frame probabilities from a pose classifier (each rep judged on its own frames' measures,
+    frames outside reps take the whole video's verdict), and the whole video's features."""
     import pandas as pd
 
-    def judge(lo: int, hi: int) -> np.ndarray:
-        X = clf.window_features(measures.iloc[lo:hi], times[lo:hi], frames[lo:hi])
-        return clf.predict_proba(pd.DataFrame([X]))[0]
+    def features(lo: int, hi: int) -> dict:
+        return clf.window_features(measures.iloc[lo:hi], times[lo:hi], frames[lo:hi])
 
-    proba = np.tile(judge(0, len(times)), (len(times), 1))
+    whole = features(0, len(times))
+    proba = np.tile(clf.predict_proba(pd.DataFrame([whole]))[0], (len(times), 1))
     for s in spans:
-        proba[s.start:s.end] = judge(s.start, s.end)
-    return proba
+        proba[s.start:s.end] = clf.predict_proba(pd.DataFrame([features(s.start, s.end)]))[0]
+    return proba, whole
+
+
+def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.ndarray, confident_above: float) -> dict:
+    """The video's one answer: the label with the highest mean probability over the frames of its
+    sets (all frames when no set was found), and whether that mean reaches `confident_above`."""
+    inside = np.zeros(len(times), bool)
+    for st in sets:
+        inside |= (times >= st["start"]) & (times <= st["end"])
+    mean = proba[inside].mean(0) if inside.any() else proba.mean(0)
+    k = int(mean.argmax())
+    return {"label": labels[k], "confidence": round(float(mean[k]), 3), "threshold": confident_above,
+            "confident": bool(mean[k] >= confident_above)}
+
+
+def withhold(result: dict, reasons: list[str], confident_above: float) -> dict:
+    """The scored result with every verdict taken out, because the video is unlike what the model
+    was trained on: reps, times and measures stay, scores, classes and issues go."""
+    why = "; ".join(reasons)
+    for st in result["sets"]:
+        st.update(form_score=None, good_form_frames=None, bad_form_frames=None, issues=[])
+        for rep in st["reps"]:
+            rep.update(form_class=UNSURE, confidence=None)
+    result.update(overall_score=None, verdict={"label": UNSURE, "confidence": None, "threshold": confident_above,
+                                               "confident": False, "reason": f"unlike the training videos: {why}"},
+                  recommendations=[f"No verdict: this video is unlike the videos the model was trained on ({why}). "
+                                   f"The measures are shown; add videos like it to the training data and retrain."])
+    return result
+
+
+OTHER_EXERCISE_BELOW = 0.1  # the joints give the model's exercise less than this: the video shows another lift
+
+
+def familiarity(reference: dict | None, by_joints, exercise: str, strategy: str) -> dict:
+    """Whether the video is like the model's training videos: the checkpoint's reference of its fit
+    videos (pose models keep one), and whether the lifter's joints move like the model's exercise at
+    all, which needs no reference. `familiar` is None when neither could be checked."""
+    reasons = list(reference["reasons"]) if reference else []
+    if by_joints is not None and by_joints.exercise != exercise and by_joints.from_pose[exercise] < OTHER_EXERCISE_BELOW:
+        reasons.append(f"the joints move like a {by_joints.exercise.replace('_', ' ')} "
+                       f"({by_joints.from_pose[by_joints.exercise]:.0%}), not a {exercise.replace('_', ' ')} "
+                       f"({by_joints.from_pose[exercise]:.0%})")
+    if reference is None and by_joints is None:
+        return {"familiar": None, "reasons": [f"the {strategy} model keeps no reference of its training videos and "
+                                              f"the lifter was not tracked"]}
+    checked = (["distance to the training videos"] if reference else []) + \
+        (["the exercise the joints show"] if by_joints is not None else [])
+    return {"familiar": not reasons, "checked": checked, **({"distance": reference["distance"]} if reference else {}),
+            "reasons": reasons}
 
 
 def score_video(path: str, exercise: str | None = None, model_ref: str | None = None, root: str | None = None,
                 settings: ScoreSettings = ScoreSettings(), base_model: str | None = None) -> tuple[dict, dict]:
-    """The seed's JSON report (plus reps with their joint measures, and the model used), and what
-    the HTML page needs. The lifter's pose is read on every sampled frame whatever the model."""
+    """The seed's JSON report (plus reps with their joint measures, the verdict, whether the video is
+    like the model's training videos, and the model used), and what the HTML page needs. The
+    lifter's pose is read on every sampled frame whatever the model."""
     import pandas as pd
 
     from formclip_pipeline.core import model as M
-    from formclip_pipeline.core.measures import smoothed_measures
+    from formclip_pipeline.core.measures import smoothed_measures, summarise
     from formclip_pipeline.core.pose import stack_landmarks
     from formclip_pipeline.core.pose_classifier import PoseClassifier
+    from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, image_exercise_proba, recognise
 
     t0 = time.perf_counter()
     clf, described, path_dir = None, None, None
@@ -282,43 +398,53 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     pose_rows: list[dict] = []
     times, frames, info = sample_video(path, settings, on_batch=(lambda b: parts.append(predict(b)))
                                        if predict else None, poses_out=pose_rows)
+    image, world, detected = stack_landmarks(pd.DataFrame(pose_rows))
+    found = float(detected.mean()) if len(detected) else 0.0
+    measures = smoothed_measures(image, world)
+    summary = summarise(measures, times)
+    by_joints = recognise(summary, found, None) if found >= MIN_LIFTER_FOUND else None
     recognised = None
     if exercise is None:
-        from formclip_pipeline.core.pretrain import recognise_exercise
-
         base = M.load_clip(base_model or os.environ.get("FORMCLIP_BASE_MODEL", M.TINY_MODEL))
-        name, conf, all_probs = recognise_exercise(base, frames)
-        if conf < settings.recognise_min_confidence:
-            raise ScoreError(f"could not tell which exercise this is (best guess {name} at {conf:.0%}); "
-                             f"pass --exercise")
-        exercise, recognised = name, {"exercise": name, "confidence": round(conf, 3), "scores": all_probs}
+        rec = recognise(summary, found, image_exercise_proba(base, frames))
+        if rec.confidence < settings.recognise_min_confidence:
+            raise ScoreError(f"could not tell which exercise this is (best guess {rec.exercise} at "
+                             f"{rec.confidence:.0%}); pass --exercise")
+        exercise, recognised = rec.exercise, rec.to_dict()
         clf, described, path_dir = _load_for(exercise, model_ref, root)
         if not isinstance(clf, PoseClassifier):
             parts = [clf.predict_proba(frames)]
-    image, world, detected = stack_landmarks(pd.DataFrame(pose_rows))
-    found = float(detected.mean()) if len(detected) else 0.0
     if isinstance(clf, PoseClassifier) and found < settings.min_lifter_found:
         raise ScoreError(f"{Path(path).name}: the lifter was found in {found:.0%} of the sampled frames, too few for "
                          f"the {clf.strategy} model to judge form from the joints; film the whole body, or score "
                          f"with a CLIP checkpoint (--model)")
-    measures = smoothed_measures(image, world)
-    spans, counted_from = find_reps(exercise, measures, frames, settings.fps)
+    fps = info["sampled_fps"]
+    spans, counted_from = find_reps(exercise, measures, frames, fps)
+    reference = None
     if isinstance(clf, PoseClassifier):
-        proba = pose_frame_proba(clf, measures, times, frames, spans)
+        proba, whole = pose_frame_proba(clf, measures, times, frames, spans)
+        reference = clf.familiarity(whole)
         strategy = clf.strategy
     else:
         proba = np.concatenate(parts)
         strategy = clf.clip.meta.get("strategy")
-    result = score_frames(times, frames, proba, clf.labels, exercise, settings.fps, spans,
+    familiar = familiarity(reference, by_joints, exercise, strategy)
+    result = score_frames(times, frames, proba, clf.labels, exercise, fps, spans,
                           rep_measures(exercise, measures, times, spans))
+    result["verdict"] = verdict(proba, clf.labels, result["sets"], times, settings.confident_above)
+    if familiar["familiar"] is False:
+        result = withhold(result, familiar["reasons"], settings.confident_above)
     report = {"video": Path(path).name, "exercise": exercise, **({"exercise_recognition": recognised} if recognised else {}),
-              **result, "model": {"ref": described, "path": path_dir, "strategy": strategy,
-                                  "labels": clf.labels, "multi_class": clf.multi_class},
+              **result,
+              "familiarity": familiar,
+              "model": {"ref": described, "path": path_dir, "strategy": strategy,
+                        "labels": clf.labels, "multi_class": clf.multi_class},
               "pose": {"frames_with_lifter": round(found, 3), "reps_counted_from": counted_from,
                        **({"note": f"no lifter was found in {1 - found:.0%} of the frames: the verdict comes "
                                    f"from the image alone"} if found < settings.min_lifter_found else {})},
               "video_info": {k: info[k] for k in ("codec", "width", "height", "fps", "duration_s")},
-              "sampled_fps": settings.fps, "seconds_to_score": round(time.perf_counter() - t0, 2)}
+              "sampled_fps": round(fps, 3), **({"sampling_notes": info["notes"]} if info["notes"] else {}),
+              "seconds_to_score": round(time.perf_counter() - t0, 2)}
     pose_size = (pose_rows[0]["frame_width"], pose_rows[0]["frame_height"]) if pose_rows else None
     return report, {"times": times, "frames": frames, "proba": proba, "labels": clf.labels, "landmarks": image,
                     "measures": measures, "pose_frame_size": pose_size}

@@ -1,0 +1,61 @@
+"""Whether a video is like a model's training videos: near ones pass, far or half-unread ones do not."""
+from __future__ import annotations
+
+import numpy as np
+
+from formclip_pipeline.core.familiarity import check, reference
+
+NAMES = [f"{m}_{s}" for m in ("knee_flexion", "hip_flexion", "trunk_lean", "elbow_flexion")
+         for s in ("low", "median", "high")] + \
+    ["rep_seconds", "clip_0", "clip_1"]
+
+
+def _fit_videos(n: int = 40, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(loc=50, scale=10, size=(n, len(NAMES)))
+
+
+def test_videos_drawn_like_the_fit_videos_are_familiar_and_far_ones_are_not():
+    X = _fit_videos()
+    ref = reference(X, NAMES)
+    unseen = _fit_videos(200, seed=1)
+    familiar = [check(ref, x, NAMES)["familiar"] for x in unseen]
+    assert np.mean(familiar) >= 0.95
+    far = X[0].copy()
+    far[:12] += 80  # every body measure eight spreads away
+    verdict = check(ref, far, NAMES)
+    assert not verdict["familiar"]
+    assert verdict["distance"]["pose"]["distance"] > verdict["distance"]["pose"]["limit"]
+    assert any("pose measures" in r for r in verdict["reasons"])
+
+
+def test_image_embeddings_are_judged_apart_from_the_pose():
+    X = _fit_videos()
+    ref = reference(X, NAMES)
+    odd_image = X[3].copy()
+    odd_image[-2:] += 200
+    verdict = check(ref, odd_image, NAMES)
+    assert verdict["distance"]["pose"]["distance"] <= verdict["distance"]["pose"]["limit"]
+    assert not verdict["familiar"] and any("images" in r for r in verdict["reasons"])
+
+
+def test_a_video_hiding_most_measures_the_model_relies_on_is_not_familiar():
+    X = _fit_videos()
+    ref = reference(X, NAMES)
+    close_up = X[5].copy()
+    close_up[:6] = np.nan  # knees and hips out of frame; missing values alone add no distance
+    verdict = check(ref, close_up, NAMES)
+    assert not verdict["familiar"]
+    assert any("hip_flexion" in r and "knee_flexion" in r and "could not be read" in r for r in verdict["reasons"])
+    one_gap = X[5].copy()
+    one_gap[:3] = np.nan  # one measure of four unread stays within MAX_UNREAD_SHARE
+    assert check(ref, one_gap, NAMES)["familiar"]
+
+
+def test_a_measure_the_fit_videos_never_showed_is_not_required():
+    X = _fit_videos()
+    X[:, 6:9] = np.nan  # trunk lean never read in training
+    ref = reference(X, NAMES)
+    x = _fit_videos(1, seed=2)[0]
+    x[6:9] = np.nan
+    assert check(ref, x, NAMES)["familiar"]
