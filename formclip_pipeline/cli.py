@@ -79,7 +79,7 @@ def cmd_extract(args) -> int:
             poses.to_parquet(tmp, index=False)
         with atomic_path(out / f"{ex}_videos.parquet") as tmp:
             pd.DataFrame(manifest).to_parquet(tmp, index=False)
-        refresh_annotations(frames, out, ex)
+        refresh_annotations(frames, out, ex, warn=lambda m: print(m, file=sys.stderr))
         found = f"lifter found in {poses['detected'].mean():.0%} of {len(poses)} pose samples" if len(poses) else "no poses"
         print(f"{ex}: {len(frames)} frames from {frames['video_sha256'].nunique() if len(frames) else 0} videos "
               f"-> {out / f'{ex}_frames.parquet'}; {found} -> {out / f'{ex}_poses.parquet'}; "
@@ -110,6 +110,7 @@ def _load_poses(data_dir: str, ex: str):
 
 def cmd_train(args) -> int:
     from formclip_pipeline.core.annotate import refresh_annotations
+    from formclip_pipeline.core.home import home
     from formclip_pipeline.core.model import ModelError
     from formclip_pipeline.core.runs import train_run
     from formclip_pipeline.core.train import TrainConfig
@@ -121,8 +122,8 @@ def cmd_train(args) -> int:
     for ex, frames in _load_frames(args.data_dir, args.exercises).items():
         print(f"== {ex}")
         try:
-            annotations = refresh_annotations(frames, args.data_dir, ex)
-            result = train_run(frames, annotations, ex, config, os.getcwd(), Path(args.output),
+            annotations = refresh_annotations(frames, args.data_dir, ex, warn=lambda m: print(m, file=sys.stderr))
+            result = train_run(frames, annotations, ex, config, str(home()), Path(args.output),
                                poses=_load_poses(args.data_dir, ex))
         except ModelError as exc:
             raise SystemExit(f"formclip train: {exc}")
@@ -135,6 +136,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from formclip_pipeline.core.home import duckdb_path, home
     from formclip_pipeline.core.runs import evaluate_run
 
     latest = Path(args.model) / "latest.json"
@@ -146,7 +148,7 @@ def cmd_evaluate(args) -> int:
     for ex, ck in checkpoints.items():
         if ex not in frames_by_ex:
             continue
-        out = evaluate_run(ck, frames_by_ex[ex], os.getcwd(), Path("data") / "formclip.duckdb", Path(args.model),
+        out = evaluate_run(ck, frames_by_ex[ex], str(home()), duckdb_path(), Path(args.model),
                            poses=_load_poses(args.data_dir, ex))
         main = out["results"][ck["strategy"]]
         print(f"\n{ex.replace('_', ' ').title()}:")
@@ -354,9 +356,27 @@ def cmd_demo(args) -> int:
     return run_demo(videos_per_class=args.videos_per_class, epochs=args.epochs, seed=args.seed)
 
 
+def number(kind=int, low: float | None = None, high: float | None = None, above: bool = False):
+    """An argparse type for a number in range: `above` makes `low` itself out of range. A negative
+    budget or an absurd rate is refused before anything runs, not half-obeyed."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if value != value or (low is not None and (value < low or (above and value == low))) or \
+                (high is not None and value > high):
+            bounds = [f"{'above' if above else 'at least'} {low:g}"] if low is not None else []
+            bounds += [f"at most {high:g}"] if high is not None else []
+            raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {' and '.join(bounds)}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     from formclip_pipeline.core.pretrain import PretrainConfig
     from formclip_pipeline.core.pose import POSE_FPS
+    from formclip_pipeline.core.score import MAX_FPS
     from formclip_pipeline.core.strategies import DEFAULT_STRATEGY, STRATEGIES
 
     p = argparse.ArgumentParser(prog="formclip", description="Judge workout form from video with a fine-tuned CLIP.")
@@ -364,13 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="render labelled synthetic workout videos with ground truth")
     s.add_argument("--out", required=True)
-    s.add_argument("--videos-per-class", type=int, default=4)
+    s.add_argument("--videos-per-class", type=number(int, 1), default=4)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--exercises", help="comma-separated; default: all in the catalogue")
     s.add_argument("--views", help="comma-separated from side,front,oblique; default: all")
     s.add_argument("--sets", default="1-3", help="range of sets per video, e.g. 1-3")
     s.add_argument("--reps", default="3-12", help="range of reps per set, e.g. 3-12")
-    s.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    s.add_argument("--workers", type=number(int, 1), default=min(2, os.cpu_count() or 1))
     s.add_argument("--preview", action="store_true", help="write preview.png, a contact sheet")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_synth)
@@ -378,11 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("extract", help="sample labelled frames from a folder of videos (extract_training_frames.py)")
     e.add_argument("--video-dir", default="data/training_data")
     e.add_argument("--out", default="data/labeled_frames")
-    e.add_argument("--frames-per-video", type=int, default=25)
-    e.add_argument("--skip-first", type=float, default=1.0)
-    e.add_argument("--skip-last", type=float, default=1.0)
+    e.add_argument("--frames-per-video", type=number(int, 1), default=25)
+    e.add_argument("--skip-first", type=number(float, 0), default=1.0)
+    e.add_argument("--skip-last", type=number(float, 0), default=1.0)
     e.add_argument("--split-seed", type=int, default=0)
-    e.add_argument("--pose-fps", type=float, default=POSE_FPS,
+    e.add_argument("--pose-fps", type=number(float, 0, MAX_FPS), default=POSE_FPS,
                    help="BlazePose samples per second of video (0: no poses, only CLIP frames)")
     e.add_argument("--exercises")
     e.set_defaults(func=cmd_extract)
@@ -390,10 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="fine-tune CLIP per exercise (finetune_clip.py)")
     t.add_argument("--data-dir", default="data/labeled_frames")
     t.add_argument("--output", default="models/clip_finetuned_workout")
-    t.add_argument("--epochs", type=int, default=5)
-    t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--learning-rate", type=float, default=1e-5)
-    t.add_argument("--weight-decay", type=float, default=0.1)
+    t.add_argument("--epochs", type=number(int, 1), default=5)
+    t.add_argument("--batch-size", type=number(int, 1), default=16)
+    t.add_argument("--learning-rate", type=number(float, 0, above=True), default=1e-5)
+    t.add_argument("--weight-decay", type=number(float, 0), default=0.1)
     t.add_argument("--model", default="openai/clip-vit-base-patch32",
                    help="base CLIP: hub name, local directory, or formclip-tiny (built offline)")
     t.add_argument("--multi-class", action="store_true")
@@ -416,15 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--ai", action="store_true", help="draft descriptions for template rows with Claude")
     a.add_argument("--dry-run", action="store_true", help="print how many requests and the estimated cost; send none")
     a.add_argument("--model", default="claude-sonnet-4-5")
-    a.add_argument("--max-requests", type=int, default=500, help="request budget for this run")
-    a.add_argument("--concurrency", type=int, default=4)
+    a.add_argument("--max-requests", type=number(int, 0), default=500, help="request budget for this run")
+    a.add_argument("--concurrency", type=number(int, 1, 64), default=4)
     a.set_defaults(func=cmd_annotate)
 
     va = sub.add_parser("validate", help="check labelled frames before training (validate_training_data.py)")
     va.add_argument("--data-dir", default="data/labeled_frames")
     va.add_argument("--exercises")
-    va.add_argument("--max-missing-descriptions", type=float, default=0.0, help="fraction allowed before it is an error")
-    va.add_argument("--max-class-imbalance", type=float, default=10.0)
+    va.add_argument("--max-missing-descriptions", type=number(float, 0, 1), default=0.0, help="fraction allowed before it is an error")
+    va.add_argument("--max-class-imbalance", type=number(float, 1), default=10.0)
     va.set_defaults(func=cmd_validate)
 
     im = sub.add_parser("import-labeled", help="adopt a seed-style labelled-frames folder (CSVs and JPEGs, no videos)")
@@ -436,36 +456,39 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("score", help="sets, reps, form score, timestamped issues for a new video (batch_runner.py)")
     sc.add_argument("video")
     sc.add_argument("--exercise", help="default: recognised from the video")
-    sc.add_argument("--model", help="checkpoint directory or models:/formclip-<exercise>@champion (the default)")
+    sc.add_argument("--model", help="a `formclip train --output` folder, a checkpoint directory, or models:/formclip-<exercise>@champion (the default)")
     sc.add_argument("--json", help="write the JSON report here instead of printing it")
     sc.add_argument("--html", help="write the self-contained HTML report here")
-    sc.add_argument("--fps", type=float, default=POSE_FPS,
+    sc.add_argument("--fps", type=number(float, 0, MAX_FPS, above=True), default=POSE_FPS,
                     help="frames sampled per second of video (the rate pose models were trained at)")
     sc.set_defaults(func=cmd_score)
 
     pt = sub.add_parser("pretrain", help="pretrain a small CLIP contrastively on synthetic frames captioned from pose truth")
     pt.add_argument("--out", help="directory for the pretrained base (default: the cache entry that --model "
                                    "formclip-tiny loads)")
-    pt.add_argument("--clips", type=int, default=PretrainConfig.clips)
-    pt.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
-    pt.add_argument("--batch-size", type=int, default=PretrainConfig.batch_size)
-    pt.add_argument("--learning-rate", type=float, default=PretrainConfig.learning_rate)
+    pt.add_argument("--clips", type=number(int, 1), default=PretrainConfig.clips)
+    pt.add_argument("--epochs", type=number(int, 1), default=PretrainConfig.epochs)
+    pt.add_argument("--batch-size", type=number(int, 1), default=PretrainConfig.batch_size)
+    pt.add_argument("--learning-rate", type=number(float, 0, above=True), default=PretrainConfig.learning_rate)
     pt.add_argument("--seed", type=int, default=PretrainConfig.seed)
     pt.set_defaults(func=cmd_pretrain)
 
     d = sub.add_parser("demo", help="render synthetic data and materialize every asset through Dagster")
-    d.add_argument("--videos-per-class", type=int, default=4)
-    d.add_argument("--epochs", type=int, default=6)
+    d.add_argument("--videos-per-class", type=number(int, 1), default=4)
+    d.add_argument("--epochs", type=number(int, 1), default=6)
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_demo)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from formclip_pipeline.core.annotate import AnnotationError
+    from formclip_pipeline.core.store import StoreError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (KeyError, ValueError, OSError) as exc:
+    except (KeyError, ValueError, OSError, StoreError, AnnotationError) as exc:
         print(f"formclip {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -2,7 +2,7 @@ import dagster as dg
 
 from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
 from formclip_pipeline.assets.scoring import video_report
-from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking, ParquetJsonIOManager
+from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking, ParquetJsonIOManager, default_root
 from formclip_pipeline.schedules import build_retrain_schedule
 from formclip_pipeline.sensors import incoming_video_sensor, score_video_job
 
@@ -11,8 +11,9 @@ training_job = dg.define_asset_job("train_exercise", selection=dg.AssetSelection
 
 
 def resources() -> dict:
-    return {"paths": FormClipPaths(), "mlflow_tracking": MLflowTracking(), "duckdb": DuckDBStore(),
-            "io_manager": ParquetJsonIOManager()}
+    root = default_root()
+    return {"paths": FormClipPaths(root=root), "mlflow_tracking": MLflowTracking(root=root), "duckdb": DuckDBStore(root=root),
+            "io_manager": ParquetJsonIOManager(root=root)}
 
 
 defs = dg.Definitions(assets=[*ALL_ASSETS, video_report], asset_checks=ALL_CHECKS, jobs=[training_job, score_video_job],

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from formclip_pipeline.catalog import exercise_names
 
@@ -12,11 +11,12 @@ def run_demo(videos_per_class: int = 4, epochs: int = 6, seed: int = 0) -> int:
     import dagster as dg
 
     from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
+    from formclip_pipeline.core.home import home
     from formclip_pipeline.core.store import duckdb_query
     from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset
     from formclip_pipeline.definitions import resources
 
-    root = Path(os.environ.get("FORMCLIP_HOME", os.getcwd())).resolve()
+    root = home()
     video_dir = root / "data" / "training_data"
     t0 = time.perf_counter()
     if not any(video_dir.glob("*/*/*.mp4")):

@@ -5,7 +5,6 @@ whole pipeline at a temporary directory with one setting.
 """
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,14 +12,15 @@ import dagster as dg
 import pandas as pd
 
 from formclip_pipeline.core import store
+from formclip_pipeline.core.home import duckdb_path, home
 
 
 def default_root() -> str:
-    return os.environ.get("FORMCLIP_HOME", os.getcwd())
+    return str(home())
 
 
 class FormClipPaths(dg.ConfigurableResource):
-    root: str = default_root()
+    root: str  # FormClip's home (core.home), given by definitions.resources()
 
     @property
     def base(self) -> Path:
@@ -45,12 +45,12 @@ class FormClipPaths(dg.ConfigurableResource):
 
     @property
     def duckdb_path(self) -> Path:
-        return self.base / "data" / "formclip.duckdb"
+        return duckdb_path(self.base)
 
 
 class MLflowTracking(dg.ConfigurableResource):
     """A thin MLflow resource: a sqlite store under mlruns/ (the file store is deprecated)."""
-    root: str = default_root()
+    root: str  # FormClip's home (core.home), given by definitions.resources()
     experiment: str = "formclip"
 
     def tracking_uri(self) -> str:
@@ -63,7 +63,7 @@ class MLflowTracking(dg.ConfigurableResource):
 
 
 class DuckDBStore(dg.ConfigurableResource):
-    root: str = default_root()
+    root: str  # FormClip's home (core.home), given by definitions.resources()
 
     def append(self, table: str, df: pd.DataFrame) -> int:
         return store.duckdb_append(Path(self.root) / "data" / "formclip.duckdb", table, df)
@@ -74,7 +74,7 @@ class DuckDBStore(dg.ConfigurableResource):
 
 class ParquetJsonIOManager(dg.ConfigurableIOManager):
     """DataFrames as Parquet, everything else as JSON, one file per asset partition, written atomically."""
-    root: str = default_root()
+    root: str  # FormClip's home (core.home), given by definitions.resources()
 
     def _path(self, context, suffix: str) -> Path:
         key = "/".join(context.asset_key.path)

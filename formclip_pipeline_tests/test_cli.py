@@ -7,9 +7,9 @@ from pathlib import Path
 
 
 
-def formclip(*args, cwd, check=True):
+def formclip(*args, cwd, check=True, env=None):
     exe = Path(sys.executable).with_name("formclip")
-    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, env={**os.environ})
+    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"formclip {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -29,9 +29,10 @@ def test_synth_extract_train_evaluate(tmp_path):
     assert (tmp_path / "frames" / "ohp_frames.parquet").exists()
     poses = pd.read_parquet(tmp_path / "frames" / "ohp_poses.parquet")
     assert poses["detected"].mean() > 0.5 and poses["source_video"].nunique() == 8
+    home = {"FORMCLIP_HOME": str(tmp_path / "home")}  # every store under it, none under the working directory
     formclip("train", "--data-dir", "frames", "--output", "model", "--epochs", "2", "--batch-size", "16",
-             "--learning-rate", "3e-4", "--model", "formclip-tiny-init", "--multi-class", cwd=tmp_path)
-    res = formclip("evaluate", "--model", "model", "--data-dir", "frames", "--json", "eval.json", cwd=tmp_path)
+             "--learning-rate", "3e-4", "--model", "formclip-tiny-init", "--multi-class", cwd=tmp_path, env=home)
+    res = formclip("evaluate", "--model", "model", "--data-dir", "frames", "--json", "eval.json", cwd=tmp_path, env=home)
     assert "Ohp:" in res.stdout and "Accuracy:" in res.stdout and "Precision:" in res.stdout
     report = json.loads((tmp_path / "eval.json").read_text())
     assert set(report["ohp"]) >= {"video_balanced_accuracy", "video_macro_f1", "frame_accuracy",
@@ -40,7 +41,12 @@ def test_synth_extract_train_evaluate(tmp_path):
     assert set(table["strategy"]) == {"pose", "zero_shot", "linear_probe"}  # pose is the default strategy
     per_class = table[(table["class_name"] != "all") & (table["metric"] == "f1")]
     assert set(per_class["class_name"]) == {"good_form", "excessive_back_arch", "partial_lockout", "bar_forward"}
-    assert (tmp_path / "mlruns" / "mlflow.db").exists()
+    assert (tmp_path / "home" / "mlruns" / "mlflow.db").exists() and (tmp_path / "home" / "data" / "formclip.duckdb").exists()
+    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "data").exists()
+    # --model means the same in every command: the training output folder scores too.
+    video = next(p for p in (tmp_path / "videos").rglob("*.mp4"))
+    scored = formclip("score", str(video), "--exercise", "ohp", "--model", "model", "--json", "r.json", cwd=tmp_path, env=home)
+    assert scored.returncode == 0 and json.loads((tmp_path / "r.json").read_text())["model"]["ref"] == "model (ohp)"
 
 
 def test_unknown_exercise_and_missing_data_are_one_clear_sentence(tmp_path):

@@ -17,7 +17,7 @@ from formclip_pipeline.resources import FormClipPaths
 )
 def frame_annotations(context: dg.AssetExecutionContext, paths: FormClipPaths,
                       extracted_frames: pd.DataFrame) -> pd.DataFrame:
-    ann = refresh_annotations(extracted_frames, paths.labeled_dir, context.partition_key)
+    ann = refresh_annotations(extracted_frames, paths.labeled_dir, context.partition_key, warn=context.log.warning)
     context.add_output_metadata({
         "review_csv": dg.MetadataValue.path(str(review_csv_path(paths.labeled_dir, context.partition_key))),
         "frames": len(ann),

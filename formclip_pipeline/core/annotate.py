@@ -12,11 +12,13 @@ import math
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from formclip_pipeline.catalog import get_exercise
+from formclip_pipeline.core.files import read_small_file
 
 ANNOTATION_COLUMNS = ["exercise", "form_class", "source_video", "video_sha256", "frame_index", "timestamp", "split",
                       "frame_path", "description", "confidence", "annotator_notes", "source", "updated_at"]
@@ -57,6 +59,26 @@ def _norm(v) -> str:
     return str(v).strip()
 
 
+def _moment(video: str, timestamp) -> tuple[str, float] | None:
+    """What a label is attached to: a video and a time in it (milliseconds). Frame paths are
+    numbered per extraction, so after another extraction with other settings the same path can
+    name another moment; a label follows the moment, never the number."""
+    try:
+        t = float(timestamp)
+    except (TypeError, ValueError):
+        return None
+    return (str(video), round(t, 3)) if not math.isnan(t) else None
+
+
+def orphaned_labels(frames: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """The person's labels (human rows of the store) whose frame is no longer among `frames`."""
+    if previous is None or not len(previous):
+        return pd.DataFrame(columns=ANNOTATION_COLUMNS)
+    human = previous[previous["source"] == "human"]
+    kept = {_moment(v, t) for v, t in zip(frames["video_sha256"], frames["timestamp"])}
+    return human[[_moment(v, t) not in kept for v, t in zip(human["video_sha256"], human["timestamp"])]]
+
+
 def template_annotations(frames: pd.DataFrame) -> pd.DataFrame:
     return merge_annotations(frames, previous=None, review=None)
 
@@ -70,15 +92,25 @@ def merge_annotations(frames: pd.DataFrame, previous: pd.DataFrame | None, revie
     `ai_draft` row in the CSV accepts the draft.
     """
     now = now or now_iso()
-    prev = {r["frame_path"]: r for r in previous.to_dict("records")} if previous is not None and len(previous) else {}
-    csv = {r["frame_path"]: r for r in review.to_dict("records")} if review is not None and len(review) else {}
+    prev, csv_at, csv_by_path = {}, {}, {}
+    for r in previous.to_dict("records") if previous is not None else []:
+        prev[_moment(r["video_sha256"], r["timestamp"])] = r
+    for r in review.to_dict("records") if review is not None else []:
+        at = _moment(f"{r.get('form_type') or r.get('form_class')}/{Path(str(r.get('source_video'))).name}",
+                     r.get("timestamp"))
+        if at is not None:
+            csv_at[at] = r
+        else:  # a seed CSV without times: its frame paths are all there is
+            csv_by_path[r["frame_path"]] = r
     rows = []
     for rec in frames.itertuples(index=False):
         path = frame_path(rec.exercise, rec.form_class, rec.source_video, rec.frame_index)
         base = {"exercise": rec.exercise, "form_class": rec.form_class, "source_video": rec.source_video,
                 "video_sha256": rec.video_sha256, "frame_index": int(rec.frame_index), "timestamp": rec.timestamp,
                 "split": rec.split, "frame_path": path}
-        p, c = prev.get(path), csv.get(path)
+        p = prev.get(_moment(rec.video_sha256, rec.timestamp))
+        c = csv_at.get(_moment(f"{rec.form_class}/{Path(str(rec.source_video)).name}", rec.timestamp),
+                       csv_by_path.get(path))
         if p is not None:
             ann = {k: p.get(k) for k in (*EDITABLE, "source", "updated_at")}
             if c is not None:
@@ -113,6 +145,27 @@ def apply_drafts(annotations: pd.DataFrame, drafts: dict[str, str], now: str | N
     return out
 
 
+# OWASP's CSV-injection advice: a cell a spreadsheet would run as a formula starts with one of these.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A text cell as written to a CSV meant for spreadsheets: one that starts like a formula (or like
+    an already escaped one) gets a leading apostrophe, which spreadsheets show as text and
+    `from_spreadsheet` takes off, so what was typed comes back as it was. Numbers pass unchanged."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value.startswith(FORMULA_STARTS) or (value.startswith("'") and value[1:].startswith(FORMULA_STARTS + ("'",))):
+        return "'" + value
+    return value
+
+
+def from_spreadsheet(value):
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS + ("'",)):
+        return value[1:]
+    return value
+
+
 def review_csv_path(labeled_dir: str | Path, exercise: str) -> Path:
     return Path(labeled_dir) / f"{exercise}_training_data.csv"
 
@@ -127,9 +180,14 @@ def read_review_csv(path: str | Path) -> pd.DataFrame | None:
     if not path.exists():
         return None
     try:
-        df = pd.read_csv(path, dtype={"description": str, "annotator_notes": str, "source": str}, keep_default_na=True)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise AnnotationError(f"{path.name}: cannot be read as CSV ({exc})") from exc
+        # utf-8-sig: spreadsheets saving "CSV UTF-8" put a byte-order mark before the first column name.
+        df = pd.read_csv(path, dtype={"description": str, "annotator_notes": str, "source": str}, keep_default_na=True,
+                         encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(f"{path.name}: is not UTF-8 text (byte {exc.start} is not); save it from the "
+                              f"spreadsheet as \"CSV UTF-8\"") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise AnnotationError(f"{path.name}: cannot be read as CSV ({str(exc).strip()})") from None
     missing = [c for c in ("frame_path", "description") if c not in df.columns]
     if missing:
         raise AnnotationError(f"{path.name}: missing column(s) {', '.join(missing)}; expected the seed's columns "
@@ -137,6 +195,8 @@ def read_review_csv(path: str | Path) -> pd.DataFrame | None:
     for col in ("confidence", "annotator_notes", "source", "updated_at"):
         if col not in df.columns:
             df[col] = None
+    for col in df.columns[df.dtypes == object]:
+        df[col] = df[col].map(from_spreadsheet)
     return df
 
 
@@ -162,10 +222,12 @@ def write_review_copy(frames: pd.DataFrame, annotations: pd.DataFrame, labeled_d
     images = dict(zip(annotations["frame_path"], frames["image"])) if len(frames) == len(annotations) else {}
     for rel, data in images.items():
         target = safe_frame_file(root, rel)
-        if not target.exists():
+        # A frame path is numbered per extraction: after another extraction it may hold another image.
+        if not target.exists() or target.read_bytes() != data:
             with atomic_path(target) as tmp:
                 tmp.write_bytes(data)
     csv = annotations.rename(columns={"form_class": "form_type"})[REVIEW_COLUMNS]
+    csv = csv.apply(lambda col: col.map(spreadsheet_safe) if col.dtype == object else col)
     path = review_csv_path(root, exercise)
     with atomic_path(path) as tmp:
         csv.to_csv(tmp, index=False)
@@ -174,9 +236,41 @@ def write_review_copy(frames: pd.DataFrame, annotations: pd.DataFrame, labeled_d
     return path
 
 
-def refresh_annotations(frames: pd.DataFrame, labeled_dir: str | Path, exercise: str) -> pd.DataFrame:
-    """Merge the CSV's edits into the store, write both back, return the annotations."""
-    ann = merge_annotations(frames, load_store(labeled_dir, exercise), read_review_csv(review_csv_path(labeled_dir, exercise)))
+def orphans_path(labeled_dir: str | Path, exercise: str) -> Path:
+    return Path(labeled_dir) / f"{exercise}_orphaned_labels.csv"
+
+
+def refresh_annotations(frames: pd.DataFrame, labeled_dir: str | Path, exercise: str,
+                        warn: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Merge the CSV's edits into the store, write both back, return the annotations.
+
+    A person's label whose frame is gone (the videos were extracted again with other settings) is
+    never moved to another frame: it is kept in <exercise>_orphaned_labels.csv and `warn` is told."""
+    from formclip_pipeline.core.files import atomic_path
+
+    store = load_store(labeled_dir, exercise)
+    path = orphans_path(labeled_dir, exercise)
+    kept = read_review_csv(path) if path.exists() else None
+    if kept is not None and len(kept):
+        # Labels set aside by an earlier extraction come back when their moment does.
+        kept = kept.rename(columns={"form_type": "form_class"})
+        moments = {_moment(v, t) for v, t in zip(frames["video_sha256"], frames["timestamp"])}
+        back = kept[[_moment(v, t) in moments for v, t in zip(kept["video_sha256"], kept["timestamp"])]]
+        store = pd.concat([t for t in (back[ANNOTATION_COLUMNS], store) if t is not None and len(t)], ignore_index=True)
+        kept = kept.drop(back.index)
+    ann = merge_annotations(frames, store, read_review_csv(review_csv_path(labeled_dir, exercise)))
+    orphans = orphaned_labels(frames, store)
+    table = pd.concat([t for t in (kept, orphans) if t is not None and len(t)], ignore_index=True) \
+        if len(orphans) or (kept is not None and len(kept)) else None
+    if table is not None:
+        table = table[ANNOTATION_COLUMNS].drop_duplicates(subset=["video_sha256", "timestamp"], keep="last")
+        with atomic_path(path) as tmp:
+            table.apply(lambda col: col.map(spreadsheet_safe) if col.dtype == object else col).to_csv(tmp, index=False)
+    elif path.exists():
+        path.unlink()
+    if len(orphans) and warn:
+        warn(f"{len(orphans)} of your labels for {exercise} belong to frames this extraction no longer has; "
+             f"they are kept in {path.name} and come back if those frames do; they are never moved to other frames")
     write_review_copy(frames, ann, labeled_dir, exercise)
     return ann
 
@@ -202,8 +296,7 @@ def import_labeled_dir(labeled_dir: str | Path, exercise: str, seed: int = 0) ->
             problems.append(f"{rec['frame_path']}: form type {cls!r} is not a class of {exercise}")
             continue
         try:
-            path = safe_frame_file(labeled_dir, rec["frame_path"])
-            data = path.read_bytes()
+            data = read_small_file(safe_frame_file(labeled_dir, rec["frame_path"]))
         except (AnnotationError, OSError) as exc:
             problems.append(f"{rec['frame_path']}: {exc}")
             continue

@@ -36,6 +36,12 @@ class DraftSettings:
     input_price_per_mtok: float = 3.0
     output_price_per_mtok: float = 15.0
 
+    def __post_init__(self):
+        # A negative budget would slice the work list from the end and still send requests.
+        if self.max_requests < 0 or self.concurrency < 1:
+            raise ValueError(f"the request budget must be 0 or more and the concurrency 1 or more "
+                             f"(got {self.max_requests} and {self.concurrency})")
+
 
 @dataclass
 class DraftResult:

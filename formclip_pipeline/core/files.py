@@ -6,7 +6,24 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
+
+
+@lru_cache(maxsize=1)
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(path: Path, directory: bool = False) -> int:
+    """The mode a file written in place would get: the old file's, or the user's umask applied
+    (temporary files are created private, 0600 or 0700, which is not what people expect of a report)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return (0o777 if directory else 0o666) & ~_umask()
 
 
 @contextmanager
@@ -18,6 +35,7 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -42,6 +60,7 @@ def atomic_dir(path: str | os.PathLike):
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, _mode_for(path, directory=True))
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -53,3 +72,25 @@ def atomic_dir(path: str | os.PathLike):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+MAX_IMAGE_BYTES = 50 * 1024 * 1024  # a labelled frame is a JPEG of tens of kilobytes
+
+
+def read_small_file(path: str | os.PathLike, max_bytes: int = MAX_IMAGE_BYTES) -> bytes:
+    """The bytes of a regular file no larger than `max_bytes`, or OSError saying why not: a FIFO
+    would block the read forever, and a huge (or sparse) file would fill memory."""
+    import stat
+
+    path = Path(path)
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(f"{path.name} is not a regular file")
+    if st.st_size > max_bytes:
+        raise OSError(f"{path.name} is {st.st_size / 2**20:,.0f} MB, more than the {max_bytes / 2**20:.0f} MB "
+                      f"an image may be")
+    with open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise OSError(f"{path.name} grew past {max_bytes / 2**20:.0f} MB while being read")
+    return data

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -26,6 +27,16 @@ FRAME_COLUMNS = ["exercise", "form_class", "source_video", "video_sha256", "fram
                  "split", "image"]
 
 
+def printable_path(path: Path) -> Path:
+    """The path itself, or, when its name holds bytes that are not UTF-8 (Python keeps them as lone
+    surrogates, which Parquet, JSON and the logs refuse), the same path with those bytes escaped."""
+    try:
+        str(path).encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return Path(os.fsencode(path).decode("utf-8", "backslashreplace"))
+
+
 def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
     """One row per file under VIDEO_DIR/<exercise>/<class>/: hash, probe results, or the error."""
     ex = get_exercise(exercise)
@@ -35,10 +46,14 @@ def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
         for path in sorted(cls_dir.iterdir()):
             if not path.is_file() or path.name.endswith((".truth.json", ".part")) or path.name.startswith("."):
                 continue
-            row = {"exercise": exercise, "form_class": cls_dir.name, "path": str(path), "file_name": path.name,
-                   "size_bytes": path.stat().st_size, "sha256": None, "codec": None, "width": None, "height": None,
+            shown = printable_path(path)
+            row = {"exercise": exercise, "form_class": cls_dir.name, "path": str(shown), "file_name": shown.name,
+                   "size_bytes": None, "sha256": None, "codec": None, "width": None, "height": None,
                    "fps": None, "duration_s": None, "view": None, "status": "ok", "error": None}
             try:
+                if shown != path:
+                    raise VideoError(f"{shown.name}: the file name is not valid UTF-8; rename the file")
+                row["size_bytes"] = path.stat().st_size
                 if cls_dir.name not in ex.class_names:
                     raise VideoError(f"{path.name}: folder {cls_dir.name!r} is not a form class of {exercise} "
                                      f"(known: {', '.join(ex.class_names)})")
@@ -53,6 +68,8 @@ def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
                     row["view"] = json.loads(truth.read_text()).get("view")
             except VideoError as exc:
                 row.update(status="error", error=str(exc))
+            except OSError as exc:
+                row.update(status="error", error=f"{shown.name}: cannot be read ({exc.strerror or exc})")
             rows.append(row)
     cols = ["exercise", "form_class", "path", "file_name", "size_bytes", "sha256", "codec", "width", "height", "fps",
             "duration_s", "view", "status", "error"]

@@ -97,6 +97,9 @@ def evaluate_run(checkpoint: dict, frames: pd.DataFrame, root: str, duckdb_path:
     """Metrics of a trained checkpoint (and the zero-shot and linear-probe baselines) on the test
     split, plus the gate. A pose checkpoint is judged per video only: it has no per-frame verdicts."""
     exercise = checkpoint["exercise"]
+    if not (frames["split"] == "test").any():
+        raise ValueError(f"no test videos for {exercise}: the test split is empty, so there is nothing to evaluate "
+                         f"on (extract more videos, or re-split)")
     if is_pose_checkpoint(checkpoint["path"]):
         if poses is None:
             raise ValueError(f"{checkpoint['path']} judges from poses; evaluating it needs the videos' poses")
@@ -115,7 +118,6 @@ def evaluate_run(checkpoint: dict, frames: pd.DataFrame, root: str, duckdb_path:
     rows = pd.concat([MT.flat_rows(m, exercise, s, checkpoint["run_id"]) for s, m in results.items()], ignore_index=True)
     rows["model_version"] = str(checkpoint.get("model_version"))
     rows["evaluated_at"] = datetime.now(timezone.utc)
-    store.duckdb_append(duckdb_path, "evaluation_metrics", rows)
     png = MT.confusion_png(main, Path(artifacts_dir) / f"confusion_{exercise}_{checkpoint['run_id']}.png",
                            f"{exercise}: {checkpoint['strategy']} (videos)")
     gate = champion_gate(root, checkpoint, main)
@@ -130,6 +132,7 @@ def evaluate_run(checkpoint: dict, frames: pd.DataFrame, root: str, duckdb_path:
         mlflow.log_artifact(str(png))
         mlflow.log_dict(results, "metrics.json")
         mlflow.set_tag("champion_decision", gate["reason"])
+    store.duckdb_append(duckdb_path, "evaluation_metrics", rows)
     return {"exercise": exercise, "results": results, "rows": rows, "confusion_png": str(png), "gate": gate}
 
 

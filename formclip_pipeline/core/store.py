@@ -11,6 +11,37 @@ REGISTERED_PREFIX = "formclip-"
 CHAMPION = "champion"
 
 
+class StoreError(Exception):
+    """The model registry or the metrics database cannot be used; one sentence naming the file."""
+
+
+def _check_sqlite(path: Path) -> None:
+    """Refuse a damaged MLflow database in one sentence, before MLflow prints pages of traceback."""
+    import sqlite3
+
+    if not path.exists():
+        return
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+            verdict = con.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error as exc:
+        verdict = str(exc)
+    if verdict != "ok":
+        raise StoreError(f"{path}: the model registry is damaged ({verdict}); move it aside to start a new one, "
+                         f"or restore it from a backup")
+
+
+def _duckdb_connect(path: Path, read_only: bool):
+    import duckdb
+
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0]
+        raise StoreError(f"{path}: the metrics database cannot be opened ({reason}); move it aside to start a "
+                         f"new one") from None
+
+
 def mlflow_tracking_uri(root: str | os.PathLike) -> str:
     mlruns = Path(root).resolve() / "mlruns"
     mlruns.mkdir(parents=True, exist_ok=True)
@@ -20,6 +51,7 @@ def mlflow_tracking_uri(root: str | os.PathLike) -> str:
 def _setup(root, experiment: str):
     import mlflow
 
+    _check_sqlite(Path(root).resolve() / "mlruns" / "mlflow.db")
     mlflow.set_tracking_uri(mlflow_tracking_uri(root))
     if mlflow.get_experiment_by_name(experiment) is None:
         artifacts = (Path(root).resolve() / "mlruns" / "artifacts").as_uri()
@@ -83,8 +115,6 @@ def duckdb_append(path: str | os.PathLike, table: str, df: pd.DataFrame, replace
     With `replace_key`, rows whose key matches an incoming row are deleted in the same transaction,
     so concurrent writers for the same key leave one row.
     """
-    import duckdb
-
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     # An all-empty object column would make DuckDB create a NULL-typed column that later rows
     # cannot be cast into; such columns are text.
@@ -92,7 +122,7 @@ def duckdb_append(path: str | os.PathLike, table: str, df: pd.DataFrame, replace
     for col in df.columns:
         if df[col].dtype == object and df[col].isna().all():
             df[col] = df[col].astype("string")
-    with _duckdb_lock(path), duckdb.connect(str(path)) as con:
+    with _duckdb_lock(path), _duckdb_connect(Path(path), read_only=False) as con:
         con.register("incoming", df)
         con.execute("begin transaction")
         exists = con.execute("select count(*) from information_schema.tables where table_name = ?", [table]).fetchone()[0]
@@ -128,7 +158,5 @@ def _duckdb_lock(path):
 
 
 def duckdb_query(path: str | os.PathLike, sql: str) -> pd.DataFrame:
-    import duckdb
-
-    with duckdb.connect(str(path), read_only=True) as con:
+    with _duckdb_connect(Path(path), read_only=True) as con:
         return con.execute(sql).df()

@@ -21,6 +21,10 @@ VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".m
 # Refuse to decode more than this many pixels per frame: beyond 8K a phone never records, and a
 # forged header should not make us allocate gigabytes.
 MAX_PIXELS = 7680 * 4320
+MIN_SIDE = 16  # below this a frame holds no lifter to judge
+# The only demuxers ffmpeg may pick, whatever a file's name or content says: a playlist (HLS, concat)
+# or an image sequence would make it open other files, anywhere on the machine.
+CONTAINERS = "mov,matroska,webm,avi,mpeg"
 
 
 class VideoError(Exception):
@@ -68,7 +72,7 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
-_VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+).*?(\d{2,5})x(\d{2,5})")
+_VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+).*?\b(\d{1,5})x(\d{1,5})\b")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) fps")
 _TBR = re.compile(r"(\d+(?:\.\d+)?)k? tbr")
 _ROT = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees")
@@ -79,10 +83,15 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     p = Path(path)
     if not p.exists():
         raise VideoError(f"{p}: file does not exist")
+    if not p.is_file():
+        raise VideoError(f"{p.name}: not a regular file")
+    if p.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise VideoError(f"{p.name}: extension {p.suffix or '(none)'} is not a video type we read "
+                         f"({', '.join(sorted(VIDEO_EXTENSIONS))})")
     if p.stat().st_size == 0:
         raise VideoError(f"{p.name}: file is empty (0 bytes)")
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(p)], capture_output=True, text=True,
-                          errors="replace", timeout=60)
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-format_whitelist", CONTAINERS, "-i", str(p)],
+                          capture_output=True, text=True, errors="replace", timeout=60)
     err = proc.stderr
     if "moov atom not found" in err:
         with open(p, "rb") as f:
@@ -98,6 +107,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             raise VideoError(f"{p.name}: has audio but no video stream")
         raise VideoError(f"{p.name}: no video stream found")
     codec, w, h = m.group(1), int(m.group(2)), int(m.group(3))
+    if min(w, h) < MIN_SIDE:
+        raise VideoError(f"{p.name}: {w}x{h} pixels is too small to see a lifter in (at least {MIN_SIDE} a side)")
     if w * h > MAX_PIXELS:
         raise VideoError(f"{p.name}: {w}x{h} is larger than the {MAX_PIXELS} pixel limit (8K)")
     line = err[m.start(): err.find("\n", m.start())]
@@ -161,7 +172,7 @@ def decode(path: str | os.PathLike, size: int, fps: float, info: VideoInfo | Non
     in_args = {"skip_frame": "noref", "skip_loop_filter": "all"} if fast else {}
     if threads:
         in_args["threads"] = threads
-    stream = ffmpeg.input(str(path), **in_args).video.filter("fps", fps=fps)
+    stream = ffmpeg.input(str(path), format_whitelist=CONTAINERS, **in_args).video.filter("fps", fps=fps)
     if keep_aspect:
         out_w, out_h = fit_size(info, size)
         stream = stream.filter("scale", out_w, out_h, flags="area")

@@ -1,0 +1,272 @@
+"""Careless and hostile input, by class: every cell a spreadsheet could run, files people open,
+numbers out of range. Each ends in one sentence and exit code 2, or is made harmless, and what the
+person typed is never lost."""
+from __future__ import annotations
+
+import csv
+import os
+import stat
+
+import pandas as pd
+import pytest
+
+from formclip_pipeline.core.annotate import (FORMULA_STARTS, from_spreadsheet, refresh_annotations,
+                                             review_csv_path, spreadsheet_safe)
+
+FORMULAS = ["=cmd|' /C calc'!A0", "=HYPERLINK(\"http://evil\",\"click\")", "+1+1", "-2+3", "@SUM(A1:A9)",
+            "\t=1+1", "\r=1+1", "'=already quoted", "''", "'", "'tis fine", "plain words", ""]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_every_text_cell_is_written_inert_and_read_back_as_typed(text):
+    written = spreadsheet_safe(text)
+    assert not str(written).startswith(FORMULA_STARTS)
+    assert from_spreadsheet(written) == text
+
+
+def test_numbers_are_not_quoted():
+    assert spreadsheet_safe(-0.5) == -0.5 and spreadsheet_safe(None) is None
+
+
+def test_the_review_csv_holds_no_formula_and_human_edits_starting_like_one_survive(squat_frames, tmp_path):
+    frames = squat_frames.copy()
+    frames["source_video"] = "=cmd|' /C calc'!A0_" + frames["source_video"]  # hostile video names
+    refresh_annotations(frames, tmp_path, "squat")
+    path = review_csv_path(tmp_path, "squat")
+    with path.open(newline="") as fh:
+        cells = [c for row in csv.reader(fh) for c in row]
+    assert not any(c.startswith(FORMULA_STARTS) for c in cells)
+    table = pd.read_csv(path, dtype=str)
+    for i, typed in enumerate(["=SUM(A1)", "+ better depth", "-knees in", "@coach look"]):
+        table.loc[i, "description"] = typed  # as a text editor would write it, without the quote
+    table.loc[4, "annotator_notes"] = "'=kept with its quote"  # as a spreadsheet keeps an escaped cell
+    table.to_csv(path, index=False)
+    ann = refresh_annotations(frames, tmp_path, "squat").set_index("frame_path")
+    assert list(ann.loc[table["frame_path"].iloc[:4], "description"]) == ["=SUM(A1)", "+ better depth", "-knees in",
+                                                                        "@coach look"]
+    assert ann.loc[table["frame_path"].iloc[4], "annotator_notes"] == "=kept with its quote"
+    assert ann["source_video"].str.startswith("=cmd|' /C calc'!A0_").all()
+    with path.open(newline="") as fh:
+        assert not any(c.startswith(FORMULA_STARTS) for row in csv.reader(fh) for c in row)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_files_and_folders_written_for_people_follow_the_umask(tmp_path, umask):
+    from formclip_pipeline.core import files
+
+    old = os.umask(umask)
+    files._umask.cache_clear()
+    try:
+        files.write_text(tmp_path / "report.html", "<p>hi</p>")
+        files.write_json(tmp_path / "report.json", {"a": 1})
+        with files.atomic_dir(tmp_path / "checkpoint") as d:
+            (d / "x").write_text("x")
+    finally:
+        os.umask(old)
+        files._umask.cache_clear()
+    assert stat.S_IMODE((tmp_path / "report.html").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "checkpoint").stat().st_mode) == 0o777 & ~umask
+
+
+def test_a_rewritten_file_keeps_the_mode_its_owner_gave_it(tmp_path):
+    from formclip_pipeline.core.files import write_text
+
+    target = tmp_path / "shared.csv"
+    write_text(target, "a")
+    target.chmod(0o640)
+    write_text(target, "b")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.read_text() == "b"
+
+
+@pytest.mark.parametrize("argv", [
+    ["annotate", "--csv-file", "x.csv", "--max-requests", "-1"],
+    ["annotate", "--csv-file", "x.csv", "--concurrency", "0"],
+    ["score", "v.mp4", "--fps", "100000"],
+    ["score", "v.mp4", "--fps", "0"],
+    ["score", "v.mp4", "--fps", "nan"],
+    ["extract", "--frames-per-video", "-5"],
+    ["extract", "--pose-fps", "1e9"],
+    ["train", "--epochs", "0"],
+    ["train", "--batch-size", "many"],
+    ["train", "--learning-rate=-1e-5"],
+    ["synth", "--out", "v", "--videos-per-class", "-3"],
+])
+def test_numbers_out_of_range_are_refused_before_anything_runs(argv, capsys):
+    from formclip_pipeline.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert "out of range" in err or "is not a" in err
+    assert "Traceback" not in err
+
+
+def test_a_negative_request_budget_sends_nothing_when_called_as_a_library():
+    from formclip_pipeline.core.claude import DraftSettings
+
+    with pytest.raises(ValueError, match="request budget must be 0 or more"):
+        DraftSettings(max_requests=-1)
+
+
+def _video(path, size="64x64", seconds=1):
+    import subprocess
+
+    from formclip_pipeline.core.video import ffmpeg_exe
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size={size}:rate=10:duration={seconds}", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    str(path)], check=True)
+    return path
+
+
+def test_files_that_only_pretend_to_be_videos_are_refused_by_name_and_reason(tmp_path):
+    from formclip_pipeline.core.video import VideoError, probe
+
+    outside = _video(tmp_path / "elsewhere" / "secret.mp4")
+    playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{outside}\n#EXT-X-ENDLIST\n"
+    (tmp_path / "in").mkdir()
+    cases = {
+        "list.m3u8": (playlist, "extension .m3u8 is not a video type"),
+        "list.mp4": (playlist, "not a video ffmpeg can read"),
+        "list.mpg": (playlist, "not a video ffmpeg can read|no video stream"),
+    }
+    for name, (content, reason) in cases.items():
+        (tmp_path / "in" / name).write_text(content)
+        with pytest.raises(VideoError, match=rf"^{name}: ({reason})"):
+            probe(tmp_path / "in" / name)
+    tiny = _video(tmp_path / "in" / "tiny.mp4", size="2x2")
+    with pytest.raises(VideoError, match=r"^tiny.mp4: 2x2 pixels is too small"):
+        probe(tiny)
+    os.mkfifo(tmp_path / "in" / "pipe.mp4")
+    with pytest.raises(VideoError, match=r"^pipe.mp4: not a regular file"):
+        probe(tmp_path / "in" / "pipe.mp4")
+
+
+def test_a_file_name_that_is_not_utf8_is_reported_and_the_other_videos_go_on(tmp_path):
+    from formclip_pipeline.core.frames import video_manifest
+
+    folder = tmp_path / "squat" / "good_form"
+    _video(folder / "fine.mp4", size="96x96")
+    bad = os.fsdecode(bytes(folder) + b"/caf\xe9.mp4")
+    _video(tmp_path / "x.mp4", size="96x96").rename(bad)
+    manifest = video_manifest(tmp_path, "squat")
+    assert list(manifest.sort_values("file_name")["status"]) == ["error", "ok"]
+    row = manifest[manifest["status"] == "error"].iloc[0]
+    assert row["file_name"] == "caf\\xe9.mp4" and "not valid UTF-8" in row["error"]
+    manifest.to_parquet(tmp_path / "manifest.parquet")  # nothing left that Parquet refuses
+
+
+def test_a_pipe_or_a_huge_file_among_labelled_frames_is_skipped_and_the_rest_imported(squat_frames, tmp_path):
+    from formclip_pipeline.core.annotate import import_labeled_dir
+
+    refresh_annotations(squat_frames, tmp_path, "squat")
+    table = pd.read_csv(review_csv_path(tmp_path, "squat"))
+    fifo, huge = tmp_path / table["frame_path"].iloc[0], tmp_path / table["frame_path"].iloc[1]
+    fifo.unlink()
+    os.mkfifo(fifo)
+    huge.unlink()
+    with open(huge, "wb") as fh:  # sparse: 60 MB on paper, nothing on disk
+        fh.truncate(60 * 2**20)
+    frames, ann, problems = import_labeled_dir(tmp_path, "squat")
+    assert len(frames) == len(table) - 2
+    assert any(table["frame_path"].iloc[0] in p and "not a regular file" in p for p in problems)
+    assert any(table["frame_path"].iloc[1] in p and "more than the 50 MB" in p for p in problems)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_registry_or_metrics_database_is_one_sentence(tmp_path, monkeypatch, capsys, damage):
+    from formclip_pipeline.cli import main
+    from formclip_pipeline.core.store import StoreError, duckdb_append, duckdb_query
+
+    db = tmp_path / "data" / "formclip.duckdb"
+    duckdb_append(db, "t", pd.DataFrame({"a": range(1000)}))
+    registry = tmp_path / "mlruns" / "mlflow.db"
+    registry.parent.mkdir()
+    import sqlite3
+
+    with sqlite3.connect(registry) as con:
+        con.execute("create table t (a text)")
+        con.executemany("insert into t values (?)", [("x" * 200,)] * 2000)
+    for path in (db, registry):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3] if damage == "truncated" else b"\x00garbage" * 512)
+    with pytest.raises(StoreError, match=r"formclip.duckdb: the metrics database cannot be opened"):
+        duckdb_query(db, "select * from t")
+    monkeypatch.setenv("FORMCLIP_HOME", str(tmp_path))
+    assert main(["score", str(tmp_path / "v.mp4"), "--exercise", "squat"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "mlflow.db: the model registry is damaged" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("csv_bytes, reason", [
+    ("frame_path,exercise,description\nframes_squat_good_form/a_0001.jpg,squat,genou pli\xe9\n".encode("latin-1"),
+     "is not UTF-8 text"),
+    (b"frame_path,exercise,form_type\nframes_squat_good_form/a_0001.jpg,squat,good_form\n", "missing column"),
+])
+def test_train_refuses_an_unreadable_review_csv_in_one_sentence(squat_frames, tmp_path, capsys, csv_bytes, reason):
+    from formclip_pipeline.cli import main
+
+    squat_frames.to_parquet(tmp_path / "squat_frames.parquet")
+    review_csv_path(tmp_path, "squat").write_bytes(csv_bytes)
+    assert main(["train", "--data-dir", str(tmp_path), "--output", str(tmp_path / "m"), "--exercises", "squat"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert reason in err and "squat_training_data.csv" in err and "Traceback" not in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_evaluating_without_test_videos_writes_nothing(squat_frames, tmp_path):
+    from formclip_pipeline.core.runs import evaluate_run
+
+    no_test = squat_frames.assign(split=squat_frames["split"].replace("test", "train"))
+    checkpoint = {"exercise": "squat", "path": str(tmp_path / "none"), "strategy": "pose", "run_id": "x"}
+    with pytest.raises(ValueError, match="no test videos for squat"):
+        evaluate_run(checkpoint, no_test, str(tmp_path), tmp_path / "data" / "formclip.duckdb", tmp_path)
+    assert not (tmp_path / "data").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_scoring_holds_at_most_max_frames_whatever_the_video_length(tmp_path):
+    from formclip_pipeline.core.score import ScoreSettings, sample_video
+
+    video = _video(tmp_path / "long.mp4", size="96x96", seconds=20)
+    times, frames, info = sample_video(str(video), ScoreSettings(max_frames=40))
+    assert len(frames) <= 40 and frames.shape[1:] == (224, 224, 3)
+    assert info["sampled_fps"] == pytest.approx(2.0) and "instead of 8" in info["notes"][0]
+    assert times[-1] > 15  # spread over the whole video, not its first five seconds
+
+
+def test_a_label_stays_with_its_moment_when_the_videos_are_extracted_again(squat_videos, tmp_path):
+    """Another --frames-per-video renumbers the frames: a person's label never moves to the frame
+    that now has its number; it waits in the orphans file and comes back with its moment."""
+    from formclip_pipeline.core.annotate import orphans_path
+    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+
+    manifest = video_manifest(squat_videos[0], "squat").head(2)
+    six, _, _ = extract_dataset(manifest, frames_per_video=6, skip_first=0.5, skip_last=0.5, pose_fps=0)
+    four, _, _ = extract_dataset(manifest, frames_per_video=4, skip_first=0.5, skip_last=0.5, pose_fps=0)
+    refresh_annotations(six, tmp_path, "squat")
+    path = review_csv_path(tmp_path, "squat")
+    table = pd.read_csv(path)
+    row = table[table["frame_path"].str.endswith("_002.jpg")].index[0]
+    moment = (table.loc[row, "source_video"], table.loc[row, "timestamp"])
+    table.loc[row, "description"] = "=knees cave in at this exact moment"
+    table.to_csv(path, index=False)
+    refresh_annotations(six, tmp_path, "squat")
+    jpeg = (tmp_path / table.loc[row, "frame_path"]).read_bytes()
+
+    warnings: list[str] = []
+    ann = refresh_annotations(four, tmp_path, "squat", warn=warnings.append)
+    assert "=knees cave in at this exact moment" not in set(ann["description"])
+    assert warnings and "kept in squat_orphaned_labels.csv" in warnings[0]
+    orphans = pd.read_csv(orphans_path(tmp_path, "squat"))
+    assert orphans["description"].str.contains("knees cave in at this exact moment").all() and len(orphans) == 1
+    same_name = ann[ann["frame_path"] == table.loc[row, "frame_path"]]
+    if len(same_name):  # the number now names another moment, and its JPEG shows that moment
+        assert (tmp_path / same_name["frame_path"].iloc[0]).read_bytes() != jpeg
+
+    back = refresh_annotations(six, tmp_path, "squat")
+    at = back[(back["source_video"] == moment[0]) & (back["timestamp"].round(3) == round(moment[1], 3))]
+    assert list(at["description"]) == ["=knees cave in at this exact moment"] and list(at["source"]) == ["human"]
+    assert not orphans_path(tmp_path, "squat").exists()
