@@ -5,7 +5,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export FORMCLIP_BASE_MODEL ?= formclip-tiny
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: setup demo test bench dagster mlflow clean
+.PHONY: setup demo test bench bench-real dagster mlflow clean
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,11 @@ test: setup
 bench: setup
 	$(PY) -m formclip_pipeline_tests.bench
 	$(PY) -m formclip_pipeline_tests.bench_training
+
+# Real footage is never in the repository: DIR is a folder of clips (and optionally LIST a TSV of
+# reps counted by eye); the champions `make demo` registered score them.
+bench-real: setup
+	$(PY) -m formclip_pipeline_tests.bench_real "$(DIR)" $(if $(LIST),--list "$(LIST)")
 
 dagster: setup
 	mkdir -p $(DAGSTER_HOME)

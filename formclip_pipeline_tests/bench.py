@@ -103,13 +103,18 @@ def speed(tmp: Path, seconds: int = 60) -> dict:
             clip = M.LoadedClip(CLIPModel(config).eval(), M.build_processor(tok, 224), name, {})
         clf = Classifier(clip, "squat", ex.labels(True), ex.prompts(True), True)
         settings = ScoreSettings()
-        t0 = time.perf_counter()
-        parts = []
-        predict = clf.predictor()
-        times, frames, _ = sample_video(res["video"], settings, on_batch=lambda b: parts.append(predict(b)))
-        proba = np.concatenate(parts)
-        score_frames(times, frames, proba, clf.labels, "squat", settings.fps)
-        pipeline = time.perf_counter() - t0
+        for with_pose in (False, True):
+            t0 = time.perf_counter()
+            parts = []
+            predict = clf.predictor()
+            times, frames, _ = sample_video(res["video"], settings, on_batch=lambda b: parts.append(predict(b)),
+                                            poses_out=[] if with_pose else None)
+            proba = np.concatenate(parts)
+            score_frames(times, frames, proba, clf.labels, "squat", settings.fps)
+            if with_pose:
+                with_pose_s = time.perf_counter() - t0
+            else:
+                pipeline = time.perf_counter() - t0
         t1 = time.perf_counter()
         with torch.no_grad():
             pixels = M.preprocess(frames, clip)
@@ -118,7 +123,8 @@ def speed(tmp: Path, seconds: int = 60) -> dict:
         forward = time.perf_counter() - t1
         out[name] = {"seconds_per_minute_of_video": round(pipeline / duration * 60, 2),
                      "times_faster_than_real_time": round(duration / pipeline, 2),
-                     "pipeline_over_forward_pass": round(pipeline / forward, 2), "frames": len(frames)}
+                     "pipeline_over_forward_pass": round(pipeline / forward, 2), "frames": len(frames),
+                     "with_pose_times_faster_than_real_time": round(duration / with_pose_s, 2)}
     for pose_fps in (4.0, POSE_FPS):  # the issue's figure at 4 per second, and FormClip's rate
         t0 = time.perf_counter()
         _, poses = frames_and_poses(res["video"], [], pose_fps=pose_fps)
@@ -126,6 +132,32 @@ def speed(tmp: Path, seconds: int = 60) -> dict:
         out[f"pose_extraction_{pose_fps:g}_per_s"] = {
             "times_faster_than_real_time": round(duration / pose_s, 2), "pose_frames_per_s": round(len(poses) / pose_s, 1),
             "lifter_found": round(float(np.mean([p["detected"] for p in poses])), 3)}
+    return out
+
+
+def peak_memory(tmp: Path) -> dict:
+    """Peak resident memory of sampling a 1-minute and a 60-minute 720p video as scoring does (pose
+    included), each in a fresh process: the frames kept are bounded by ScoreSettings.max_frames."""
+    import subprocess
+    import sys
+
+    from formclip_pipeline.core.video import ffmpeg_exe
+
+    out = {}
+    for minutes in (1, 60):
+        video = tmp / f"plain_{minutes}min.mp4"
+        subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=size=1280x720:rate=10:duration={minutes * 60}", "-c:v", "libx264", "-preset",
+                        "ultrafast", "-pix_fmt", "yuv420p", str(video)], check=True)
+        code = ("import resource, sys; from formclip_pipeline.core.score import ScoreSettings, sample_video; "
+                "t, f, info = sample_video(sys.argv[1], ScoreSettings(), poses_out=[]); "
+                "print(len(f), info['sampled_fps'], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        t0 = time.perf_counter()
+        frames, fps, rss_kb = subprocess.run([sys.executable, "-c", code, str(video)], capture_output=True, text=True,
+                                             check=True).stdout.split()[-3:]
+        out[f"{minutes}_min"] = {"peak_rss_mb": round(int(rss_kb) / 1024), "frames_kept": int(frames),
+                                 "sampled_fps": round(float(fps), 2), "seconds": round(time.perf_counter() - t0)}
+        video.unlink()
     return out
 
 
@@ -147,6 +179,7 @@ def main() -> None:
         print("per-rep fault detection with the registered champions:",
               f1 or "no champions registered here (run make demo first)")
         print("speed at 720p on this machine:", speed(Path(tmp)))
+        print("peak memory of scoring's sampling, 720p:", peak_memory(Path(tmp)))
 
 
 if __name__ == "__main__":
