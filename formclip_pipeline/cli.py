@@ -340,7 +340,8 @@ def cmd_score(args) -> int:
 
 def cmd_pretrain(args) -> int:
     from formclip_pipeline.core import model as M
-    from formclip_pipeline.core.pretrain import PretrainConfig, describe_pretraining, pretrain_base
+    from formclip_pipeline.core.pretrain import describe_pretraining, pretrain_base
+    from formclip_pipeline.core.settings import PretrainConfig
 
     out = args.out or str(M.cache_dir() / M.TINY_MODEL)
     config = PretrainConfig(clips=args.clips, epochs=args.epochs, batch_size=args.batch_size,
@@ -374,7 +375,7 @@ def number(kind=int, low: float | None = None, high: float | None = None, above:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from formclip_pipeline.core.pretrain import PretrainConfig
+    from formclip_pipeline.core.settings import PretrainConfig
     from formclip_pipeline.core.pose import POSE_FPS
     from formclip_pipeline.core.score import MAX_FPS
     from formclip_pipeline.core.strategies import DEFAULT_STRATEGY, STRATEGIES
@@ -482,10 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # --help and argument errors end here, before any heavy import
     from formclip_pipeline.core.annotate import AnnotationError
     from formclip_pipeline.core.store import StoreError
 
-    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (KeyError, ValueError, OSError, StoreError, AnnotationError) as exc:

@@ -64,3 +64,14 @@ def test_offline_hub_model_fails_with_guidance(tmp_path):
                    check=False)
     assert res.returncode != 0
     assert "formclip-tiny" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_help_and_argument_errors_import_no_heavy_library():
+    """`formclip --help` and a bad flag answer at once: torch, transformers, mlflow, mediapipe and
+    Dagster are imported only by the commands that use them."""
+    code = ("import sys\nfrom formclip_pipeline.cli import main\n"
+            "for argv in (['--help'], ['train', '--help'], ['score', 'v.mp4', '--fps', '0']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'mlflow', 'mediapipe', 'dagster') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

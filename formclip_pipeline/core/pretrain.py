@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 
 from formclip_pipeline.catalog import VIEWS, exercise_names, get_exercise
 from formclip_pipeline.core.recognise import image_exercise_proba
+from formclip_pipeline.core.settings import PretrainConfig
 from formclip_pipeline.core.synth import kinematics, render
 from formclip_pipeline.core.synth.generate import _rng, choose_view
 
@@ -181,23 +181,6 @@ def pretrain(clip, images: np.ndarray, captions: list[str], epochs: int = 6, bat
         log(f"pretrain epoch {epoch}/{epochs}: contrastive loss {losses[-1]:.3f} ({time.perf_counter() - t0:.0f} s)")
     model.eval()
     return losses
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """The shipped recipe, chosen by measurement on 2 cores (README, "Base models").
-
-    Small batches win on a fixed CPU budget: the loss first sits at ln(batch) and more optimiser
-    steps leave that plateau sooner. Measured on the same 8,000 frames and 8 epochs: batch 32 at
-    5e-4 reached zero-shot exercise recognition 0.33, batch 16 at 3.5e-4 reached 0.51 (chance 0.20);
-    at 2e-3 the loss never left the plateau. 12 px patches (64 image tokens) keep it to minutes.
-    """
-    clips: int = 1000
-    frames_per_clip: int = 8
-    epochs: int = 8
-    batch_size: int = 16
-    learning_rate: float = 3.5e-4
-    seed: int = 0
 
 
 def pretrain_base(out_dir, config: PretrainConfig = PretrainConfig(), log: Callable[[str], None] = print) -> dict:
