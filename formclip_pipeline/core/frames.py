@@ -103,6 +103,9 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
+OVERRUN_S = 5.0  # decoding stops this far past the duration a video's header claims
+
+
 def frames_and_poses(path: str, times: list[float], size: int = FRAME_SIZE, pose_fps: float = POSE_FPS,
                      info=None) -> tuple[list[tuple[float, np.ndarray]], list[dict]]:
     """One decode of a video: the CLIP frames nearest `times` (letterboxed to `size`), and BlazePose's
@@ -127,6 +130,9 @@ def frames_and_poses(path: str, times: list[float], size: int = FRAME_SIZE, pose
     try:
         k = 0
         for i, (t, frame) in enumerate(decode(path, POSE_FRAME_SIDE, grid, info, keep_aspect=True)):
+            if t > info.duration_s + OVERRUN_S:
+                # The stream holds more than its header claims: what was asked for lies inside the claim.
+                break
             last = (t, frame)
             if estimator is not None and i % step == 0:
                 poses.append({"frame_index": i // step, "timestamp": round(float(t), 3),
