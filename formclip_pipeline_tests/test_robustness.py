@@ -29,7 +29,7 @@ def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp
     incoming.mkdir(parents=True)
     sources = [r["video"] for r in squat_videos[1][:4]]
     for i in range(140):  # distinct contents: a remux with its own metadata
-        subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", sources[i % 4], "-t", "6",
+        subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", sources[i % 4], "-t", "3",
                         "-c", "copy", "-metadata", f"comment=upload {i}", str(incoming / f"lift {i:03d}.mp4")],
                        check=True)
     good = (incoming / "lift 000.mp4").read_bytes()

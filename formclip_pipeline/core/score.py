@@ -428,7 +428,8 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     else:
         proba = np.concatenate(parts)
         strategy = clf.clip.meta.get("strategy")
-    familiar = familiarity(reference, by_joints, exercise, strategy)
+    # The exercise check reads ranges of motion: without a rep there is no motion to read.
+    familiar = familiarity(reference, by_joints if spans else None, exercise, strategy)
     result = score_frames(times, frames, proba, clf.labels, exercise, fps, spans,
                           rep_measures(exercise, measures, times, spans))
     result["verdict"] = verdict(proba, clf.labels, result["sets"], times, settings.confident_above)
