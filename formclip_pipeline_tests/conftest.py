@@ -1,6 +1,7 @@
 """Shared fixtures: an offline environment and one small synthetic dataset rendered per session."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -32,6 +33,9 @@ def squat_videos(tmp_path_factory) -> tuple[Path, list[dict]]:
 
     root = tmp_path_factory.mktemp("videos")
     specs = dataset_specs(seed=11, videos_per_class=3, exercises=["squat"], sets=(1, 2), reps=(3, 4))
+    # At 24 frames a second (the renderer would also draw 30 or 60): everything samples 8 a second or
+    # fewer, and rendering is most of the session's setup.
+    specs = [dataclasses.replace(s, fps=24) for s in specs]
     return root, generate_dataset(root, specs, workers=2)
 
 

@@ -104,8 +104,9 @@ def test_issues_name_the_faulty_reps_and_when_they_start(tmp_path):
     labels = get_exercise("squat").class_names
     checked = 0
     for seed in range(6):
+        # Small and at 15 frames a second: scoring samples 8 a second, and the wording is under test.
         res = render_video(VideoSpec("squat", "partial_depth", 300 + seed, f"v{seed}", views=("side",), sets=(1, 1),
-                                     reps=(5, 7)), tmp_path)
+                                     reps=(5, 7), size=(640, 360), fps=15), tmp_path)
         truth = res["truth"]
         times, frames, _ = sample_video(res["video"], ScoreSettings())
         out = score_frames(times, frames, _oracle_proba(truth, times, labels), labels, "squat", ScoreSettings().fps)
