@@ -166,6 +166,14 @@ def from_spreadsheet(value):
     return value
 
 
+def write_spreadsheet_csv(table: pd.DataFrame, path: str | Path) -> None:
+    """A CSV meant to be opened in a spreadsheet, every text cell made inert, written atomically."""
+    from formclip_pipeline.core.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        table.apply(lambda col: col.map(spreadsheet_safe) if col.dtype == object else col).to_csv(tmp, index=False)
+
+
 def review_csv_path(labeled_dir: str | Path, exercise: str) -> Path:
     return Path(labeled_dir) / f"{exercise}_training_data.csv"
 
@@ -227,10 +235,8 @@ def write_review_copy(frames: pd.DataFrame, annotations: pd.DataFrame, labeled_d
             with atomic_path(target) as tmp:
                 tmp.write_bytes(data)
     csv = annotations.rename(columns={"form_class": "form_type"})[REVIEW_COLUMNS]
-    csv = csv.apply(lambda col: col.map(spreadsheet_safe) if col.dtype == object else col)
     path = review_csv_path(root, exercise)
-    with atomic_path(path) as tmp:
-        csv.to_csv(tmp, index=False)
+    write_spreadsheet_csv(csv, path)
     with atomic_path(store_path(root, exercise)) as tmp:
         annotations.to_parquet(tmp, index=False)
     return path
@@ -246,8 +252,6 @@ def refresh_annotations(frames: pd.DataFrame, labeled_dir: str | Path, exercise:
 
     A person's label whose frame is gone (the videos were extracted again with other settings) is
     never moved to another frame: it is kept in <exercise>_orphaned_labels.csv and `warn` is told."""
-    from formclip_pipeline.core.files import atomic_path
-
     store = load_store(labeled_dir, exercise)
     path = orphans_path(labeled_dir, exercise)
     kept = read_review_csv(path) if path.exists() else None
@@ -264,8 +268,7 @@ def refresh_annotations(frames: pd.DataFrame, labeled_dir: str | Path, exercise:
         if len(orphans) or (kept is not None and len(kept)) else None
     if table is not None:
         table = table[ANNOTATION_COLUMNS].drop_duplicates(subset=["video_sha256", "timestamp"], keep="last")
-        with atomic_path(path) as tmp:
-            table.apply(lambda col: col.map(spreadsheet_safe) if col.dtype == object else col).to_csv(tmp, index=False)
+        write_spreadsheet_csv(table, path)
     elif path.exists():
         path.unlink()
     if len(orphans) and warn:

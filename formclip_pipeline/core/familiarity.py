@@ -19,16 +19,12 @@ import warnings
 
 import numpy as np
 
+from formclip_pipeline.core.measures import measure_of
+
 RADIUS_FACTOR = 2.0
 MAX_UNREAD_SHARE = 0.3
 SEEN_IN_MOST = 0.9  # a measure the fit videos showed this often is one the model relies on
 PREFIX = "familiar_"
-
-
-def _measure_of(feature: str) -> str | None:
-    from formclip_pipeline.core.measures import MEASURE_NAMES
-
-    return next((m for m in MEASURE_NAMES if feature.startswith(m + "_")), None)
 
 
 def _groups(feature_names: list[str]) -> dict[str, np.ndarray]:
@@ -86,8 +82,8 @@ def check(arrays: dict[str, np.ndarray], x: np.ndarray, feature_names: list[str]
             what = "pose measures" if group == "pose" else "images"
             reasons.append(f"its {what} are {d / limit * RADIUS_FACTOR:.1f} times further from the nearest "
                            f"training video than training videos are from each other")
-    relied = {_measure_of(n) for n, s in zip(feature_names, seen) if s >= SEEN_IN_MOST} - {None}
-    unread = sorted({_measure_of(n) for n, v, s in zip(feature_names, x, seen)
+    relied = {measure_of(n) for n, s in zip(feature_names, seen) if s >= SEEN_IN_MOST} - {None}
+    unread = sorted({measure_of(n) for n, v, s in zip(feature_names, x, seen)
                      if s >= SEEN_IN_MOST and np.isnan(v)} - {None})
     if relied and len(unread) > MAX_UNREAD_SHARE * len(relied):
         reasons.append(f"{len(unread)} of the {len(relied)} body measures the model learned from could not be read "

@@ -55,6 +55,12 @@ MEASURES = {m.name: m for m in (
 MEASURE_NAMES = tuple(MEASURES)
 
 
+def measure_of(summary_key: str) -> str | None:
+    """The measure a summary or feature name is about ("knee_flexion_at_depth" -> "knee_flexion"),
+    or None for one that is no measure's (rep tempo, image embeddings)."""
+    return next((m for m in MEASURE_NAMES if summary_key.startswith(m + "_")), None)
+
+
 def _vis(image: np.ndarray, names: list[str]) -> np.ndarray:
     """N-vector: every named landmark seen well enough in that frame."""
     return np.all(image[:, [INDEX[n] for n in names], 2] >= MIN_VISIBILITY, axis=1)

@@ -51,13 +51,13 @@ def _softmax(costs: dict[str, float]) -> dict[str, float]:
 def pose_signature_costs(summary: dict[str, float]) -> tuple[dict[str, float], dict[str, list[str]]]:
     """Per exercise, the cost of the video's measure summary against the exercise's signature, and
     which summaries fell outside their range (written "trunk_lean_median 72.0 (usual 0-50)")."""
-    from formclip_pipeline.core.measures import MEASURES
+    from formclip_pipeline.core.measures import MEASURES, measure_of
 
     costs, outside = {}, {}
     for name in exercise_names():
         cost, misses = 0.0, []
         for key, lo, hi in get_exercise(name).pose_signature:
-            measure = next((m for m in MEASURES if key.startswith(m + "_")), None)
+            measure = measure_of(key)
             if measure is None:
                 raise ValueError(f"pose_signature of {name} names {key!r}, which is no measure summary "
                                  f"(a measure of core.measures followed by _low, _median, _high or _range)")
