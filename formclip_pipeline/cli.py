@@ -419,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="base CLIP: hub name, local directory, or formclip-tiny (built offline)")
     t.add_argument("--multi-class", action="store_true")
     t.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=STRATEGIES,
-                   help="pose strategies judge from the joints that `formclip extract` measured; see README")
+                   help="pose strategies judge from the joints that `formclip extract` measured; see docs/guide.md")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--exercises")
     t.set_defaults(func=cmd_train)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """The shipped recipe, chosen by measurement on 2 cores (README, "Base models").
+    """The shipped recipe, chosen by measurement on 2 cores (docs/guide.md, "Base models"; docs/benchmarks.md for how).
 
     Small batches win on a fixed CPU budget: the loss first sits at ln(batch) and more optimiser
     steps leave that plateau sooner. Measured on the same 8,000 frames and 8 epochs: batch 32 at
