@@ -52,6 +52,19 @@ def test_a_video_hiding_most_measures_the_model_relies_on_is_not_familiar():
     assert check(ref, one_gap, NAMES)["familiar"]
 
 
+def test_only_the_measures_the_exercise_is_judged_by_must_be_read():
+    X = _fit_videos()
+    ref = reference(X, NAMES)
+    arms_hidden = X[5].copy()
+    arms_hidden[6:12] = np.nan  # trunk lean and elbow unread: half the measures the model learned from
+    assert not check(ref, arms_hidden, NAMES)["familiar"]
+    # Judged by the legs alone, hiding the trunk and arms hides nothing that counts.
+    assert check(ref, arms_hidden, NAMES, {"knee_flexion", "hip_flexion", "wrist_height"})["familiar"]
+    # Judged by the elbow too, it does; the sentence counts only what the exercise is judged by.
+    verdict = check(ref, arms_hidden, NAMES, {"knee_flexion", "elbow_flexion"})
+    assert not verdict["familiar"] and any("1 of the 2" in r and "elbow_flexion" in r for r in verdict["reasons"])
+
+
 def test_a_measure_the_fit_videos_never_showed_is_not_required():
     X = _fit_videos()
     X[:, 6:9] = np.nan  # trunk lean never read in training

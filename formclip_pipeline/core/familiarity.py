@@ -8,8 +8,9 @@ checkpoint keeps a reference of its fit videos' features (standardised), and a n
 - its features are further from the nearest fit video than `RADIUS_FACTOR` times the distance
   that 95% of fit videos have to their own nearest neighbour (leave one out), measured separately
   for the pose summaries and for the image embeddings, since one has far more dimensions;
-- more than `MAX_UNREAD_SHARE` of the measures the model learned from (seen in most fit videos)
-  could not be read in it (a close-up that hides the knees).
+- more than `MAX_UNREAD_SHARE` of the measures the exercise is judged by (the catalogue's, among
+  those seen in most fit videos) could not be read in it (a close-up that hides the knees). Only
+  those count: a side view that hides the far arm of a squatter hides nothing a squat is judged by.
 
 Distances are root-mean-square over features, so a group's figure does not grow with its size.
 """
@@ -67,9 +68,11 @@ def has_reference(arrays: dict) -> bool:
     return f"{PREFIX}Z" in arrays
 
 
-def check(arrays: dict[str, np.ndarray], x: np.ndarray, feature_names: list[str]) -> dict:
+def check(arrays: dict[str, np.ndarray], x: np.ndarray, feature_names: list[str],
+          judged_by: set[str] | None = None) -> dict:
     """Whether one video's features `x` (in `feature_names` order, NaN where unread) are like the fit
-    videos': {"familiar": bool, "distance": {group: (distance, limit)}, "reasons": [sentences]}."""
+    videos': {"familiar": bool, "distance": {group: (distance, limit)}, "reasons": [sentences]}.
+    `judged_by` names the measures whose absence counts (default: every measure)."""
     seen, medians = arrays[f"{PREFIX}seen"], arrays[f"{PREFIX}medians"]
     z = (np.where(np.isnan(x), medians, x) - arrays[f"{PREFIX}center"]) / arrays[f"{PREFIX}scale"]
     Z = arrays[f"{PREFIX}Z"]
@@ -82,10 +85,13 @@ def check(arrays: dict[str, np.ndarray], x: np.ndarray, feature_names: list[str]
             what = "pose measures" if group == "pose" else "images"
             reasons.append(f"its {what} are {d / limit * RADIUS_FACTOR:.1f} times further from the nearest "
                            f"training video than training videos are from each other")
-    relied = {measure_of(n) for n, s in zip(feature_names, seen) if s >= SEEN_IN_MOST} - {None}
+    def counts(name: str | None) -> bool:
+        return name is not None and (judged_by is None or name in judged_by)
+
+    relied = {measure_of(n) for n, s in zip(feature_names, seen) if s >= SEEN_IN_MOST and counts(measure_of(n))}
     unread = sorted({measure_of(n) for n, v, s in zip(feature_names, x, seen)
-                     if s >= SEEN_IN_MOST and np.isnan(v)} - {None})
+                     if s >= SEEN_IN_MOST and np.isnan(v) and counts(measure_of(n))})
     if relied and len(unread) > MAX_UNREAD_SHARE * len(relied):
-        reasons.append(f"{len(unread)} of the {len(relied)} body measures the model learned from could not be read "
-                       f"({', '.join(unread)})")
+        reasons.append(f"{len(unread)} of the {len(relied)} body measures the exercise is judged by could not be "
+                       f"read ({', '.join(unread)})")
     return {"familiar": not reasons, "distance": distances, "reasons": reasons}

@@ -145,7 +145,8 @@ class PoseClassifier:
         if not familiarity.has_reference(self.head):
             return None
         x = np.array([features.get(n, np.nan) for n in self.feature_names], np.float64)
-        return familiarity.check(self.head, x, self.feature_names)
+        judged_by = {m for c in get_exercise(self.exercise).classes for m in c.measures} or None
+        return familiarity.check(self.head, x, self.feature_names, judged_by)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities over `labels`: the form classes, or good_form against the sum of the faults."""
