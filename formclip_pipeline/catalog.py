@@ -6,10 +6,11 @@ guide's multi-class shape, so adding an exercise or a fault is a change to that 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from formclip_pipeline.core import environment
 
 GOOD_CLASS = "good_form"
 BAD_CLASS = "bad_form"
@@ -106,7 +107,7 @@ def _load(path: str) -> dict[str, Exercise]:
 
 def catalogue() -> dict[str, Exercise]:
     """The catalogue in force: FORMCLIP_DEFINITIONS overrides the packaged file."""
-    return _load(os.environ.get("FORMCLIP_DEFINITIONS", str(DEFINITIONS_PATH)))
+    return _load(str(environment.definitions_path(DEFINITIONS_PATH)))
 
 
 def exercise_names() -> list[str]:

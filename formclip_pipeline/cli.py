@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from formclip_pipeline.core import environment
+
 
 def _exercises(value: str | None) -> list[str]:
     from formclip_pipeline.catalog import exercise_names, get_exercise
@@ -110,7 +112,6 @@ def _load_poses(data_dir: str, ex: str):
 
 def cmd_train(args) -> int:
     from formclip_pipeline.core.annotate import refresh_annotations
-    from formclip_pipeline.core.home import home
     from formclip_pipeline.core.model import ModelError
     from formclip_pipeline.core.runs import train_run
     from formclip_pipeline.core.train import TrainConfig
@@ -123,7 +124,7 @@ def cmd_train(args) -> int:
         print(f"== {ex}")
         try:
             annotations = refresh_annotations(frames, args.data_dir, ex, warn=lambda m: print(m, file=sys.stderr))
-            result = train_run(frames, annotations, ex, config, str(home()), Path(args.output),
+            result = train_run(frames, annotations, ex, config, str(environment.home()), Path(args.output),
                                poses=_load_poses(args.data_dir, ex))
         except ModelError as exc:
             raise SystemExit(f"formclip train: {exc}")
@@ -136,7 +137,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from formclip_pipeline.core.home import duckdb_path, home
     from formclip_pipeline.core.runs import evaluate_run
 
     latest = Path(args.model) / "latest.json"
@@ -148,7 +148,7 @@ def cmd_evaluate(args) -> int:
     for ex, ck in checkpoints.items():
         if ex not in frames_by_ex:
             continue
-        out = evaluate_run(ck, frames_by_ex[ex], str(home()), duckdb_path(), Path(args.model),
+        out = evaluate_run(ck, frames_by_ex[ex], str(environment.home()), environment.duckdb_path(), Path(args.model),
                            poses=_load_poses(args.data_dir, ex))
         main = out["results"][ck["strategy"]]
         print(f"\n{ex.replace('_', ' ').title()}:")
@@ -415,8 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=number(int, 1), default=16)
     t.add_argument("--learning-rate", type=number(float, 0, above=True), default=1e-5)
     t.add_argument("--weight-decay", type=number(float, 0), default=0.1)
-    t.add_argument("--model", default="openai/clip-vit-base-patch32",
-                   help="base CLIP: hub name, local directory, or formclip-tiny (built offline)")
+    t.add_argument("--model", default=environment.base_model(),
+                   help="base CLIP: hub name, local directory, or formclip-tiny (built offline); default: "
+                        f"FORMCLIP_BASE_MODEL, else {environment.DEFAULT_BASE_MODEL}")
     t.add_argument("--multi-class", action="store_true")
     t.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=STRATEGIES,
                    help="pose strategies judge from the joints that `formclip extract` measured; see docs/guide.md")

@@ -11,7 +11,7 @@ def run_demo(videos_per_class: int = 4, epochs: int = 6, seed: int = 0) -> int:
     import dagster as dg
 
     from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
-    from formclip_pipeline.core.home import home
+    from formclip_pipeline.core.environment import home
     from formclip_pipeline.core.store import duckdb_query
     from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset
     from formclip_pipeline.definitions import resources
@@ -28,9 +28,10 @@ def run_demo(videos_per_class: int = 4, epochs: int = 6, seed: int = 0) -> int:
         print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
     else:
         print(f"using the videos already in {video_dir}")
-    from formclip_pipeline.core.model import TINY_MODEL, resolve_base
+    from formclip_pipeline.core.environment import base_model as configured_base
+    from formclip_pipeline.core.model import resolve_base
 
-    base_model = os.environ.get("FORMCLIP_BASE_MODEL", TINY_MODEL)
+    base_model = configured_base()
     # Built here when FormClip builds it, so the first run is not the one that waits for pretraining.
     print(f"base model {base_model}: {resolve_base(base_model)}", flush=True)
     instance = dg.DagsterInstance.get()

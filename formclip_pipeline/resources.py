@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from formclip_pipeline.core import store
-from formclip_pipeline.core.home import duckdb_path, home
+from formclip_pipeline.core.environment import duckdb_path, home
 
 
 def default_root() -> str:
@@ -20,7 +20,7 @@ def default_root() -> str:
 
 
 class FormClipPaths(dg.ConfigurableResource):
-    root: str  # FormClip's home (core.home), given by definitions.resources()
+    root: str  # FormClip's home (core.environment.home), given by definitions.resources()
 
     @property
     def base(self) -> Path:
@@ -50,7 +50,7 @@ class FormClipPaths(dg.ConfigurableResource):
 
 class MLflowTracking(dg.ConfigurableResource):
     """A thin MLflow resource: a sqlite store under mlruns/ (the file store is deprecated)."""
-    root: str  # FormClip's home (core.home), given by definitions.resources()
+    root: str  # FormClip's home (core.environment.home), given by definitions.resources()
     experiment: str = "formclip"
 
     def tracking_uri(self) -> str:
@@ -63,7 +63,7 @@ class MLflowTracking(dg.ConfigurableResource):
 
 
 class DuckDBStore(dg.ConfigurableResource):
-    root: str  # FormClip's home (core.home), given by definitions.resources()
+    root: str  # FormClip's home (core.environment.home), given by definitions.resources()
 
     def append(self, table: str, df: pd.DataFrame) -> int:
         return store.duckdb_append(Path(self.root) / "data" / "formclip.duckdb", table, df)
@@ -74,7 +74,7 @@ class DuckDBStore(dg.ConfigurableResource):
 
 class ParquetJsonIOManager(dg.ConfigurableIOManager):
     """DataFrames as Parquet, everything else as JSON, one file per asset partition, written atomically."""
-    root: str  # FormClip's home (core.home), given by definitions.resources()
+    root: str  # FormClip's home (core.environment.home), given by definitions.resources()
 
     def _path(self, context, suffix: str) -> Path:
         key = "/".join(context.asset_key.path)

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import json
-import os
 
 import dagster as dg
 
 from formclip_pipeline.catalog import exercise_names
+from formclip_pipeline.core import environment
 from formclip_pipeline.core.fingerprint import data_fingerprint
 from formclip_pipeline.resources import FormClipPaths
 
-# Weekly by default (Monday 03:00); FORMCLIP_RETRAIN_CRON changes it for a deployment.
-RETRAIN_CRON = os.environ.get("FORMCLIP_RETRAIN_CRON", "0 3 * * 1")
+# Weekly by default (Monday 03:00); FORMCLIP_RETRAIN_CRON changes it for a deployment. A schedule's cron is
+# fixed when Dagster loads the definitions, so it is read then.
+RETRAIN_CRON = environment.retrain_cron()
 
 
 def retrain_decisions(paths: FormClipPaths) -> dict[str, str | None]:

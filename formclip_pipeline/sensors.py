@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from formclip_pipeline.assets.scoring import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
 from formclip_pipeline.catalog import exercise_names
+from formclip_pipeline.core import environment
 from formclip_pipeline.core.video import file_sha256
 from formclip_pipeline.partitions import incoming_videos
 from formclip_pipeline.resources import FormClipPaths
@@ -19,7 +19,7 @@ PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".download", ".partial")
 
 
 def incoming_dir(paths: FormClipPaths) -> Path:
-    return Path(os.environ.get("FORMCLIP_INCOMING", paths.base / "data" / "incoming"))
+    return environment.incoming_dir(paths.base)
 
 
 def candidates(folder: Path) -> dict[str, tuple[int, int]]:

@@ -62,8 +62,8 @@ def test_offline_hub_model_fails_with_guidance(tmp_path):
     # No poses: the image strategy under test never reads them.
     formclip("extract", "--video-dir", "videos", "--out", "frames", "--frames-per-video", "2", "--pose-fps", "0",
              cwd=tmp_path)
-    res = formclip("train", "--data-dir", "frames", "--output", "m", "--epochs", "1", "--strategy", "flyp", cwd=tmp_path,
-                   check=False)
+    res = formclip("train", "--data-dir", "frames", "--output", "m", "--epochs", "1", "--strategy", "flyp",
+                   "--model", "openai/clip-vit-base-patch32", cwd=tmp_path, check=False)
     assert res.returncode != 0
     assert "formclip-tiny" in res.stderr and "Traceback" not in res.stderr
 

@@ -215,3 +215,21 @@ def test_a_lift_unlike_the_training_videos_gets_its_measures_and_no_verdict(squa
     same_kind = score_video(lifter_per_exercise["squat"], "squat", str(tmp_path / "pose_model"))[0]
     assert same_kind["familiarity"]["familiar"] is True
     assert same_kind["verdict"]["label"] in clf.labels and 0 <= same_kind["overall_score"] <= 100
+
+
+def test_without_a_loadable_base_the_exercise_is_recognised_from_the_joints_alone(squat_frames, squat_poses,
+                                                                                lifter_per_exercise, tmp_path):
+    """Offline, the default base (ViT-B/32) cannot be downloaded: scoring without --exercise still
+    names the lift from the joints, and says that the image model had no say."""
+    from formclip_pipeline.core.pose_classifier import train_pose_classifier
+    from formclip_pipeline.core.score import score_video
+
+    clf, _ = train_pose_classifier(squat_poses, squat_frames, "squat", "pose", True, log=lambda _: None)
+    clf.save(tmp_path / "pose_model", {"strategy": "pose"})
+    (tmp_path / "not_a_clip").mkdir()
+    report, _ = score_video(lifter_per_exercise["squat"], None, str(tmp_path / "pose_model"),
+                            base_model=str(tmp_path / "not_a_clip"))
+    recognition = report["exercise_recognition"]
+    assert report["exercise"] == "squat" and recognition["exercise"] == "squat"
+    assert "from_image" not in recognition and "from_pose" in recognition
+    assert recognition["note"].startswith("recognised from the joints alone") and "not_a_clip" in recognition["note"]

@@ -1,10 +1,9 @@
-import os
 
 import dagster as dg
 import pandas as pd
 
+from formclip_pipeline.core import environment
 from formclip_pipeline.core.fingerprint import data_fingerprint
-from formclip_pipeline.core.model import DEFAULT_BASE_MODEL
 from formclip_pipeline.core.runs import train_run
 from formclip_pipeline.core.strategies import DEFAULT_STRATEGY
 from formclip_pipeline.core.train import TrainConfig
@@ -13,8 +12,9 @@ from formclip_pipeline.resources import FormClipPaths, MLflowTracking
 
 
 class TrainingConfig(dg.Config):
-    # FORMCLIP_BASE_MODEL lets a deployment (or the offline demo) change the default in the launchpad.
-    base_model: str = os.environ.get("FORMCLIP_BASE_MODEL", DEFAULT_BASE_MODEL)
+    # FORMCLIP_BASE_MODEL lets a deployment (or the offline demo) change the default in the launchpad, which
+    # Dagster reads when it loads the definitions.
+    base_model: str = environment.base_model()
     strategy: str = DEFAULT_STRATEGY  # one of core.train.STRATEGIES
     multi_class: bool = False
     epochs: int = 5

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from formclip_pipeline.catalog import get_exercise
+from formclip_pipeline.core import environment
 
 PROMPT_VERSION = "v1"
 
@@ -118,7 +119,7 @@ def estimate_tokens(image: bytes, prompt: str, settings: DraftSettings) -> tuple
 def _client(settings: DraftSettings):
     import anthropic
 
-    if not os.environ.get("ANTHROPIC_API_KEY"):
+    if not environment.anthropic_api_key():
         raise NoApiKey("ANTHROPIC_API_KEY is not set")
     # base_url comes from ANTHROPIC_BASE_URL when set (the SDK's own setting).
     return anthropic.Anthropic(max_retries=settings.max_retries, timeout=settings.timeout_s)

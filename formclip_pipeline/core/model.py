@@ -18,19 +18,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DEFAULT_BASE_MODEL = "openai/clip-vit-base-patch32"
+from formclip_pipeline.core.environment import DEFAULT_BASE_MODEL, cache_dir  # noqa: F401 (re-exported)
+
 TINY_MODEL = "formclip-tiny"
 TINY_INIT_MODEL = "formclip-tiny-init"
 FORMCLIP_META = "formclip.json"
 
-
 class ModelError(Exception):
     """A model that cannot be loaded or used, with what to do about it."""
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("FORMCLIP_CACHE", Path.home() / ".cache" / "formclip"))
-
 
 def _tokenizer_corpus() -> list[str]:
     from formclip_pipeline.catalog import catalogue
@@ -43,10 +38,8 @@ def _tokenizer_corpus() -> list[str]:
             lines += [c.description, *c.templates, c.issue or "", c.recommendation]
     return [ln.lower() for ln in lines if ln]
 
-
 # CLIPTokenizer's own split of a text into words: letters, single digits, runs of other symbols.
 _CLIP_WORD = r"'s|'t|'re|'ve|'m|'ll|'d|[^\W\d_]+|\d|[^\s\w]+|_+"
-
 
 def train_bpe(lines: list[str], vocab_size: int, alphabet: str) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """Byte-pair merges learned from `lines`, the same in every process.
@@ -91,7 +84,6 @@ def train_bpe(lines: list[str], vocab_size: int, alphabet: str) -> tuple[dict[st
             seqs[w] = tuple(out)
     return vocab, merges
 
-
 def build_tokenizer(extra_corpus: list[str] | None = None, vocab_size: int = 1024):
     """A real CLIP BPE tokenizer trained on the catalogue's text (the hub's vocabulary is unreachable)."""
     from transformers import CLIPTokenizer
@@ -99,7 +91,6 @@ def build_tokenizer(extra_corpus: list[str] | None = None, vocab_size: int = 102
     vocab, merges = train_bpe(_tokenizer_corpus() + (extra_corpus or []), vocab_size,
                               "abcdefghijklmnopqrstuvwxyz0123456789-'.,")
     return CLIPTokenizer(vocab=vocab, merges=merges)
-
 
 def tiny_config(vocab_size: int, image_size: int = 96):
     from transformers import CLIPConfig
@@ -113,13 +104,11 @@ def tiny_config(vocab_size: int, image_size: int = 96):
         projection_dim=128,
     )
 
-
 def vit_b32_config():
     """The architecture of openai/clip-vit-base-patch32 (the transformers defaults), no weights."""
     from transformers import CLIPConfig
 
     return CLIPConfig()
-
 
 def build_processor(tokenizer, image_size: int):
     from transformers import CLIPImageProcessorPil, CLIPProcessor
@@ -127,7 +116,6 @@ def build_processor(tokenizer, image_size: int):
     image_processor = CLIPImageProcessorPil(size={"shortest_edge": image_size},
                                             crop_size={"height": image_size, "width": image_size})
     return CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
-
 
 def build_tiny(path: str | os.PathLike, seed: int = 0, image_size: int = 96) -> Path:
     """Create the small CLIP from config and save it where `from_pretrained` can read it."""
@@ -145,17 +133,14 @@ def build_tiny(path: str | os.PathLike, seed: int = 0, image_size: int = 96) -> 
         (tmp / FORMCLIP_META).write_text(json.dumps({"kind": "base", "name": TINY_INIT_MODEL, "seed": seed}))
     return path
 
-
 def _build_pretrained_tiny(path: Path) -> None:
     from formclip_pipeline.core.pretrain import describe_pretraining, pretrain_base
 
     print(f"{TINY_MODEL} is not in {cache_dir()} yet: pretraining it once (several minutes on 2 cores)", flush=True)
     print(f"{TINY_MODEL} {describe_pretraining(pretrain_base(path))}", flush=True)
 
-
 # The names FormClip builds itself, and how; each is built into the cache once, on first use.
 _BUILT_HERE = {TINY_INIT_MODEL: build_tiny, TINY_MODEL: _build_pretrained_tiny}
-
 
 def resolve_base(name_or_path: str) -> str:
     """What `from_pretrained` should be given for a base model name."""
@@ -166,7 +151,6 @@ def resolve_base(name_or_path: str) -> str:
     if not (target / "config.json").exists():
         build(target)
     return str(target)
-
 
 @dataclass
 class LoadedClip:
@@ -186,7 +170,6 @@ class LoadedClip:
     @property
     def image_std(self) -> list[float]:
         return list(self.processor.image_processor.image_std)
-
 
 def load_clip(name_or_path: str) -> LoadedClip:
     """Load a CLIP model and processor by hub name, local path or `formclip-tiny`."""
@@ -209,7 +192,6 @@ def load_clip(name_or_path: str) -> LoadedClip:
     model.eval()
     return LoadedClip(model, processor, source, meta)
 
-
 def preprocess(frames: np.ndarray | torch.Tensor, clip: LoadedClip) -> torch.Tensor:
     """uint8 NxHxWx3 square frames to normalised pixel values at the model's resolution.
 
@@ -224,21 +206,17 @@ def preprocess(frames: np.ndarray | torch.Tensor, clip: LoadedClip) -> torch.Ten
     std = torch.tensor(clip.image_std).view(1, 3, 1, 1)
     return (x - mean) / std
 
-
 def _as_tensor(out) -> torch.Tensor:
     # transformers 5 returns a model output object from get_*_features.
     return out if isinstance(out, torch.Tensor) else out.pooler_output
 
-
 def image_features(model, pixels: torch.Tensor) -> torch.Tensor:
     return F.normalize(_as_tensor(model.get_image_features(pixel_values=pixels)), dim=-1)
-
 
 def text_features(model, processor, texts: list[str]) -> torch.Tensor:
     tok = processor.tokenizer(texts, padding=True, truncation=True, max_length=model.config.text_config.max_position_embeddings,
                               return_tensors="pt")
     return F.normalize(_as_tensor(model.get_text_features(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])), dim=-1)
-
 
 @torch.no_grad()
 def embed_images(clip: LoadedClip, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -246,7 +224,6 @@ def embed_images(clip: LoadedClip, frames: np.ndarray, batch_size: int = 64) -> 
     for i in range(0, len(frames), batch_size):
         out.append(image_features(clip.model, preprocess(frames[i:i + batch_size], clip)))
     return torch.cat(out).numpy() if out else np.zeros((0, clip.model.config.projection_dim), np.float32)
-
 
 def save_checkpoint(clip: LoadedClip, path: str | os.PathLike, meta: dict) -> Path:
     """Save weights (safetensors), processor, tokenizer and class prompts, atomically."""

@@ -11,7 +11,6 @@ measures are reported, its scores, classes and issues are withheld, and the repo
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from formclip_pipeline.catalog import GOOD_CLASS, get_exercise
+from formclip_pipeline.core import environment
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.pose import POSE_FPS
 from formclip_pipeline.core.video import VideoError, decode, letterbox, probe
@@ -62,7 +62,7 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
     output folder (the exercise's checkpoint in it), or models:/formclip-<ex>@champion."""
     from formclip_pipeline.core import store
 
-    from formclip_pipeline.core.home import home
+    from formclip_pipeline.core.environment import home
 
     root = root or str(home())
     ref = ref or f"models:/{store.REGISTERED_PREFIX}{exercise}@{store.CHAMPION}"
@@ -405,12 +405,19 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     by_joints = recognise(summary, found, None) if found >= MIN_LIFTER_FOUND else None
     recognised = None
     if exercise is None:
-        base = M.load_clip(base_model or os.environ.get("FORMCLIP_BASE_MODEL", M.TINY_MODEL))
-        rec = recognise(summary, found, image_exercise_proba(base, frames))
+        image_proba, image_note = None, None
+        try:
+            image_proba = image_exercise_proba(M.load_clip(base_model or environment.base_model()), frames)
+        except M.ModelError as exc:  # offline without the base: the joints alone still tell most lifts apart
+            if by_joints is None:
+                raise ScoreError(f"could not tell which exercise this is: no lifter found to read, and {exc}; "
+                                 f"pass --exercise") from exc
+            image_note = f"recognised from the joints alone: {exc}"
+        rec = recognise(summary, found, image_proba)
         if rec.confidence < settings.recognise_min_confidence:
             raise ScoreError(f"could not tell which exercise this is (best guess {rec.exercise} at "
                              f"{rec.confidence:.0%}); pass --exercise")
-        exercise, recognised = rec.exercise, rec.to_dict()
+        exercise, recognised = rec.exercise, {**rec.to_dict(), **({"note": image_note} if image_note else {})}
         clf, described, path_dir = _load_for(exercise, model_ref, root)
         if not isinstance(clf, PoseClassifier):
             parts = [clf.predict_proba(frames)]

@@ -1,0 +1,53 @@
+"""Every setting FormClip takes from the environment, in one place, each read when asked for (so a
+setting made after import still counts) and each with its one default.
+
+| variable | what it sets | default |
+| --- | --- | --- |
+| FORMCLIP_HOME | the folder every path hangs off (data/, mlruns/) | the working directory |
+| FORMCLIP_BASE_MODEL | the base CLIP for training and for recognising the exercise from the image | openai/clip-vit-base-patch32 |
+| FORMCLIP_CACHE | where pretrained bases and embeddings are cached | ~/.cache/formclip |
+| FORMCLIP_DEFINITIONS | the exercise catalogue | the packaged exercise_definitions.json |
+| FORMCLIP_INCOMING | the watched folder | <home>/data/incoming |
+| FORMCLIP_RETRAIN_CRON | when the retraining schedule runs | Monday 03:00 |
+| ANTHROPIC_API_KEY | Claude drafts (`annotate --ai`) | none |
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# The product's base model; the Makefile's targets set FORMCLIP_BASE_MODEL=formclip-tiny to work offline.
+DEFAULT_BASE_MODEL = "openai/clip-vit-base-patch32"
+DEFAULT_RETRAIN_CRON = "0 3 * * 1"
+
+
+def home() -> Path:
+    return Path(os.environ.get("FORMCLIP_HOME") or os.getcwd()).resolve()
+
+
+def duckdb_path(root: str | os.PathLike | None = None) -> Path:
+    return Path(root or home()) / "data" / "formclip.duckdb"
+
+
+def base_model() -> str:
+    return os.environ.get("FORMCLIP_BASE_MODEL") or DEFAULT_BASE_MODEL
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FORMCLIP_CACHE") or Path.home() / ".cache" / "formclip")
+
+
+def definitions_path(packaged: Path) -> Path:
+    return Path(os.environ.get("FORMCLIP_DEFINITIONS") or packaged)
+
+
+def incoming_dir(root: Path) -> Path:
+    return Path(os.environ.get("FORMCLIP_INCOMING") or root / "data" / "incoming")
+
+
+def retrain_cron() -> str:
+    return os.environ.get("FORMCLIP_RETRAIN_CRON") or DEFAULT_RETRAIN_CRON
+
+
+def anthropic_api_key() -> str | None:
+    return os.environ.get("ANTHROPIC_API_KEY") or None
