@@ -112,6 +112,7 @@ def _load_poses(data_dir: str, ex: str):
 
 def cmd_train(args) -> int:
     from formclip_pipeline.core.annotate import refresh_annotations
+    from formclip_pipeline.core import store
     from formclip_pipeline.core.model import ModelError
     from formclip_pipeline.core.runs import train_run
     from formclip_pipeline.core.train import TrainConfig
@@ -124,8 +125,8 @@ def cmd_train(args) -> int:
         print(f"== {ex}")
         try:
             annotations = refresh_annotations(frames, args.data_dir, ex, warn=lambda m: print(m, file=sys.stderr))
-            result = train_run(frames, annotations, ex, config, str(environment.home()), Path(args.output),
-                               poses=_load_poses(args.data_dir, ex))
+            result = train_run(frames, annotations, ex, config, store.Tracker.for_home(environment.home()),
+                               Path(args.output), poses=_load_poses(args.data_dir, ex))
         except ModelError as exc:
             raise SystemExit(f"formclip train: {exc}")
         summary[ex] = result
@@ -137,6 +138,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from formclip_pipeline.core import store
     from formclip_pipeline.core.runs import evaluate_run
 
     latest = Path(args.model) / "latest.json"
@@ -148,7 +150,8 @@ def cmd_evaluate(args) -> int:
     for ex, ck in checkpoints.items():
         if ex not in frames_by_ex:
             continue
-        out = evaluate_run(ck, frames_by_ex[ex], str(environment.home()), environment.duckdb_path(), Path(args.model),
+        out = evaluate_run(ck, frames_by_ex[ex], store.Tracker.for_home(environment.home()),
+                           store.MetricsStore.at_home(environment.home()), Path(args.model),
                            poses=_load_poses(args.data_dir, ex))
         main = out["results"][ck["strategy"]]
         print(f"\n{ex.replace('_', ' ').title()}:")

@@ -2,6 +2,7 @@ import dagster as dg
 
 from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
 from formclip_pipeline.assets.scoring import video_report
+from formclip_pipeline.core import environment
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking, ParquetJsonIOManager, default_root
 from formclip_pipeline.schedules import build_retrain_schedule
 from formclip_pipeline.sensors import incoming_video_sensor, score_video_job
@@ -12,7 +13,8 @@ training_job = dg.define_asset_job("train_exercise", selection=dg.AssetSelection
 
 def resources() -> dict:
     root = default_root()
-    return {"paths": FormClipPaths(root=root), "mlflow_tracking": MLflowTracking(root=root), "duckdb": DuckDBStore(root=root),
+    return {"paths": FormClipPaths(root=root), "mlflow_tracking": MLflowTracking(root=root, tracking_uri=environment.tracking_uri() or ""),
+            "duckdb": DuckDBStore(root=root),
             "io_manager": ParquetJsonIOManager(root=root)}
 
 

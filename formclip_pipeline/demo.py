@@ -12,7 +12,7 @@ def run_demo(videos_per_class: int = 4, epochs: int = 6, seed: int = 0) -> int:
 
     from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
     from formclip_pipeline.core.environment import home
-    from formclip_pipeline.core.store import duckdb_query
+    from formclip_pipeline.core.store import MetricsStore
     from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset
     from formclip_pipeline.definitions import resources
 
@@ -49,7 +49,7 @@ def run_demo(videos_per_class: int = 4, epochs: int = 6, seed: int = 0) -> int:
         print(f"  {ex}: run {result.run_id[:8]} {status} in {time.perf_counter() - t:.0f} s", flush=True)
         if not result.success:
             return 1
-    table = duckdb_query(root / "data" / "formclip.duckdb", """
+    table = MetricsStore.at_home(root).query("""
         select exercise, strategy, level, metric, value from evaluation_metrics
         where class_name = 'all' and metric in ('accuracy', 'precision', 'recall', 'balanced_accuracy')
         qualify row_number() over (partition by exercise, strategy, level, metric order by evaluated_at desc) = 1

@@ -5,7 +5,6 @@ whole pipeline at a temporary directory with one setting.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -49,27 +48,21 @@ class FormClipPaths(dg.ConfigurableResource):
 
 
 class MLflowTracking(dg.ConfigurableResource):
-    """A thin MLflow resource: a sqlite store under mlruns/ (the file store is deprecated)."""
+    """Where runs and the model registry live: a sqlite store under <root>/mlruns, or the tracking
+    server at `tracking_uri` (FORMCLIP_TRACKING_URI). The assets hand its Tracker to the core."""
     root: str  # FormClip's home (core.environment.home), given by definitions.resources()
-    experiment: str = "formclip"
+    tracking_uri: str = ""
 
-    def tracking_uri(self) -> str:
-        return store.mlflow_tracking_uri(self.root)
-
-    @contextmanager
-    def run(self, run_name: str, tags: dict | None = None):
-        with store.mlflow_run(self.root, self.experiment, run_name, tags) as run:
-            yield run
+    def tracker(self) -> store.Tracker:
+        return store.Tracker(self.tracking_uri) if self.tracking_uri else store.Tracker.at_home(self.root)
 
 
 class DuckDBStore(dg.ConfigurableResource):
+    """The DuckDB file of metrics and scored videos; the assets hand its MetricsStore to the core."""
     root: str  # FormClip's home (core.environment.home), given by definitions.resources()
 
-    def append(self, table: str, df: pd.DataFrame) -> int:
-        return store.duckdb_append(Path(self.root) / "data" / "formclip.duckdb", table, df)
-
-    def replace_rows(self, table: str, key: str, df: pd.DataFrame) -> int:
-        return store.duckdb_append(Path(self.root) / "data" / "formclip.duckdb", table, df, replace_key=key)
+    def metrics_store(self) -> store.MetricsStore:
+        return store.MetricsStore.at_home(self.root)
 
 
 class ParquetJsonIOManager(dg.ConfigurableIOManager):

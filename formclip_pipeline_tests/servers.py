@@ -1,4 +1,4 @@
-"""Real servers for tests, started as a user starts them: `dagster dev` and `mlflow ui`."""
+"""Real servers for tests, started as a user starts them: `dagster dev`, `mlflow ui` and `mlflow server`."""
 from __future__ import annotations
 
 import json
@@ -80,3 +80,20 @@ def mlflow_ui(tracking_uri: str):
     with _process([str(mlflow), "ui", "--backend-store-uri", tracking_uri, "--host", "127.0.0.1",
                    "--port", str(port)], dict(os.environ), ready):
         yield port
+
+
+@contextmanager
+def mlflow_server(folder: Path):
+    """An MLflow tracking server as a cluster would share one: its own database and artifact store
+    under `folder`, artifacts served over HTTP. Yields its tracking URI."""
+    port = free_port()
+    mlflow = Path(sys.executable).with_name("mlflow")
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def ready() -> bool:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).status == 200
+
+    with _process([str(mlflow), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+                   "--artifacts-destination", str(folder / "artifacts"), "--serve-artifacts", "--host", "127.0.0.1",
+                   "--port", str(port), "--workers", "1"], dict(os.environ), ready):
+        yield f"http://127.0.0.1:{port}"

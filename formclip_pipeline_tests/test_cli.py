@@ -77,3 +77,30 @@ def test_help_and_argument_errors_import_no_heavy_library():
             "print(sorted(m for m in ('torch', 'transformers', 'mlflow', 'mediapipe', 'dagster') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_train_and_evaluate_track_in_a_tracking_server_when_one_is_named(squat_frames, squat_poses, tmp_path,
+                                                                        monkeypatch, capsys):
+    """FORMCLIP_TRACKING_URI points every run, version and champion at a shared MLflow server (as a
+    cluster's machines share one) instead of the sqlite store under FORMCLIP_HOME."""
+    from mlflow import MlflowClient
+
+    from formclip_pipeline.cli import main
+    from formclip_pipeline_tests.servers import mlflow_server
+
+    squat_frames.to_parquet(tmp_path / "squat_frames.parquet")
+    squat_poses.to_parquet(tmp_path / "squat_poses.parquet")
+    monkeypatch.setenv("FORMCLIP_HOME", str(tmp_path / "home"))
+    with mlflow_server(tmp_path / "server") as uri:
+        monkeypatch.setenv("FORMCLIP_TRACKING_URI", uri)
+        assert main(["train", "--data-dir", str(tmp_path), "--output", str(tmp_path / "m"), "--exercises", "squat",
+                     "--model", "formclip-tiny-init"]) == 0
+        assert main(["evaluate", "--model", str(tmp_path / "m"), "--data-dir", str(tmp_path),
+                     "--exercises", "squat"]) == 0
+        client = MlflowClient(uri)
+        runs = client.search_runs([client.get_experiment_by_name("formclip").experiment_id])
+        assert [r.info.run_name for r in runs] == ["train-squat"] and "test_video_balanced_accuracy" in runs[0].data.metrics
+        champion = client.get_model_version_by_alias("formclip-squat", "champion")
+        assert champion.run_id == runs[0].info.run_id
+    assert list((tmp_path / "server" / "artifacts").rglob("formclip.json")), "the checkpoint went to the server"
+    assert not (tmp_path / "home" / "mlruns").exists()

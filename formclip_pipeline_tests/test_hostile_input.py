@@ -179,10 +179,10 @@ def test_a_pipe_or_a_huge_file_among_labelled_frames_is_skipped_and_the_rest_imp
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
 def test_a_damaged_registry_or_metrics_database_is_one_sentence(tmp_path, monkeypatch, capsys, damage):
     from formclip_pipeline.cli import main
-    from formclip_pipeline.core.store import StoreError, duckdb_append, duckdb_query
+    from formclip_pipeline.core.store import MetricsStore, StoreError
 
     db = tmp_path / "data" / "formclip.duckdb"
-    duckdb_append(db, "t", pd.DataFrame({"a": range(1000)}))
+    MetricsStore(db).append("t", pd.DataFrame({"a": range(1000)}))
     registry = tmp_path / "mlruns" / "mlflow.db"
     registry.parent.mkdir()
     import sqlite3
@@ -194,7 +194,7 @@ def test_a_damaged_registry_or_metrics_database_is_one_sentence(tmp_path, monkey
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 3] if damage == "truncated" else b"\x00garbage" * 512)
     with pytest.raises(StoreError, match=r"formclip.duckdb: the metrics database cannot be opened"):
-        duckdb_query(db, "select * from t")
+        MetricsStore(db).query("select * from t")
     monkeypatch.setenv("FORMCLIP_HOME", str(tmp_path))
     assert main(["score", str(tmp_path / "v.mp4"), "--exercise", "squat"]) == 2
     err = capsys.readouterr().err.strip()
@@ -218,12 +218,14 @@ def test_train_refuses_an_unreadable_review_csv_in_one_sentence(squat_frames, tm
 
 
 def test_evaluating_without_test_videos_writes_nothing(squat_frames, tmp_path):
+    from formclip_pipeline.core import store
     from formclip_pipeline.core.runs import evaluate_run
 
     no_test = squat_frames.assign(split=squat_frames["split"].replace("test", "train"))
     checkpoint = {"exercise": "squat", "path": str(tmp_path / "none"), "strategy": "pose", "run_id": "x"}
     with pytest.raises(ValueError, match="no test videos for squat"):
-        evaluate_run(checkpoint, no_test, str(tmp_path), tmp_path / "data" / "formclip.duckdb", tmp_path)
+        evaluate_run(checkpoint, no_test, store.Tracker.at_home(tmp_path), store.MetricsStore.at_home(tmp_path),
+                     tmp_path)
     assert not (tmp_path / "data").exists() and not (tmp_path / "mlruns").exists()
 
 

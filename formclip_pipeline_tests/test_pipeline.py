@@ -90,7 +90,7 @@ def test_pose_checkpoint_is_tracked_registered_and_evaluated_per_video(pipeline_
     assert ck["strategy"] == "pose"
     files = {p.name for p in (root / "data" / "models" / "squat" / ck["run_id"]).iterdir()}
     assert files == {"formclip.json", "pose_head.safetensors"}  # no pickle, no CLIP weights needed
-    client = MlflowClient(tracking_uri=store.mlflow_tracking_uri(root))
+    client = MlflowClient(tracking_uri=store.Tracker.at_home(root).uri)
     run = client.get_run(ck["run_id"])
     assert run.data.params["strategy"] == "pose" and 0 < run.data.metrics["pose_detection_rate"] <= 1
     assert 0 <= run.data.metrics["test_video_balanced_accuracy"] <= 1
@@ -120,7 +120,7 @@ def test_clip_checkpoint_reloads_with_from_pretrained_and_is_tracked_in_mlflow(p
     assert model.config.vision_config.image_size == 96
     for name in ("model.safetensors", "formclip.json", "tokenizer.json", "processor_config.json"):
         assert any(p.name == name for p in (root / "data" / "models" / "squat").rglob(name)), name
-    client = MlflowClient(tracking_uri=store.mlflow_tracking_uri(root))
+    client = MlflowClient(tracking_uri=store.Tracker.at_home(root).uri)
     run = client.get_run(ck["run_id"])
     assert run.data.params["epochs"] == "2" and run.data.params["strategy"] == "flyp"
     assert [m.step for m in client.get_metric_history(ck["run_id"], "train_loss")] == [1, 2]
@@ -136,8 +136,8 @@ def test_clip_checkpoint_reloads_with_from_pretrained_and_is_tracked_in_mlflow(p
 
 def test_metrics_are_queryable_in_duckdb_overall_and_per_class(pipeline_root, flyp_run):
     root, _, _ = pipeline_root
-    df = store.duckdb_query(root / "data" / "formclip.duckdb", "select run_id, strategy, level, class_name, metric, "
-                                                               "value from evaluation_metrics where exercise = 'squat'")
+    df = store.MetricsStore.at_home(root).query("select run_id, strategy, level, class_name, metric, value "
+                                                "from evaluation_metrics where exercise = 'squat'")
     assert {"pose", "flyp"} <= set(df["strategy"])
     df = df[df["run_id"] == df["run_id"].iloc[-1]]  # one evaluation: the model and its baselines
     assert {"flyp", "zero_shot", "linear_probe"} <= set(df["strategy"])
@@ -204,7 +204,7 @@ def test_failed_validation_stops_training_and_keeps_the_champion(pipeline_root, 
     root, instance, first = pipeline_root
     from mlflow import MlflowClient
 
-    before = MlflowClient(tracking_uri=store.mlflow_tracking_uri(root)).get_model_version_by_alias(
+    before = MlflowClient(tracking_uri=store.Tracker.at_home(root).uri).get_model_version_by_alias(
         "formclip-squat", "champion").run_id
     shutil.rmtree(root / "data" / "training_data" / "squat" / "bouncing")
     result = _materialize(root, instance)
@@ -213,6 +213,6 @@ def test_failed_validation_stops_training_and_keeps_the_champion(pipeline_root, 
     trained = [e for e in result.get_asset_materialization_events()
                if e.asset_key.to_user_string() == "finetuned_checkpoint"]
     assert trained == []
-    client = MlflowClient(tracking_uri=store.mlflow_tracking_uri(root))
+    client = MlflowClient(tracking_uri=store.Tracker.at_home(root).uri)
     champion = client.get_model_version_by_alias("formclip-squat", "champion")
     assert champion.run_id == before

@@ -13,10 +13,10 @@ from formclip_pipeline.core.video import ffmpeg_exe
 
 
 def _register_champion(root, model_dir, exercise="squat"):
-    with store.mlflow_run(root, "formclip", f"train-{exercise}") as run:
-        version = store.register_checkpoint(root, run.info.run_id, exercise, "checkpoint",
-                                            {"local_path": str(model_dir)})
-    store.set_champion(root, exercise, version)
+    tracker = store.Tracker.at_home(root)
+    with tracker.run(f"train-{exercise}") as run:
+        version = tracker.register(run.info.run_id, exercise, "checkpoint", {"local_path": str(model_dir)})
+    tracker.set_champion(exercise, version)
 
 
 def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp_path):
@@ -59,8 +59,8 @@ def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp
                                  run_config={"ops": {"video_report": {"config": {"fps": 2.0}}}})
             assert out.success
     assert len(launched) == len(set(launched)) == 200
-    rows = store.duckdb_query(tmp_path / "data" / "formclip.duckdb",
-                              "select status, count(*) n, count(distinct video_sha256) d from scored_videos group by 1")
+    rows = store.MetricsStore.at_home(tmp_path).query(
+        "select status, count(*) n, count(distinct video_sha256) d from scored_videos group by 1")
     counts = dict(zip(rows["status"], rows["n"]))
     assert counts.get("ok", 0) + counts.get("failed", 0) == 200
     assert counts["ok"] == 140 and rows["n"].sum() == rows["d"].sum()
@@ -86,12 +86,13 @@ def test_a_worse_model_never_takes_the_champion(tmp_path):
     from formclip_pipeline.core.runs import champion_gate
 
     versions = []
+    tracker = store.Tracker.at_home(tmp_path)
     for score in (0.8, 0.6, 0.9):
-        with store.mlflow_run(tmp_path, "formclip", "train-row") as run:
-            v = store.register_checkpoint(tmp_path, run.info.run_id, "row", "checkpoint", {})
+        with tracker.run("train-row") as run:
+            v = tracker.register(run.info.run_id, "row", "checkpoint", {})
         ck = {"exercise": "row", "model_version": v, "test_set": "same-videos"}
-        versions.append((v, champion_gate(str(tmp_path), ck, {"video": {"balanced_accuracy": score}})))
-    client = MlflowClient(tracking_uri=store.mlflow_tracking_uri(tmp_path))
+        versions.append((v, champion_gate(tracker, ck, {"video": {"balanced_accuracy": score}})))
+    client = MlflowClient(tracking_uri=tracker.uri)
     assert [g["promoted"] for _, g in versions] == [True, False, True]
     assert "does not beat" in versions[1][1]["reason"]
     assert client.get_model_version_by_alias("formclip-row", "champion").version == versions[2][0]

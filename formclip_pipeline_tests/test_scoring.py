@@ -217,10 +217,10 @@ def test_video_report_writes_reports_and_records_failures(squat_videos, squat_mo
     from formclip_pipeline.resources import DuckDBStore, FormClipPaths
 
     # A champion for squat, registered as training would register it.
-    with store.mlflow_run(tmp_path, "formclip", "train-squat") as run:
-        version = store.register_checkpoint(tmp_path, run.info.run_id, "squat", "checkpoint",
-                                            {"local_path": str(squat_model)})
-    store.set_champion(tmp_path, "squat", version)
+    tracker = store.Tracker.at_home(tmp_path)
+    with tracker.run("train-squat") as run:
+        version = tracker.register(run.info.run_id, "squat", "checkpoint", {"local_path": str(squat_model)})
+    tracker.set_champion("squat", version)
     from formclip_pipeline.core.video import file_sha256
 
     broken = tmp_path / "broken.mp4"
@@ -234,7 +234,7 @@ def test_video_report_writes_reports_and_records_failures(squat_videos, squat_mo
         result = dg.materialize([video_report], partition_key=key, resources=resources, instance=instance,
                                 tags={VIDEO_PATH_TAG: path, EXERCISE_TAG: "squat"})
         assert result.success
-    rows = store.duckdb_query(tmp_path / "data" / "formclip.duckdb",
+    rows = store.MetricsStore.at_home(tmp_path).query(
                               "select video_sha256, status, reason, html_path from scored_videos order by status")
     assert list(rows["status"]) == ["failed", "ok"]
     assert "not a video" in rows.loc[0, "reason"]

@@ -6,7 +6,7 @@ import pandas as pd
 
 from formclip_pipeline.core.runs import evaluate_run
 from formclip_pipeline.partitions import exercise_partitions
-from formclip_pipeline.resources import FormClipPaths, MLflowTracking
+from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking
 
 
 @dg.asset(
@@ -19,9 +19,10 @@ from formclip_pipeline.resources import FormClipPaths, MLflowTracking
                 "Moves alias champion only to a model that beats the current one.",
 )
 def evaluation_metrics(context: dg.AssetExecutionContext, paths: FormClipPaths, mlflow_tracking: MLflowTracking,
+                       duckdb: DuckDBStore,
                        finetuned_checkpoint: dict, extracted_frames: pd.DataFrame,
                        pose_landmarks: pd.DataFrame) -> pd.DataFrame:
-    out = evaluate_run(finetuned_checkpoint, extracted_frames, mlflow_tracking.root, paths.duckdb_path,
+    out = evaluate_run(finetuned_checkpoint, extracted_frames, mlflow_tracking.tracker(), duckdb.metrics_store(),
                        paths.reports_dir / "evaluation", poses=pose_landmarks)
     main = out["results"][finetuned_checkpoint["strategy"]]
     context.log.info(out["gate"]["reason"])

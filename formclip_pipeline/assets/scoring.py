@@ -67,6 +67,6 @@ def video_report(context: dg.AssetExecutionContext, config: ScoringConfig, paths
         context.log.warning(f"could not score {os.path.basename(path)}: {row['reason']}")
         context.add_output_metadata({"status": "failed", "reason": row["reason"]})
     # One row per video content: a second run for the same video replaces the first one's row.
-    duckdb.replace_rows("scored_videos", "video_sha256", pd.DataFrame([row]).astype(
-        {"overall_score": "Int64", "sets": "Int64", "reps": "Int64"}))
+    duckdb.metrics_store().append("scored_videos", pd.DataFrame([row]).astype(
+        {"overall_score": "Int64", "sets": "Int64", "reps": "Int64"}), replace_key="video_sha256")
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}

@@ -40,7 +40,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainingConf
     # Taken before training so that edits made during the run count as changes next time.
     fingerprint = data_fingerprint(paths.video_dir, paths.labeled_dir, context.partition_key)
     result = train_run(extracted_frames, frame_annotations, context.partition_key, TrainConfig(**config.model_dump()),
-                       mlflow_tracking.root, paths.models_dir, log=context.log.info, poses=pose_landmarks)
+                       mlflow_tracking.tracker(), paths.models_dir, log=context.log.info, poses=pose_landmarks)
     result["data_fingerprint"] = fingerprint
     last = result["epochs"][-1] if result["epochs"] else {}
     context.add_output_metadata({

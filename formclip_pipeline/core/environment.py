@@ -9,6 +9,7 @@ setting made after import still counts) and each with its one default.
 | FORMCLIP_DEFINITIONS | the exercise catalogue | the packaged exercise_definitions.json |
 | FORMCLIP_INCOMING | the watched folder | <home>/data/incoming |
 | FORMCLIP_RETRAIN_CRON | when the retraining schedule runs | Monday 03:00 |
+| FORMCLIP_TRACKING_URI | an MLflow tracking server for runs and the registry | sqlite under <home>/mlruns |
 | ANTHROPIC_API_KEY | Claude drafts (`annotate --ai`) | none |
 """
 from __future__ import annotations
@@ -51,3 +52,9 @@ def retrain_cron() -> str:
 
 def anthropic_api_key() -> str | None:
     return os.environ.get("ANTHROPIC_API_KEY") or None
+
+
+def tracking_uri() -> str | None:
+    """An MLflow tracking server shared by several machines (FORMCLIP_TRACKING_URI); None: the
+    sqlite store under <home>/mlruns."""
+    return os.environ.get("FORMCLIP_TRACKING_URI") or None

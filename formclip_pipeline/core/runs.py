@@ -27,7 +27,7 @@ from formclip_pipeline.core.train import (Classifier, EpochStats, TrainConfig, c
 GATE_METRIC = "video_balanced_accuracy"
 
 
-def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, config: TrainConfig, root: str,
+def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, config: TrainConfig, tracker: store.Tracker,
               models_dir: str | Path, log: Callable[[str], None] = print, poses: pd.DataFrame | None = None) -> dict:
     """Train, save the checkpoint under models_dir/<exercise>/<run_id>, track and register it.
 
@@ -36,7 +36,7 @@ def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, co
     if config.strategy in POSE_STRATEGIES and (poses is None or poses.empty):
         raise ValueError(f"strategy {config.strategy} needs the videos' poses (the pose_landmarks asset, or "
                          f"<exercise>_poses.parquet from formclip extract)")
-    with store.mlflow_run(root, "formclip", f"train-{exercise}", {"exercise": exercise, "stage": "train"}) as run:
+    with tracker.run(f"train-{exercise}", {"exercise": exercise, "stage": "train"}) as run:
         import mlflow
 
         run_id = run.info.run_id
@@ -67,8 +67,8 @@ def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, co
                                             resume_dir=Path(models_dir) / exercise / ".resume")
             clf.save(path, meta)
         mlflow.log_artifacts(str(path), artifact_path="checkpoint")
-        version = store.register_checkpoint(root, run_id, exercise, "checkpoint",
-                                            {"strategy": config.strategy, "local_path": str(path)})
+        version = tracker.register(run_id, exercise, "checkpoint",
+                                   {"strategy": config.strategy, "local_path": str(path)})
         mlflow.set_tag("model_version", version)
     return {"exercise": exercise, "path": str(path), "run_id": run_id, "model_version": version,
             "strategy": config.strategy, "multi_class": config.multi_class, "base_model": config.base_model,
@@ -92,7 +92,7 @@ def evaluate_classifier(clf: Classifier, frames: pd.DataFrame) -> dict:
     return MT.evaluate_predictions(test, proba, clf.labels, clf.multi_class)
 
 
-def evaluate_run(checkpoint: dict, frames: pd.DataFrame, root: str, duckdb_path: str | Path,
+def evaluate_run(checkpoint: dict, frames: pd.DataFrame, tracker: store.Tracker, metrics_store: store.MetricsStore,
                  artifacts_dir: str | Path, baselines: bool = True, poses: pd.DataFrame | None = None) -> dict:
     """Metrics of a trained checkpoint (and the zero-shot and linear-probe baselines) on the test
     split, plus the gate. A pose checkpoint is judged per video only: it has no per-frame verdicts."""
@@ -120,8 +120,8 @@ def evaluate_run(checkpoint: dict, frames: pd.DataFrame, root: str, duckdb_path:
     rows["evaluated_at"] = datetime.now(timezone.utc)
     png = MT.confusion_png(main, Path(artifacts_dir) / f"confusion_{exercise}_{checkpoint['run_id']}.png",
                            f"{exercise}: {checkpoint['strategy']} (videos)")
-    gate = champion_gate(root, checkpoint, main)
-    with store.mlflow_run_resume(root, checkpoint["run_id"]) as mlflow:
+    gate = champion_gate(tracker, checkpoint, main)
+    with tracker.resume(checkpoint["run_id"]) as mlflow:
         for s, m in results.items():
             prefix = "test" if s == checkpoint["strategy"] else f"baseline_{s}"
             for level in ("frame", "video"):
@@ -132,14 +132,14 @@ def evaluate_run(checkpoint: dict, frames: pd.DataFrame, root: str, duckdb_path:
         mlflow.log_artifact(str(png))
         mlflow.log_dict(results, "metrics.json")
         mlflow.set_tag("champion_decision", gate["reason"])
-    store.duckdb_append(duckdb_path, "evaluation_metrics", rows)
+    metrics_store.append("evaluation_metrics", rows)
     return {"exercise": exercise, "results": results, "rows": rows, "confusion_png": str(png), "gate": gate}
 
 
-def champion_gate(root: str, checkpoint: dict, metrics: dict) -> dict:
+def champion_gate(tracker: store.Tracker, checkpoint: dict, metrics: dict) -> dict:
     """Promote the new version only if it beats the champion's score on the same test videos."""
     new = metrics["video"].get("balanced_accuracy", float("nan"))
-    current = store.champion(root, checkpoint["exercise"])
+    current = tracker.champion(checkpoint["exercise"])
     version = str(checkpoint["model_version"])
     if current is None:
         promote, reason = True, f"no champion yet; version {version} becomes champion ({GATE_METRIC} {new:.3f})"
@@ -155,12 +155,10 @@ def champion_gate(root: str, checkpoint: dict, metrics: dict) -> dict:
                       f"v{current.version} ({old:.3f}) on the same test videos")
         if promote and current.version == version:
             reason = f"version {version} is already champion"
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
+    client = tracker.client()
     name = store.REGISTERED_PREFIX + checkpoint["exercise"]
     client.set_model_version_tag(name, version, GATE_METRIC, f"{new:.6f}")
     client.set_model_version_tag(name, version, "test_set", str(checkpoint.get("test_set")))
     if promote and not math.isnan(new):
-        store.set_champion(root, checkpoint["exercise"], version)
+        tracker.set_champion(checkpoint["exercise"], version)
     return {"promoted": bool(promote and not math.isnan(new)), "reason": reason, "score": new}

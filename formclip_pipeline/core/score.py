@@ -62,9 +62,7 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
     output folder (the exercise's checkpoint in it), or models:/formclip-<ex>@champion."""
     from formclip_pipeline.core import store
 
-    from formclip_pipeline.core.environment import home
-
-    root = root or str(home())
+    root = root or str(environment.home())
     ref = ref or f"models:/{store.REGISTERED_PREFIX}{exercise}@{store.CHAMPION}"
     if not ref.startswith("models:/"):
         if not Path(ref).is_dir():
@@ -79,13 +77,11 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
             return trained[exercise]["path"], f"{ref} ({exercise})"
         return ref, ref
     name, _, alias = ref[len("models:/"):].partition("@")
-    if not (Path(root) / "mlruns" / "mlflow.db").exists():
-        raise ScoreError(f"no model registry at {Path(root) / 'mlruns'}: train {name} first (make demo, or "
+    tracker = store.Tracker.for_home(root)
+    if tracker.local_db is not None and not tracker.local_db.exists():
+        raise ScoreError(f"no model registry at {tracker.local_db.parent}: train {name} first (make demo, or "
                          f"formclip train) or pass --model DIR")
-    from mlflow import MlflowClient
-
-    store._setup(root, "formclip")
-    client = MlflowClient()
+    client = tracker.client()
     try:
         mv = client.get_model_version_by_alias(name, alias or store.CHAMPION) if alias else \
             client.get_latest_versions(name)[0]

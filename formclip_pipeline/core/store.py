@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -42,74 +43,110 @@ def _duckdb_connect(path: Path, read_only: bool):
                          f"new one") from None
 
 
-def mlflow_tracking_uri(root: str | os.PathLike) -> str:
-    mlruns = Path(root).resolve() / "mlruns"
-    mlruns.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{mlruns / 'mlflow.db'}"
+EXPERIMENT = "formclip"  # the MLflow experiment every FormClip run belongs to
 
 
-def _setup(root, experiment: str):
-    import mlflow
+@dataclass(frozen=True)
+class Tracker:
+    """MLflow as FormClip uses it: training runs, the model registry and the champion alias.
 
-    _check_sqlite(Path(root).resolve() / "mlruns" / "mlflow.db")
-    mlflow.set_tracking_uri(mlflow_tracking_uri(root))
-    if mlflow.get_experiment_by_name(experiment) is None:
-        artifacts = (Path(root).resolve() / "mlruns" / "artifacts").as_uri()
-        mlflow.create_experiment(experiment, artifact_location=artifacts)
-    mlflow.set_experiment(experiment)
-    return mlflow
+    `uri` is MLflow's tracking URI: by default a sqlite file under <home>/mlruns (`at_home`), or a
+    tracking server's address for several machines (FORMCLIP_TRACKING_URI, `for_home`). Core code
+    receives a Tracker, so the assets and the command line choose it in one place each."""
+    uri: str
+    artifact_location: str | None = None  # where a new experiment keeps artifacts; None: the server decides
+
+    @classmethod
+    def at_home(cls, root: str | os.PathLike) -> "Tracker":
+        mlruns = Path(root).resolve() / "mlruns"
+        return cls(f"sqlite:///{mlruns / 'mlflow.db'}", (mlruns / "artifacts").as_uri())
+
+    @classmethod
+    def for_home(cls, root: str | os.PathLike) -> "Tracker":
+        """The tracking server named by FORMCLIP_TRACKING_URI, else the sqlite store under `root`."""
+        from formclip_pipeline.core.environment import tracking_uri
+
+        return cls(tracking_uri()) if tracking_uri() else cls.at_home(root)
+
+    @property
+    def local_db(self) -> Path | None:
+        return Path(self.uri[len("sqlite:///"):]) if self.uri.startswith("sqlite:///") else None
+
+    def connect(self):
+        """mlflow, pointed at this store with FormClip's experiment set (created on first use)."""
+        import mlflow
+
+        if self.local_db is not None:
+            self.local_db.parent.mkdir(parents=True, exist_ok=True)
+            _check_sqlite(self.local_db)
+        mlflow.set_tracking_uri(self.uri)
+        if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+            mlflow.create_experiment(EXPERIMENT, artifact_location=self.artifact_location)
+        mlflow.set_experiment(EXPERIMENT)
+        return mlflow
+
+    def client(self):
+        from mlflow import MlflowClient
+
+        self.connect()
+        return MlflowClient(self.uri)
+
+    @contextmanager
+    def run(self, run_name: str, tags: dict | None = None):
+        mlflow = self.connect()
+        with mlflow.start_run(run_name=run_name, tags=tags or {}) as run:
+            yield run
+
+    @contextmanager
+    def resume(self, run_id: str):
+        """Reopen a finished run to add evaluation results to it."""
+        mlflow = self.connect()
+        with mlflow.start_run(run_id=run_id):
+            yield mlflow
+
+    def register(self, run_id: str, exercise: str, artifact_path: str, tags: dict) -> str:
+        """A new version of formclip-<exercise> pointing at the run's checkpoint artifacts."""
+        client = self.client()
+        name = REGISTERED_PREFIX + exercise
+        try:
+            client.get_registered_model(name)
+        except Exception:
+            client.create_registered_model(name, description=f"FormClip form classifier for {exercise}")
+        source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
+        mv = client.create_model_version(name, source=source, run_id=run_id, tags={k: str(v) for k, v in tags.items()})
+        return mv.version
+
+    def champion(self, exercise: str):
+        """The current champion ModelVersion of formclip-<exercise>, or None."""
+        try:
+            return self.client().get_model_version_by_alias(REGISTERED_PREFIX + exercise, CHAMPION)
+        except Exception:
+            return None
+
+    def set_champion(self, exercise: str, version: str) -> None:
+        self.client().set_registered_model_alias(REGISTERED_PREFIX + exercise, CHAMPION, version)
 
 
-@contextmanager
-def mlflow_run(root, experiment: str, run_name: str, tags: dict | None = None):
-    mlflow = _setup(root, experiment)
-    with mlflow.start_run(run_name=run_name, tags=tags or {}) as run:
-        yield run
+@dataclass(frozen=True)
+class MetricsStore:
+    """The DuckDB file of evaluation metrics and scored videos (<home>/data/formclip.duckdb)."""
+    path: Path
+
+    @classmethod
+    def at_home(cls, root: str | os.PathLike) -> "MetricsStore":
+        from formclip_pipeline.core.environment import duckdb_path
+
+        return cls(duckdb_path(root))
+
+    def append(self, table: str, df: pd.DataFrame, replace_key: str | None = None) -> int:
+        return _duckdb_append(self.path, table, df, replace_key)
+
+    def query(self, sql: str) -> pd.DataFrame:
+        with _duckdb_connect(Path(self.path), read_only=True) as con:
+            return con.execute(sql).df()
 
 
-@contextmanager
-def mlflow_run_resume(root, run_id: str):
-    """Reopen a finished run to add evaluation results to it."""
-    mlflow = _setup(root, "formclip")
-    with mlflow.start_run(run_id=run_id):
-        yield mlflow
-
-
-def register_checkpoint(root, run_id: str, exercise: str, artifact_path: str, tags: dict) -> str:
-    """A new version of formclip-<exercise> pointing at the run's checkpoint artifacts."""
-    from mlflow import MlflowClient
-
-    _setup(root, "formclip")
-    client = MlflowClient()
-    name = REGISTERED_PREFIX + exercise
-    try:
-        client.get_registered_model(name)
-    except Exception:
-        client.create_registered_model(name, description=f"FormClip form classifier for {exercise}")
-    source = f"{client.get_run(run_id).info.artifact_uri}/{artifact_path}"
-    mv = client.create_model_version(name, source=source, run_id=run_id, tags={k: str(v) for k, v in tags.items()})
-    return mv.version
-
-
-def champion(root, exercise: str):
-    """The current champion ModelVersion of formclip-<exercise>, or None."""
-    from mlflow import MlflowClient
-
-    _setup(root, "formclip")
-    try:
-        return MlflowClient().get_model_version_by_alias(REGISTERED_PREFIX + exercise, CHAMPION)
-    except Exception:
-        return None
-
-
-def set_champion(root, exercise: str, version: str) -> None:
-    from mlflow import MlflowClient
-
-    _setup(root, "formclip")
-    MlflowClient().set_registered_model_alias(REGISTERED_PREFIX + exercise, CHAMPION, version)
-
-
-def duckdb_append(path: str | os.PathLike, table: str, df: pd.DataFrame, replace_key: str | None = None) -> int:
+def _duckdb_append(path: str | os.PathLike, table: str, df: pd.DataFrame, replace_key: str | None = None) -> int:
     """Append rows to a DuckDB table, creating it from the frame's schema on first use.
 
     With `replace_key`, rows whose key matches an incoming row are deleted in the same transaction,
@@ -155,8 +192,3 @@ def _duckdb_lock(path):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def duckdb_query(path: str | os.PathLike, sql: str) -> pd.DataFrame:
-    with _duckdb_connect(Path(path), read_only=True) as con:
-        return con.execute(sql).df()
