@@ -56,13 +56,9 @@ def test_unknown_exercise_and_missing_data_are_one_clear_sentence(tmp_path):
     assert res.returncode != 0 and "run `formclip extract` first" in res.stderr
 
 
-def test_offline_hub_model_fails_with_guidance(tmp_path):
-    formclip("synth", "--out", "videos", "--videos-per-class", "2", "--exercises", "row", "--sets", "1",
-             "--reps", "3", "--quiet", cwd=tmp_path)
-    # No poses: the image strategy under test never reads them.
-    formclip("extract", "--video-dir", "videos", "--out", "frames", "--frames-per-video", "2", "--pose-fps", "0",
-             cwd=tmp_path)
-    res = formclip("train", "--data-dir", "frames", "--output", "m", "--epochs", "1", "--strategy", "flyp",
+def test_offline_hub_model_fails_with_guidance(squat_frames, tmp_path):
+    squat_frames.to_parquet(tmp_path / "squat_frames.parquet")  # labelled frames, as formclip extract leaves them
+    res = formclip("train", "--data-dir", ".", "--output", "m", "--epochs", "1", "--strategy", "flyp",
                    "--model", "openai/clip-vit-base-patch32", cwd=tmp_path, check=False)
     assert res.returncode != 0
     assert "formclip-tiny" in res.stderr and "Traceback" not in res.stderr
