@@ -24,13 +24,13 @@ test: setup
 	$(PY) -m pytest formclip_pipeline_tests
 
 bench: setup
-	$(PY) -m formclip_pipeline_tests.bench
-	$(PY) -m formclip_pipeline_tests.bench_training
+	$(PY) -m formclip_pipeline_tests.benchmarks.scoring
+	$(PY) -m formclip_pipeline_tests.benchmarks.training
 
 # Real footage is never in the repository: DIR is a folder of clips (and optionally LIST a TSV of
 # reps counted by eye); the champions `make demo` registered score them.
 bench-real: setup
-	$(PY) -m formclip_pipeline_tests.bench_real "$(DIR)" $(if $(LIST),--list "$(LIST)")
+	$(PY) -m formclip_pipeline_tests.benchmarks.real_footage "$(DIR)" $(if $(LIST),--list "$(LIST)")
 
 dagster: setup
 	mkdir -p $(DAGSTER_HOME)

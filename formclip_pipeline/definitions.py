@@ -1,7 +1,6 @@
 import dagster as dg
 
-from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
-from formclip_pipeline.assets.scoring import video_report
+from formclip_pipeline.assets import SCORING_ASSETS, TRAINING_ASSETS, TRAINING_CHECKS
 from formclip_pipeline.core import environment
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking, ParquetJsonIOManager, default_root
 from formclip_pipeline.schedules import build_retrain_schedule
@@ -13,11 +12,11 @@ training_job = dg.define_asset_job("train_exercise", selection=dg.AssetSelection
 
 def resources() -> dict:
     root = default_root()
-    return {"paths": FormClipPaths(root=root), "mlflow_tracking": MLflowTracking(root=root, tracking_uri=environment.tracking_uri() or ""),
-            "duckdb": DuckDBStore(root=root),
-            "io_manager": ParquetJsonIOManager(root=root)}
+    return {"paths": FormClipPaths(root=root),
+            "mlflow_tracking": MLflowTracking(root=root, tracking_uri=environment.tracking_uri() or ""),
+            "duckdb": DuckDBStore(root=root), "io_manager": ParquetJsonIOManager(root=root)}
 
 
-defs = dg.Definitions(assets=[*ALL_ASSETS, video_report], asset_checks=ALL_CHECKS, jobs=[training_job, score_video_job],
-                      sensors=[incoming_video_sensor], schedules=[build_retrain_schedule(training_job)],
+defs = dg.Definitions(assets=[*TRAINING_ASSETS, *SCORING_ASSETS], asset_checks=TRAINING_CHECKS,
+                      jobs=[training_job, score_video_job], sensors=[incoming_video_sensor], schedules=[build_retrain_schedule(training_job)],
                       resources=resources())

@@ -10,7 +10,7 @@ from formclip_pipeline.catalog import exercise_names
 def run_demo(videos_per_class: int = 4, epochs: int = 6, seed: int = 0) -> int:
     import dagster as dg
 
-    from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
+    from formclip_pipeline.assets import TRAINING_ASSETS, TRAINING_CHECKS
     from formclip_pipeline.core.environment import home
     from formclip_pipeline.core.store import MetricsStore
     from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset
@@ -43,7 +43,7 @@ def run_demo(videos_per_class: int = 4, epochs: int = 6, seed: int = 0) -> int:
     for ex in exercise_names():
         t = time.perf_counter()
         print(f"materializing 7 assets for partition {ex} ...", flush=True)
-        result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key=ex, resources=resources(),
+        result = dg.materialize([*TRAINING_ASSETS, *TRAINING_CHECKS], partition_key=ex, resources=resources(),
                                 instance=instance, run_config=run_config, raise_on_error=False)
         status = "succeeded" if result.success else "FAILED"
         print(f"  {ex}: run {result.run_id[:8]} {status} in {time.perf_counter() - t:.0f} s", flush=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from formclip_pipeline.assets.scoring import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
+from formclip_pipeline.assets.scoring.video_report import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
 from formclip_pipeline.catalog import exercise_names
 from formclip_pipeline.core import environment
 from formclip_pipeline.core.video import file_sha256

@@ -4,7 +4,7 @@ import shutil
 import dagster as dg
 import pytest
 
-from formclip_pipeline.assets import ALL_ASSETS, ALL_CHECKS
+from formclip_pipeline.assets import TRAINING_ASSETS, TRAINING_CHECKS
 from formclip_pipeline.core import store
 from formclip_pipeline.core.pose import POSE_FPS
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking, ParquetJsonIOManager
@@ -25,7 +25,7 @@ def _resources(root):
 
 
 def _materialize(root, instance):
-    return dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key="squat", resources=_resources(root),
+    return dg.materialize([*TRAINING_ASSETS, *TRAINING_CHECKS], partition_key="squat", resources=_resources(root),
                           instance=instance, run_config=RUN_CONFIG, raise_on_error=False)
 
 
@@ -44,7 +44,7 @@ def pipeline_root(squat_videos, tmp_path_factory):
 def flyp_run(pipeline_root):
     """The CLIP path: fine-tune flyp on the same materialized frames, then evaluate it."""
     root, instance, _ = pipeline_root
-    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key="squat", resources=_resources(root),
+    result = dg.materialize([*TRAINING_ASSETS, *TRAINING_CHECKS], partition_key="squat", resources=_resources(root),
                             instance=instance, run_config=FLYP_CONFIG, selection=["finetuned_checkpoint",
                                                                                   "evaluation_metrics"])
     assert result.success
@@ -192,7 +192,7 @@ def test_review_csv_edits_flow_back_into_frame_annotations(pipeline_root):
     assert (root / "data" / "labeled_frames" / csv["frame_path"].iloc[0]).exists()
     csv.loc[3, "description"] = "coach: hips rise a touch early"
     csv.to_csv(csv_path, index=False)
-    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], partition_key="squat", resources=_resources(root),
+    result = dg.materialize([*TRAINING_ASSETS, *TRAINING_CHECKS], partition_key="squat", resources=_resources(root),
                             instance=instance, selection=["frame_annotations"])
     ann = result.output_for_node("frame_annotations").set_index("frame_path")
     row = ann.loc[csv["frame_path"].iloc[3]]

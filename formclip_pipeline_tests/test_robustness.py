@@ -20,7 +20,7 @@ def _register_champion(root, model_dir, exercise="squat"):
 
 
 def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp_path):
-    from formclip_pipeline.assets.scoring import video_report
+    from formclip_pipeline.assets.scoring.video_report import video_report
     from formclip_pipeline.resources import DuckDBStore, FormClipPaths
     from formclip_pipeline.sensors import incoming_video_sensor
 
@@ -110,7 +110,7 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path):
 
 
 def _report_run(tmp_path, key, path, instance=None):
-    from formclip_pipeline.assets.scoring import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
+    from formclip_pipeline.assets.scoring.video_report import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
     from formclip_pipeline.partitions import incoming_videos
     from formclip_pipeline.resources import DuckDBStore, FormClipPaths
 

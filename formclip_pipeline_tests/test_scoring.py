@@ -211,7 +211,7 @@ def test_sensor_waits_for_stable_files_and_never_scores_the_same_content_twice(s
 
 
 def test_video_report_writes_reports_and_records_failures(squat_videos, squat_model, tmp_path, monkeypatch):
-    from formclip_pipeline.assets.scoring import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
+    from formclip_pipeline.assets.scoring.video_report import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
     from formclip_pipeline.core import store
     from formclip_pipeline.partitions import incoming_videos
     from formclip_pipeline.resources import DuckDBStore, FormClipPaths

@@ -1,9 +1,9 @@
-"""Software-defined assets, one module per stage; each reads inputs, calls the core, adds metadata."""
-from formclip_pipeline.assets.annotations import frame_annotations, validation_report, validation_report_has_no_errors
-from formclip_pipeline.assets.evaluation import evaluation_metrics
-from formclip_pipeline.assets.frames import extracted_frames_and_poses
-from formclip_pipeline.assets.training import finetuned_checkpoint
-from formclip_pipeline.assets.videos import raw_videos
+"""Software-defined assets, a folder per group and a module per asset, each named after its asset; each
+reads its inputs, calls the core and adds metadata. Loaded by module, so a new asset module is picked up."""
+import dagster as dg
 
-ALL_ASSETS = [raw_videos, extracted_frames_and_poses, frame_annotations, validation_report, finetuned_checkpoint, evaluation_metrics]
-ALL_CHECKS = [validation_report_has_no_errors]
+from formclip_pipeline.assets import scoring, training
+
+TRAINING_ASSETS = dg.load_assets_from_package_module(training)
+TRAINING_CHECKS = dg.load_asset_checks_from_package_module(training)
+SCORING_ASSETS = dg.load_assets_from_package_module(scoring)

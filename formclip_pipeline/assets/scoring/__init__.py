@@ -1,0 +1,1 @@
+"""The scoring group: the report of one video dropped into the watched folder."""
