@@ -142,11 +142,6 @@ def _class_weights(y: np.ndarray, n: int) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def _balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
-    recalls = [float((pred[y == c] == c).mean()) for c in np.unique(y)]
-    return float(np.mean(recalls)) if recalls else 0.0
-
-
 def _image_features(model, pixels: torch.Tensor, batch: int = 128) -> torch.Tensor:
     return torch.cat([M.image_features(model, pixels[i:i + batch]) for i in range(0, len(pixels), batch)])
 
@@ -166,7 +161,9 @@ def _evaluate(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, weights: tor
         logits = clf.logits_from_features(feats)
         loss = float(F.cross_entropy(logits, torch.as_tensor(y), weight=weights))
     pred = logits.argmax(-1).numpy()
-    return loss, float((pred == y).mean()), _balanced_accuracy(y, pred)
+    from sklearn.metrics import balanced_accuracy_score
+
+    return loss, float((pred == y).mean()), float(balanced_accuracy_score(y, pred))
 
 
 def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: str, config: TrainConfig,
