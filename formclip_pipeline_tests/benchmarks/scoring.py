@@ -1,8 +1,9 @@
 """`make bench`: figures on fresh synthetic videos with known truth. Prints numbers; asserts nothing.
 
 Rep counting (normalised MAE, off-by-one accuracy), set-count accuracy, rep start error, per-rep
-fault F1 with the registered champions when there are any, and scoring speed on 2 cores at 720p
-with the small model and with ViT-B/32's architecture, against a plain forward pass.
+fault F1 with the registered champions when there are any, scoring speed on 2 cores at 720p
+with the small model and with ViT-B/32's architecture, against a plain forward pass, and the wall
+time of scoring a 10-second clip from a cold process, split into imports, lookup, load and work.
 """
 from __future__ import annotations
 
@@ -135,6 +136,47 @@ def speed(tmp: Path, seconds: int = 60) -> dict:
     return out
 
 
+COLD_START = """
+import sys, time
+t0 = time.perf_counter()
+import mediapipe.python.solutions.pose, mlflow, torch, transformers  # what scoring uses, imported up front
+from formclip_pipeline.core import score as S
+from formclip_pipeline.core.pose_classifier import is_pose_checkpoint, load_pose_classifier
+from formclip_pipeline.core.train import load_classifier
+t1 = time.perf_counter()
+path, _ = S.resolve_model(None, "squat", sys.argv[2])
+t2 = time.perf_counter()
+load_pose_classifier(path) if is_pose_checkpoint(path) else load_classifier(path)
+t3 = time.perf_counter()
+S.score_video(sys.argv[1], "squat", path, sys.argv[2])
+t4 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2, (t4 - t3) - (t3 - t2))
+"""
+
+
+def cold_start(tmp: Path, root: str) -> dict | None:
+    """Wall time of scoring a 10-second clip in a fresh process, as `formclip score` and each run of
+    the watched folder pay it, split into imports, the registry lookup, loading the model and the
+    work itself (scoring minus a second load). Needs a squat champion (make demo)."""
+    import subprocess
+    import sys
+
+    from formclip_pipeline.core.score import ScoreError, resolve_model
+
+    try:
+        resolve_model(None, "squat", root)
+    except ScoreError:
+        return None
+    res = render_video(VideoSpec("squat", "good_form", 998, "ten_seconds", sets=(1, 1), reps=(3, 3),
+                                 size=(1280, 720), fps=30), tmp)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", COLD_START, res["video"], root], capture_output=True, text=True,
+                         check=True).stdout.split()[-4:]
+    imports, lookup, load, work = (round(float(x), 2) for x in out)
+    return {"video_s": round(res["truth"]["duration_s"], 1), "process_s": round(time.perf_counter() - t0, 2),
+            "imports_s": imports, "model_lookup_s": lookup, "model_load_s": load, "work_s": work}
+
+
 def peak_memory(tmp: Path) -> dict:
     """Peak resident memory of sampling a 1-minute and a 60-minute 720p video as scoring does (pose
     included), each in a fresh process: the frames kept are bounded by ScoreSettings.max_frames."""
@@ -179,6 +221,8 @@ def main() -> None:
         print("per-rep fault detection with the registered champions:",
               f1 or "no champions registered here (run make demo first)")
         print("speed at 720p on this machine:", speed(Path(tmp)))
+        print("scoring a 10-second clip from a cold process:",
+              cold_start(Path(tmp), os.environ.get("FORMCLIP_HOME", os.getcwd())) or "no squat champion here")
         print("peak memory of scoring's sampling, 720p:", peak_memory(Path(tmp)))
 
 
