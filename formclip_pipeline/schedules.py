@@ -1,8 +1,6 @@
 """Scheduled retraining: every exercise whose videos or annotations changed since its checkpoint."""
 from __future__ import annotations
 
-import json
-
 import dagster as dg
 
 from formclip_pipeline.catalog import exercise_names
@@ -15,18 +13,29 @@ from formclip_pipeline.resources import FormClipPaths
 RETRAIN_CRON = environment.retrain_cron()
 
 
-def retrain_decisions(paths: FormClipPaths) -> dict[str, str | None]:
+def last_fingerprint(instance: dg.DagsterInstance, exercise: str) -> str | None:
+    """The data fingerprint recorded with the exercise's latest checkpoint, from Dagster's own record
+    of the materialization (not from where the IO manager happens to keep its output)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("finetuned_checkpoint"), asset_partitions=[exercise]), limit=1).records
+    if not records:
+        return None
+    entry = records[0].asset_materialization.metadata.get("data_fingerprint")
+    return str(entry.value) if entry is not None else None
+
+
+def retrain_decisions(paths: FormClipPaths, instance: dg.DagsterInstance) -> dict[str, str | None]:
     """exercise -> None when unchanged, else why it should retrain."""
     out = {}
     for ex in exercise_names():
         if not (paths.video_dir / ex).exists():
             out[ex] = None
             continue
-        last = paths.base / "data" / "pipeline" / "finetuned_checkpoint" / f"{ex}.json"
+        last = last_fingerprint(instance, ex)
         current = data_fingerprint(paths.video_dir, paths.labeled_dir, ex)
-        if not last.exists():
+        if last is None:
             out[ex] = "no checkpoint yet"
-        elif json.loads(last.read_text()).get("data_fingerprint") != current:
+        elif last != current:
             out[ex] = "videos or annotations changed since the last checkpoint"
         else:
             out[ex] = None
@@ -39,7 +48,7 @@ def build_retrain_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleD
                              "videos or review CSV changed since its last checkpoint; unchanged ones are skipped "
                              "and the tick says why.")
     def retrain_changed_exercises(context: dg.ScheduleEvaluationContext, paths: FormClipPaths):
-        decisions = retrain_decisions(paths)
+        decisions = retrain_decisions(paths, context.instance)
         changed = {ex: why for ex, why in decisions.items() if why}
         if not changed:
             have = [ex for ex in decisions if (paths.video_dir / ex).exists()]

@@ -35,7 +35,8 @@ def pipeline_root(squat_videos, tmp_path_factory):
     shutil.copytree(squat_videos[0] / "squat", root / "data" / "training_data" / "squat")
     # One unreadable upload must not stop the others.
     (root / "data" / "training_data" / "squat" / "good_form" / "phone upload.mp4").write_bytes(b"garbage")
-    instance = dg.DagsterInstance.ephemeral()
+    # On disk, as a deployment's instance is: the schedule reads the checkpoints' materializations from it.
+    instance = dg.DagsterInstance.local_temp(str(tmp_path_factory.mktemp("dagster_home")))
     result = _materialize(root, instance)
     return root, instance, result
 

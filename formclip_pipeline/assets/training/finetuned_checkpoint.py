@@ -48,6 +48,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainingConf
         "mlflow_run_id": result["run_id"],
         "model_version": result["model_version"],
         "strategy": result["strategy"],
+        "data_fingerprint": fingerprint,  # what the retraining schedule compares with
         "val_balanced_accuracy": float(last.get("val_balanced_accuracy", float("nan"))),
         "mlflow_ui": dg.MetadataValue.url(f"http://127.0.0.1:5000/#/experiments/runs/{result['run_id']}"),
     })
