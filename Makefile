@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml constraints-cpu.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints-cpu.txt torch
-	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[dev,cluster]'
 	touch $@
 
 demo: setup

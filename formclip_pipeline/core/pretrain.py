@@ -9,15 +9,14 @@ Seeds live in their own namespace ("pretrain"), disjoint from every dataset `for
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from formclip_pipeline.catalog import VIEWS, exercise_names, get_exercise
+from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings
 from formclip_pipeline.core.recognise import image_exercise_proba
 from formclip_pipeline.core.settings import PretrainConfig
 from formclip_pipeline.core.synth import kinematics, render
@@ -142,44 +141,15 @@ def pretrain(clip, images: np.ndarray, captions: list[str], epochs: int = 6, bat
     from formclip_pipeline.core import model as M
 
     torch.manual_seed(seed)
-    model = clip.model
-    model.train()
-    pixels = M.preprocess(images, clip)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    steps = max(1, epochs * math.ceil(len(images) / batch_size))
-    warm = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
+    loss = CaptionContrast(clip, M.preprocess(images, clip), captions, vary=lambda c: drop_attributes(c, rng))
+    loop = Loop(loss, len(images), LoopSettings(epochs, batch_size, lr, weight_decay, warmup_fraction=0.05, seed=seed),
+                min_batch=2)
     losses = []
     for epoch in range(1, epochs + 1):
-        t0 = time.perf_counter()
-        order = torch.randperm(len(images), generator=gen)
-        epoch_losses = []
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
-            if len(idx) < 2:
-                continue
-            texts = [drop_attributes(captions[j], rng) for j in idx.tolist()]
-            ids = {t: k for k, t in enumerate(dict.fromkeys(texts))}
-            text_ids = torch.tensor([ids[t] for t in texts])
-            img = M.image_features(model, pixels[idx])
-            txt = M.text_features(model, clip.processor, texts)
-            logits = model.logit_scale.exp() * img @ txt.T
-            same = (text_ids[:, None] == text_ids[None, :]).float()
-            target = same / same.sum(1, keepdim=True)
-            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
-            epoch_losses.append(loss.item())
-        losses.append(float(np.mean(epoch_losses)))
-        log(f"pretrain epoch {epoch}/{epochs}: contrastive loss {losses[-1]:.3f} ({time.perf_counter() - t0:.0f} s)")
-    model.eval()
+        mean, seconds = loop.run_epoch()
+        losses.append(mean)
+        log(f"pretrain epoch {epoch}/{epochs}: contrastive loss {mean:.3f} ({seconds:.0f} s)")
     return losses
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -28,6 +27,7 @@ import torch.nn.functional as F
 from formclip_pipeline.catalog import get_exercise, to_label
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core.frames import frames_array
+from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings
 
 from formclip_pipeline.core.strategies import DEFAULT_STRATEGY, STRATEGIES  # noqa: E402
 WISE_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -206,58 +206,29 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
 
     model = clip.model
     base_state = copy.deepcopy(model.state_dict()) if config.strategy == "wise_ft" else None
-    head_params: list[torch.nn.Parameter] = []
     if config.strategy == "lp_ft":
-        w, b = _fit_linear_probe(clf, px_tr, y_tr, len(labels), config)
-        head_params = [torch.nn.Parameter(w.clone()), torch.nn.Parameter(b.clone())]
-        clf.head = (head_params[0], head_params[1])
+        loss = _HeadLoss(clip, px_tr, y_tr, weights, *_fit_linear_probe(clf, px_tr, y_tr, len(labels), config))
+        clf.head = (loss.weight, loss.bias)
         for p in model.text_model.parameters():  # the text tower plays no part once a head exists
             p.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad] + head_params
-    opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    total = max(1, steps_per_epoch * config.epochs)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, total // 10))
-                                              * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-    descriptions = train["description"].tolist()
+    elif config.strategy == "seed_contrastive":
+        loss = CaptionContrast(clip, px_tr, train["description"].tolist())
+    else:  # flyp, wise_ft
+        loss = _PromptLoss(clip, px_tr, y_tr, weights, prompts)
+    head_params = [loss.weight, loss.bias] if config.strategy == "lp_ft" else []
+    loop = Loop(loss, len(train), LoopSettings(config.epochs, config.batch_size, config.learning_rate,
+                                               config.weight_decay, warmup_fraction=0.1, seed=config.seed),
+                min_batch=2 if config.strategy == "seed_contrastive" else 1)
     best_state, best_score, first_epoch = None, float("-inf"), 1
     resume = _Resume(resume_dir, config, train) if resume_dir else None
     if resume and resume.exists():
-        first_epoch, best_score, history, best_state = resume.load(model, head_params, opt, sched)
+        first_epoch, best_score, history, best_state = resume.load(model, head_params, loop.optimizer, loop.scheduler)
         log(f"resuming from epoch {first_epoch - 1} checkpoint in {resume_dir}")
-    gen = torch.Generator().manual_seed(config.seed)
-    for _ in range(1, first_epoch):
-        torch.randperm(len(train), generator=gen)  # keep the batch order a resumed run would have had
+    loop.skip_epochs(first_epoch - 1)
     for epoch in range(first_epoch, config.epochs + 1):
-        model.train()
-        t0 = time.perf_counter()
-        order = torch.randperm(len(train), generator=gen)
-        losses = []
-        for i in range(0, len(order), config.batch_size):
-            idx = order[i:i + config.batch_size]
-            img = M.image_features(model, px_tr[idx])
-            if config.strategy == "seed_contrastive":
-                txt = M.text_features(model, clip.processor, [descriptions[j] for j in idx.tolist()])
-                logits = model.logit_scale.exp() * img @ txt.T
-                target = torch.arange(len(idx))
-                loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-            else:
-                if head_params:
-                    logits = img @ head_params[0].T + head_params[1]
-                else:  # flyp, wise_ft: contrast each frame with every class prompt
-                    txt = M.text_features(model, clip.processor, prompts)
-                    logits = model.logit_scale.exp() * img @ txt.T
-                loss = F.cross_entropy(logits, torch.as_tensor(y_tr[idx.numpy()]), weight=weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
-            losses.append(loss.item())
+        train_loss, seconds = loop.run_epoch()
         val_loss, val_acc, val_bacc = _evaluate(clf, px_va, y_va, weights)
-        stats = EpochStats(epoch, float(np.mean(losses)), val_loss, val_acc, val_bacc, time.perf_counter() - t0)
+        stats = EpochStats(epoch, train_loss, val_loss, val_acc, val_bacc, seconds)
         history.append(stats)
         log(f"Epoch {epoch}/{config.epochs} - Loss: {stats.train_loss:.4f}\n"
             f"  Val Loss: {val_loss:.4f} - Accuracy: {val_acc:.2f} - Balanced accuracy: {val_bacc:.2f}")
@@ -266,8 +237,8 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
         score = val_bacc if not math.isnan(val_bacc) else -stats.train_loss
         if score > best_score:
             best_score, best_state = score, _snapshot(model, head_params)
-        if resume:
-            resume.save(epoch, best_score, history, model, head_params, opt, sched, best_state)
+        if resume and loop.rank == 0:
+            resume.save(epoch, best_score, history, model, head_params, loop.optimizer, loop.scheduler, best_state)
     if best_state is not None:
         _restore(model, head_params, best_state)
     if head_params:
@@ -276,9 +247,38 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
         alpha = _wise_sweep(clf, base_state, px_va, y_va, weights, log)
         clf.wise_alpha = alpha
     model.eval()
-    if resume:
+    if resume and loop.rank == 0:
         resume.clear()
     return clf, history
+
+
+class _PromptLoss(torch.nn.Module):
+    """flyp, wise_ft: each frame contrasted with every class prompt (weighted cross-entropy), both towers trained."""
+
+    def __init__(self, clip: M.LoadedClip, pixels: torch.Tensor, y: np.ndarray, weights: torch.Tensor, prompts: list[str]):
+        super().__init__()
+        self.model, self.processor = clip.model, clip.processor
+        self.pixels, self.y, self.weights, self.prompts = pixels, torch.as_tensor(y), weights, prompts
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        img = M.image_features(self.model, self.pixels[idx])
+        txt = M.text_features(self.model, self.processor, self.prompts)
+        return F.cross_entropy(self.model.logit_scale.exp() * img @ txt.T, self.y[idx], weight=self.weights)
+
+
+class _HeadLoss(torch.nn.Module):
+    """lp_ft: the image tower and a linear head (started at the linear probe) under weighted cross-entropy."""
+
+    def __init__(self, clip: M.LoadedClip, pixels: torch.Tensor, y: np.ndarray, weights: torch.Tensor,
+                 weight: torch.Tensor, bias: torch.Tensor):
+        super().__init__()
+        self.model = clip.model
+        self.weight, self.bias = torch.nn.Parameter(weight.clone()), torch.nn.Parameter(bias.clone())
+        self.pixels, self.y, self.weights = pixels, torch.as_tensor(y), weights
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        img = M.image_features(self.model, self.pixels[idx])
+        return F.cross_entropy(img @ self.weight.T + self.bias, self.y[idx], weight=self.weights)
 
 
 def _snapshot(model, head_params) -> dict:
