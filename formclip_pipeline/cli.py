@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 from formclip_pipeline.core import environment
+from formclip_pipeline.core.settings import (MAX_FPS, POSE_FPS, ExtractSettings, PretrainConfig, TrainConfig, add_flags,
+                                             from_args, number)
 
 
 def _exercises(value: str | None) -> list[str]:
@@ -114,20 +116,24 @@ def cmd_train(args) -> int:
     from formclip_pipeline.core.annotate import refresh_annotations
     from formclip_pipeline.core import store
     from formclip_pipeline.core.model import ModelError
+    from formclip_pipeline.core.distributed import DistributedTrainingError, check_strategy, train_distributed
     from formclip_pipeline.core.runs import train_run
-    from formclip_pipeline.core.train import TrainConfig
 
-    config = TrainConfig(base_model=args.model, strategy=args.strategy, multi_class=args.multi_class,
-                         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         weight_decay=args.weight_decay, seed=args.seed)
+    config = from_args(TrainConfig, args)
+    check_strategy(config.strategy, config.nproc_per_node)
     summary = {}
     for ex, frames in _load_frames(args.data_dir, args.exercises).items():
         print(f"== {ex}")
         try:
             annotations = refresh_annotations(frames, args.data_dir, ex, warn=lambda m: print(m, file=sys.stderr))
-            result = train_run(frames, annotations, ex, config, store.Tracker.for_home(environment.home()),
-                               Path(args.output), poses=_load_poses(args.data_dir, ex))
-        except ModelError as exc:
+            tracker = store.Tracker.for_home(environment.home())
+            if config.nproc_per_node > 1:
+                result = train_distributed(frames, annotations, ex, config, tracker, Path(args.output),
+                                           config.nproc_per_node)
+            else:
+                result = train_run(frames, annotations, ex, config, tracker, Path(args.output),
+                                   poses=_load_poses(args.data_dir, ex))
+        except (ModelError, DistributedTrainingError) as exc:
             raise SystemExit(f"formclip train: {exc}")
         summary[ex] = result
         print(f"Model saved: {result['path']} (MLflow run {result['run_id']}, formclip-{ex} v{result['model_version']})")
@@ -344,11 +350,9 @@ def cmd_score(args) -> int:
 def cmd_pretrain(args) -> int:
     from formclip_pipeline.core import model as M
     from formclip_pipeline.core.pretrain import describe_pretraining, pretrain_base
-    from formclip_pipeline.core.settings import PretrainConfig
 
     out = args.out or str(M.cache_dir() / M.TINY_MODEL)
-    config = PretrainConfig(clips=args.clips, epochs=args.epochs, batch_size=args.batch_size,
-                            learning_rate=args.learning_rate, seed=args.seed)
+    config = from_args(PretrainConfig, args)
     figures = pretrain_base(out, config)
     print(f"base saved to {out}, {describe_pretraining(figures)}. Use it with --model {out if args.out else M.TINY_MODEL}")
     return 0
@@ -360,28 +364,7 @@ def cmd_demo(args) -> int:
     return run_demo(videos_per_class=args.videos_per_class, epochs=args.epochs, seed=args.seed)
 
 
-def number(kind=int, low: float | None = None, high: float | None = None, above: bool = False):
-    """An argparse type for a number in range: `above` makes `low` itself out of range. A negative
-    budget or an absurd rate is refused before anything runs, not half-obeyed."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
-        if value != value or (low is not None and (value < low or (above and value == low))) or \
-                (high is not None and value > high):
-            bounds = [f"{'above' if above else 'at least'} {low:g}"] if low is not None else []
-            bounds += [f"at most {high:g}"] if high is not None else []
-            raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {' and '.join(bounds)}")
-        return value
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from formclip_pipeline.core.settings import PretrainConfig
-    from formclip_pipeline.core.pose import POSE_FPS
-    from formclip_pipeline.core.score import MAX_FPS
-    from formclip_pipeline.core.strategies import DEFAULT_STRATEGY, STRATEGIES
 
     p = argparse.ArgumentParser(prog="formclip", description="Judge workout form from video with a fine-tuned CLIP.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -402,29 +385,14 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("extract", help="sample labelled frames from a folder of videos (extract_training_frames.py)")
     e.add_argument("--video-dir", default="data/training_data")
     e.add_argument("--out", default="data/labeled_frames")
-    e.add_argument("--frames-per-video", type=number(int, 1), default=25)
-    e.add_argument("--skip-first", type=number(float, 0), default=1.0)
-    e.add_argument("--skip-last", type=number(float, 0), default=1.0)
-    e.add_argument("--split-seed", type=int, default=0)
-    e.add_argument("--pose-fps", type=number(float, 0, MAX_FPS), default=POSE_FPS,
-                   help="BlazePose samples per second of video (0: no poses, only CLIP frames)")
+    add_flags(e, ExtractSettings)
     e.add_argument("--exercises")
     e.set_defaults(func=cmd_extract)
 
     t = sub.add_parser("train", help="fine-tune CLIP per exercise (finetune_clip.py)")
     t.add_argument("--data-dir", default="data/labeled_frames")
     t.add_argument("--output", default="models/clip_finetuned_workout")
-    t.add_argument("--epochs", type=number(int, 1), default=5)
-    t.add_argument("--batch-size", type=number(int, 1), default=16)
-    t.add_argument("--learning-rate", type=number(float, 0, above=True), default=1e-5)
-    t.add_argument("--weight-decay", type=number(float, 0), default=0.1)
-    t.add_argument("--model", default=environment.base_model(),
-                   help="base CLIP: hub name, local directory, or formclip-tiny (built offline); default: "
-                        f"FORMCLIP_BASE_MODEL, else {environment.DEFAULT_BASE_MODEL}")
-    t.add_argument("--multi-class", action="store_true")
-    t.add_argument("--strategy", default=DEFAULT_STRATEGY, choices=STRATEGIES,
-                   help="pose strategies judge from the joints that `formclip extract` measured; see docs/guide.md")
-    t.add_argument("--seed", type=int, default=0)
+    add_flags(t, TrainConfig)
     t.add_argument("--exercises")
     t.set_defaults(func=cmd_train)
 
@@ -471,11 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt = sub.add_parser("pretrain", help="pretrain a small CLIP contrastively on synthetic frames captioned from pose truth")
     pt.add_argument("--out", help="directory for the pretrained base (default: the cache entry that --model "
                                    "formclip-tiny loads)")
-    pt.add_argument("--clips", type=number(int, 1), default=PretrainConfig.clips)
-    pt.add_argument("--epochs", type=number(int, 1), default=PretrainConfig.epochs)
-    pt.add_argument("--batch-size", type=number(int, 1), default=PretrainConfig.batch_size)
-    pt.add_argument("--learning-rate", type=number(float, 0, above=True), default=PretrainConfig.learning_rate)
-    pt.add_argument("--seed", type=int, default=PretrainConfig.seed)
+    add_flags(pt, PretrainConfig)
     pt.set_defaults(func=cmd_pretrain)
 
     d = sub.add_parser("demo", help="render synthetic data and materialize every asset through Dagster")

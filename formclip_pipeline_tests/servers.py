@@ -97,3 +97,75 @@ def mlflow_server(folder: Path):
                    "--artifacts-destination", str(folder / "artifacts"), "--serve-artifacts", "--host", "127.0.0.1",
                    "--port", str(port), "--workers", "1"], dict(os.environ), ready):
         yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def redis_server():
+    """Debian's redis-server on loopback, keeping nothing on disk. Yields its URL."""
+    port = free_port()
+
+    def ready() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+
+    with _process(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                  dict(os.environ), ready, timeout=30):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+def _postgres_bin(name: str) -> str:
+    import glob
+
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not found:
+        raise FileNotFoundError(f"PostgreSQL's {name} is not installed (Debian package postgresql; .ci/run installs it)")
+    return found[-1]
+
+
+@contextmanager
+def postgres_server():
+    """Debian's PostgreSQL in a fresh cluster of its own on loopback, trusting local connections.
+    PostgreSQL refuses to run as root, so under root it runs as the `postgres` user. Yields its URL."""
+    import shutil
+    import tempfile
+
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="formclip-pg-"))
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(folder, "postgres", "postgres")
+    subprocess.run([*as_postgres, _postgres_bin("initdb"), "-D", str(folder / "data"), "-U", "postgres",
+                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+    try:
+        subprocess.run([*as_postgres, _postgres_bin("pg_ctl"), "-D", str(folder / "data"), "-w", "-l",
+                        str(folder / "log"), "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True)
+        # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; dagster-postgres ships psycopg2.
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_postgres, _postgres_bin("pg_ctl"), "-D", str(folder / "data"), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def celery_worker(name: str, env: dict, queues=("dagster", "gpu")):
+    """A dagster-celery worker started as docs/cluster.md starts one; yields once it answers a ping."""
+    worker = Path(sys.executable).with_name("dagster-celery")
+    celery = Path(sys.executable).with_name("celery")
+    args = [str(worker), "worker", "start", "-A", "dagster_celery.app", "-y", str(REPO / "deploy" / "celery.yaml"),
+            "-n", name, "--loglevel", "WARNING",
+            # One comma-separated -q: dagster-celery turns each -q into a -Q, and Celery 5 keeps only the last -Q.
+            "-q", ",".join(queues)]
+
+    # dagster-celery starts `celery` from PATH, as in an activated virtual environment.
+    env = {**env, "PATH": f"{worker.parent}{os.pathsep}{env.get('PATH', '')}"}
+
+    def ready() -> bool:
+        out = subprocess.run([str(celery), "-b", env["FORMCLIP_CELERY_BROKER"], "inspect", "ping", "-d",
+                              f"{name}@{socket.gethostname()}", "-t", "5"], env=env, capture_output=True, text=True)
+        return out.returncode == 0 and "pong" in out.stdout
+
+    with _process(args, env, ready, timeout=120) as proc:
+        yield proc

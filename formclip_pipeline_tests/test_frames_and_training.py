@@ -128,3 +128,42 @@ def test_a_head_only_retrain_reuses_cached_embeddings_and_a_changed_tower_does_n
     changed = EmbeddingCache(tmp_path)
     changed.image_features(clip.model, pixels[:5])
     assert changed.misses == 5
+
+
+def test_two_processes_under_torchrun_train_like_one_and_leave_one_run(squat_frames, tmp_path):
+    """DDP on the CPU (gloo): 2 processes take the steps 1 process takes, each on half of every batch.
+    Only rank 0 tracks and saves. The two differ only in float summation order and in how the class
+    weights split between the halves, so their test-frame probabilities agree to within 0.05."""
+    import mlflow
+
+    from formclip_pipeline.core.distributed import train_distributed
+    from formclip_pipeline.core.frames import frames_array
+    from formclip_pipeline.core.runs import train_run
+    from formclip_pipeline.core.store import Tracker
+
+    ann = template_annotations(squat_frames)
+    config = TrainConfig(base_model="formclip-tiny-init", strategy="flyp", epochs=2, learning_rate=3e-4, batch_size=16)
+    one = train_run(squat_frames, ann, "squat", config, Tracker.at_home(tmp_path / "one"), tmp_path / "one" / "models",
+                    log=lambda _: None)
+    lines = []
+    two = train_distributed(squat_frames, ann, "squat", config, Tracker.at_home(tmp_path / "two"),
+                            tmp_path / "two" / "models", nproc=2, log=lines.append)
+    assert two["processes"] == 2 and len(two["epochs"]) == 2
+    assert [p.name for p in (tmp_path / "two" / "models" / "squat").iterdir() if not p.name.startswith(".")] == [two["run_id"]]
+    client = mlflow.MlflowClient(Tracker.at_home(tmp_path / "two").uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.info.run_id for r in runs] == [two["run_id"]]
+    assert [int(v.version) for v in client.search_model_versions("name='formclip-squat'")] == [1]
+    test = squat_frames[squat_frames["split"] == "test"]
+    p1 = load_classifier(one["path"]).predict_proba(frames_array(test))
+    p2 = load_classifier(two["path"]).predict_proba(frames_array(test))
+    print(f"max probability difference {np.abs(p1 - p2).max():.4f}, loss {one['epochs'][-1]['train_loss']:.4f} vs {two['epochs'][-1]['train_loss']:.4f}")
+    assert np.abs(p1 - p2).max() < 0.05
+    assert abs(one["epochs"][-1]["train_loss"] - two["epochs"][-1]["train_loss"]) < 0.05
+
+
+def test_a_pose_strategy_refuses_several_processes():
+    from formclip_pipeline.core.distributed import check_strategy
+
+    with pytest.raises(ValueError, match="fits in one process"):
+        check_strategy("pose", 2)

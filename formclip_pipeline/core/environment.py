@@ -10,6 +10,8 @@ setting made after import still counts) and each with its one default.
 | FORMCLIP_INCOMING | the watched folder | <home>/data/incoming |
 | FORMCLIP_RETRAIN_CRON | when the retraining schedule runs | Monday 03:00 |
 | FORMCLIP_TRACKING_URI | an MLflow tracking server for runs and the registry | sqlite under <home>/mlruns |
+| FORMCLIP_EXECUTOR | how Dagster runs steps: in_process, multiprocess, celery or k8s | multiprocess |
+| FORMCLIP_CELERY_BROKER | the Celery broker (and result backend) for FORMCLIP_EXECUTOR=celery | redis://localhost:6379/0 |
 | ANTHROPIC_API_KEY | Claude drafts (`annotate --ai`) | none |
 """
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 # The product's base model; the Makefile's targets set FORMCLIP_BASE_MODEL=formclip-tiny to work offline.
 DEFAULT_BASE_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_RETRAIN_CRON = "0 3 * * 1"
+EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
+DEFAULT_CELERY_BROKER = "redis://localhost:6379/0"
 
 
 def home() -> Path:
@@ -58,3 +62,14 @@ def tracking_uri() -> str | None:
     """An MLflow tracking server shared by several machines (FORMCLIP_TRACKING_URI); None: the
     sqlite store under <home>/mlruns."""
     return os.environ.get("FORMCLIP_TRACKING_URI") or None
+
+
+def executor() -> str:
+    name = os.environ.get("FORMCLIP_EXECUTOR") or "multiprocess"
+    if name not in EXECUTORS:
+        raise ValueError(f"FORMCLIP_EXECUTOR={name!r} is not an executor FormClip knows; choose one of {', '.join(EXECUTORS)}")
+    return name
+
+
+def celery_broker() -> str:
+    return os.environ.get("FORMCLIP_CELERY_BROKER") or DEFAULT_CELERY_BROKER

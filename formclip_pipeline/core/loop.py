@@ -50,6 +50,15 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
+def training_device() -> torch.device:
+    """This process's GPU under torchrun (LOCAL_RANK), the GPU alone, or the CPU."""
+    import os
+
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
 class Loop:
     """Epochs over `n_items` with a batch loss; `min_batch` is the smallest share a process may take
     (2 for contrastive losses, which need a negative)."""
@@ -64,7 +73,9 @@ class Loop:
             from torch.nn.parallel import DistributedDataParallel
 
             # broadcast_buffers off: forward then needs no collective, only backward's gradient all-reduce.
-            self.module = DistributedDataParallel(loss, broadcast_buffers=False)
+            device = next(loss.parameters()).device
+            self.module = DistributedDataParallel(loss, broadcast_buffers=False,
+                                                  device_ids=[device.index] if device.type == "cuda" else None)
         else:
             self.module = loss
         self.optimizer = torch.optim.AdamW(self.params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
@@ -103,7 +114,7 @@ class Loop:
         if self.world_size > 1:
             import torch.distributed as dist
 
-            t = torch.tensor([mean])
+            t = torch.tensor([mean], device=next(self.loss.parameters()).device)
             dist.all_reduce(t)
             mean = float(t) / self.world_size
         self.loss.eval()

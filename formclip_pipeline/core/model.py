@@ -211,12 +211,14 @@ def _as_tensor(out) -> torch.Tensor:
     return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 def image_features(model, pixels: torch.Tensor) -> torch.Tensor:
-    return F.normalize(_as_tensor(model.get_image_features(pixel_values=pixels)), dim=-1)
+    """Unit image embeddings, on the model's device (a GPU while training there)."""
+    return F.normalize(_as_tensor(model.get_image_features(pixel_values=pixels.to(model.device))), dim=-1)
 
 def text_features(model, processor, texts: list[str]) -> torch.Tensor:
     tok = processor.tokenizer(texts, padding=True, truncation=True, max_length=model.config.text_config.max_position_embeddings,
                               return_tensors="pt")
-    return F.normalize(_as_tensor(model.get_text_features(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])), dim=-1)
+    return F.normalize(_as_tensor(model.get_text_features(input_ids=tok["input_ids"].to(model.device),
+                                                          attention_mask=tok["attention_mask"].to(model.device))), dim=-1)
 
 @torch.no_grad()
 def embed_images(clip: LoadedClip, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:

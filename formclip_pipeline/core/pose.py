@@ -33,11 +33,7 @@ SKELETON = (
     ("left_ankle", "left_heel"), ("left_heel", "left_foot_index"), ("right_ankle", "right_heel"),
     ("right_heel", "right_foot_index"), ("left_ear", "left_shoulder"), ("right_ear", "right_shoulder"),
 )
-# Pose samples per second of video, in training and in scoring alike (the speed and depth features
-# depend on it). 8 rather than 4: a bounced squat passes the bottom in a tenth of a second, and on
-# 40 unseen synthetic squats 8 per second lifted multi-class macro-F1 from 0.70 to 0.77 (bouncing
-# found in 6 of 8 videos, against 2) for about 1.8 times the extraction time (docs/benchmarks.md).
-POSE_FPS = 8.0
+from formclip_pipeline.core.settings import POSE_FPS  # noqa: E402,F401 (re-exported)
 # Long side of the frames the pose model sees. BlazePose crops the person and resizes the crop to
 # 256 px itself, so more pixels only cost decoding time; fewer make a distant lifter a smudge.
 POSE_FRAME_SIDE = 640

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from formclip_pipeline.catalog import VIEWS, exercise_names, get_exercise
-from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings
+from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings, training_device
 from formclip_pipeline.core.recognise import image_exercise_proba
 from formclip_pipeline.core.settings import PretrainConfig
 from formclip_pipeline.core.synth import kinematics, render
@@ -142,6 +142,7 @@ def pretrain(clip, images: np.ndarray, captions: list[str], epochs: int = 6, bat
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    clip.model.to(training_device())
     loss = CaptionContrast(clip, M.preprocess(images, clip), captions, vary=lambda c: drop_attributes(c, rng))
     loop = Loop(loss, len(images), LoopSettings(epochs, batch_size, lr, weight_decay, warmup_fraction=0.05, seed=seed),
                 min_batch=2)
@@ -150,6 +151,7 @@ def pretrain(clip, images: np.ndarray, captions: list[str], epochs: int = 6, bat
         mean, seconds = loop.run_epoch()
         losses.append(mean)
         log(f"pretrain epoch {epoch}/{epochs}: contrastive loss {mean:.3f} ({seconds:.0f} s)")
+    clip.model.to("cpu")
     return losses
 
 

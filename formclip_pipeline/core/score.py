@@ -31,7 +31,7 @@ class ScoreError(Exception):
     """Scoring cannot go on; the message is one sentence a person can act on."""
 
 
-MAX_FPS = 30.0  # sampling faster than a phone films only repeats frames
+from formclip_pipeline.core.settings import MAX_FPS  # noqa: E402
 
 
 @dataclass(frozen=True)

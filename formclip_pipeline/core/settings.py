@@ -1,8 +1,120 @@
-"""Settings of the stages, apart from the code that runs them, so that the command line can show
-their defaults without importing torch (`formclip --help` stays fast)."""
+"""The settings of each stage, declared once: a dataclass whose fields carry their help text and
+range. The same dataclass gives the command's flags (`add_flags`), the asset's Dagster config
+(`dagster_config`) and the defaults of both. Nothing here imports torch, so `formclip --help` stays fast.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+
+from formclip_pipeline.core import environment
+from formclip_pipeline.core.strategies import DEFAULT_STRATEGY, STRATEGIES
+
+# Pose samples per second of video, in training and in scoring alike (the speed and depth features
+# depend on it). 8 rather than 4: a bounced squat passes the bottom in a tenth of a second, and on
+# 40 unseen synthetic squats 8 per second lifted multi-class macro-F1 from 0.70 to 0.77 (bouncing
+# found in 6 of 8 videos, against 2) for about 1.8 times the extraction time (docs/benchmarks.md).
+POSE_FPS = 8.0
+MAX_FPS = 30.0  # sampling faster than a phone films only repeats frames
+
+
+def setting(default=dataclasses.MISSING, help: str = "", *, low: float | None = None, high: float | None = None,
+            above: bool = False, choices: tuple[str, ...] | None = None, flag: str | None = None,
+            default_factory=dataclasses.MISSING):
+    """A field with its help text, its range (`above`: `low` itself is out of range) and, where the
+    seed guide's scripts named it differently, its flag."""
+    return field(default=default, default_factory=default_factory,
+                 metadata={"help": help, "low": low, "high": high, "above": above, "choices": choices, "flag": flag})
+
+
+def number(kind=int, low: float | None = None, high: float | None = None, above: bool = False):
+    """An argparse type for a number in range. A negative budget or an absurd rate is refused before
+    anything runs, not half-obeyed."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if value != value or (low is not None and (value < low or (above and value == low))) or \
+                (high is not None and value > high):
+            bounds = [f"{'above' if above else 'at least'} {low:g}"] if low is not None else []
+            bounds += [f"at most {high:g}"] if high is not None else []
+            raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {' and '.join(bounds)}")
+        return value
+    return parse
+
+
+def _fields(cls):
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        yield f, hints[f.name], default
+
+
+def add_flags(parser: argparse.ArgumentParser, cls) -> None:
+    """One flag per field: --field-name (or the field's `flag`), typed and range-checked, defaulting to the field."""
+    for f, kind, default in _fields(cls):
+        meta = f.metadata
+        flags = [meta.get("flag") or "--" + f.name.replace("_", "-")]
+        help_text = meta.get("help", "")
+        if kind is bool:
+            parser.add_argument(*flags, dest=f.name, action="store_true", help=help_text)
+            continue
+        parse = number(kind, meta.get("low"), meta.get("high"), meta.get("above", False)) if kind in (int, float) else kind
+        parser.add_argument(*flags, dest=f.name, type=parse, default=default, choices=meta.get("choices"),
+                            help=f"{help_text} (default: {default})" if help_text else None)
+
+
+def from_args(cls, args: argparse.Namespace):
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def dagster_config(cls, name: str):
+    """A Dagster Config class with the dataclass's fields, defaults (read when the definitions load, so
+    FORMCLIP_BASE_MODEL counts) and help text, shown in the launchpad."""
+    import dagster as dg
+    import pydantic
+
+    spec = {f.name: (kind, pydantic.Field(default=default, description=f.metadata.get("help") or None))
+            for f, kind, default in _fields(cls)}
+    return pydantic.create_model(name, __base__=dg.Config, __doc__=cls.__doc__, **spec)
+
+
+@dataclass
+class ExtractSettings:
+    """Sampling labelled frames (and the lifter's joints) from the training videos."""
+    frames_per_video: int = setting(25, "CLIP frames sampled per video", low=1)
+    skip_first: float = setting(1.0, "seconds left out at the start (setting up)", low=0)
+    skip_last: float = setting(1.0, "seconds left out at the end (racking)", low=0)
+    split_seed: int = setting(0, "seed of the train/val/test split by video")
+    pose_fps: float = setting(POSE_FPS, "BlazePose samples per second of video (0: no poses, only CLIP frames)",
+                              low=0, high=MAX_FPS)
+
+
+@dataclass
+class TrainConfig:
+    """Training one exercise's form classifier."""
+    base_model: str = setting(help="base CLIP: hub name, local directory, or formclip-tiny (built offline); default: "
+                                   f"FORMCLIP_BASE_MODEL, else {environment.DEFAULT_BASE_MODEL}",
+                              flag="--model", default_factory=environment.base_model)
+    strategy: str = setting(DEFAULT_STRATEGY, "pose strategies judge from the joints `formclip extract` measured; "
+                                              "see docs/guide.md", choices=STRATEGIES)
+    multi_class: bool = setting(False, "one class per named fault, not good/bad")
+    epochs: int = setting(5, "passes over the training frames (gradient strategies)", low=1)
+    batch_size: int = setting(16, "frames per optimiser step, over all processes", low=1)
+    learning_rate: float = setting(1e-5, "AdamW's peak learning rate", low=0, above=True)
+    weight_decay: float = setting(0.1, "AdamW's weight decay", low=0)
+    seed: int = setting(0, "seed of initialisation and batch order")
+    nproc_per_node: int = setting(1, "processes to train on, one per GPU (or CPU core, with gloo) under torchrun",
+                                  low=1)
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if self.epochs < 0 or self.batch_size < 1 or self.learning_rate <= 0 or self.nproc_per_node < 1:
+            raise ValueError("epochs must be >= 0, batch size >= 1, learning rate > 0 and processes >= 1")
 
 
 @dataclass(frozen=True)
@@ -14,9 +126,9 @@ class PretrainConfig:
     5e-4 reached zero-shot exercise recognition 0.33, batch 16 at 3.5e-4 reached 0.51 (chance 0.20);
     at 2e-3 the loss never left the plateau. 12 px patches (64 image tokens) keep it to minutes.
     """
-    clips: int = 1000
-    frames_per_clip: int = 8
-    epochs: int = 8
-    batch_size: int = 16
-    learning_rate: float = 3.5e-4
-    seed: int = 0
+    clips: int = setting(1000, "synthetic clips rendered for the corpus", low=1)
+    frames_per_clip: int = setting(8, "frames captioned per clip", low=1)
+    epochs: int = setting(8, "passes over the corpus", low=1)
+    batch_size: int = setting(16, "frames per optimiser step", low=1)
+    learning_rate: float = setting(3.5e-4, "AdamW's peak learning rate", low=0, above=True)
+    seed: int = setting(0, "seed of the corpus and the initialisation")

@@ -13,4 +13,6 @@
 POSE_STRATEGIES = ("pose", "pose_clip")
 CLIP_STRATEGIES = ("flyp", "seed_contrastive", "linear_probe", "lp_ft", "wise_ft", "zero_shot")
 STRATEGIES = (*POSE_STRATEGIES, *CLIP_STRATEGIES)
+# Those trained by gradient steps in core.loop: the ones several processes (--nproc-per-node) can share.
+GRADIENT_STRATEGIES = ("flyp", "seed_contrastive", "lp_ft", "wise_ft")
 DEFAULT_STRATEGY = "pose"

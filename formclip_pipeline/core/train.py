@@ -27,29 +27,11 @@ import torch.nn.functional as F
 from formclip_pipeline.catalog import get_exercise, to_label
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core.frames import frames_array
-from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings
+from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings, training_device
 
-from formclip_pipeline.core.strategies import DEFAULT_STRATEGY, STRATEGIES  # noqa: E402
+from formclip_pipeline.core.settings import TrainConfig  # noqa: F401 (the settings of a training run)
 WISE_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 HEAD_FILE = "classifier_head.safetensors"
-
-
-@dataclass
-class TrainConfig:
-    base_model: str = M.DEFAULT_BASE_MODEL
-    strategy: str = DEFAULT_STRATEGY
-    multi_class: bool = False
-    epochs: int = 5
-    batch_size: int = 16
-    learning_rate: float = 1e-5
-    weight_decay: float = 0.1
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        if self.epochs < 0 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ValueError("epochs must be >= 0, batch size >= 1 and learning rate > 0")
 
 
 @dataclass
@@ -79,7 +61,7 @@ class Classifier:
         if self.head is not None:
             return self.head
         text = M.text_features(self.clip.model, self.clip.processor, self.prompts)
-        return self.clip.model.logit_scale.exp() * text, torch.zeros(len(self.labels))
+        return self.clip.model.logit_scale.exp() * text, torch.zeros(len(self.labels), device=text.device)
 
     @torch.no_grad()
     def logits_from_features(self, feats: torch.Tensor) -> torch.Tensor:
@@ -158,7 +140,7 @@ def _evaluate(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, weights: tor
     clf.clip.model.eval()
     with torch.no_grad():
         feats = _image_features(clf.clip.model, pixels)
-        logits = clf.logits_from_features(feats)
+        logits = clf.logits_from_features(feats).cpu()
         loss = float(F.cross_entropy(logits, torch.as_tensor(y), weight=weights))
     pred = logits.argmax(-1).numpy()
     from sklearn.metrics import balanced_accuracy_score
@@ -204,10 +186,11 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
             on_epoch(stats)
         return clf, history
 
-    model = clip.model
+    probe = _fit_linear_probe(clf, px_tr, y_tr, len(labels), config) if config.strategy == "lp_ft" else None
+    model = clip.model.to(training_device())
     base_state = copy.deepcopy(model.state_dict()) if config.strategy == "wise_ft" else None
-    if config.strategy == "lp_ft":
-        loss = _HeadLoss(clip, px_tr, y_tr, weights, *_fit_linear_probe(clf, px_tr, y_tr, len(labels), config))
+    if probe is not None:
+        loss = _HeadLoss(clip, px_tr, y_tr, weights, *probe)
         clf.head = (loss.weight, loss.bias)
         for p in model.text_model.parameters():  # the text tower plays no part once a head exists
             p.requires_grad_(False)
@@ -246,7 +229,9 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
     if base_state is not None:
         alpha = _wise_sweep(clf, base_state, px_va, y_va, weights, log)
         clf.wise_alpha = alpha
-    model.eval()
+    model.eval().to("cpu")
+    if clf.head is not None:
+        clf.head = (clf.head[0].cpu(), clf.head[1].cpu())
     if resume and loop.rank == 0:
         resume.clear()
     return clf, history
@@ -258,7 +243,8 @@ class _PromptLoss(torch.nn.Module):
     def __init__(self, clip: M.LoadedClip, pixels: torch.Tensor, y: np.ndarray, weights: torch.Tensor, prompts: list[str]):
         super().__init__()
         self.model, self.processor = clip.model, clip.processor
-        self.pixels, self.y, self.weights, self.prompts = pixels, torch.as_tensor(y), weights, prompts
+        device = self.model.device
+        self.pixels, self.y, self.weights, self.prompts = pixels, torch.as_tensor(y).to(device), weights.to(device), prompts
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         img = M.image_features(self.model, self.pixels[idx])
@@ -273,8 +259,9 @@ class _HeadLoss(torch.nn.Module):
                  weight: torch.Tensor, bias: torch.Tensor):
         super().__init__()
         self.model = clip.model
-        self.weight, self.bias = torch.nn.Parameter(weight.clone()), torch.nn.Parameter(bias.clone())
-        self.pixels, self.y, self.weights = pixels, torch.as_tensor(y), weights
+        device = self.model.device
+        self.weight, self.bias = torch.nn.Parameter(weight.clone().to(device)), torch.nn.Parameter(bias.clone().to(device))
+        self.pixels, self.y, self.weights = pixels, torch.as_tensor(y).to(device), weights.to(device)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         img = M.image_features(self.model, self.pixels[idx])

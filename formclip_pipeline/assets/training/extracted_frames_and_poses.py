@@ -3,17 +3,12 @@ import pandas as pd
 
 from formclip_pipeline.catalog import get_exercise
 from formclip_pipeline.core.frames import extract_dataset
-from formclip_pipeline.core.pose import POSE_FPS
+from formclip_pipeline.core.settings import ExtractSettings, dagster_config
 from formclip_pipeline.core.pose_classifier import video_pose_features
 from formclip_pipeline.partitions import exercise_partitions
 
 
-class ExtractConfig(dg.Config):
-    frames_per_video: int = 25
-    skip_first: float = 1.0
-    skip_last: float = 1.0
-    split_seed: int = 0
-    pose_fps: float = POSE_FPS
+ExtractConfig = dagster_config(ExtractSettings, "ExtractConfig")
 
 
 def _detection_table(frames: pd.DataFrame, poses: pd.DataFrame) -> pd.DataFrame:

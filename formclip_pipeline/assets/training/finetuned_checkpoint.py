@@ -2,32 +2,23 @@
 import dagster as dg
 import pandas as pd
 
-from formclip_pipeline.core import environment
+from formclip_pipeline.core.distributed import train_distributed
 from formclip_pipeline.core.fingerprint import data_fingerprint
 from formclip_pipeline.core.runs import train_run
-from formclip_pipeline.core.strategies import DEFAULT_STRATEGY
-from formclip_pipeline.core.train import TrainConfig
+from formclip_pipeline.core.settings import TrainConfig, dagster_config
+from formclip_pipeline.executors import GPU_STEP
 from formclip_pipeline.partitions import exercise_partitions
 from formclip_pipeline.resources import FormClipPaths, MLflowTracking
 
 
-class TrainingConfig(dg.Config):
-    # FORMCLIP_BASE_MODEL lets a deployment (or the offline demo) change the default in the launchpad, which
-    # Dagster reads when it loads the definitions.
-    base_model: str = environment.base_model()
-    strategy: str = DEFAULT_STRATEGY  # one of core.train.STRATEGIES
-    multi_class: bool = False
-    epochs: int = 5
-    batch_size: int = 16
-    learning_rate: float = 1e-5
-    weight_decay: float = 0.1
-    seed: int = 0
+TrainingConfig = dagster_config(TrainConfig, "TrainingConfig")
 
 
 @dg.asset(
     partitions_def=exercise_partitions,
     group_name="training",
     kinds={"pytorch", "mlflow"},
+    **GPU_STEP,
     deps=["validation_report"],
     description="The trained form classifier, an MLflow run and a new version of formclip-<exercise>. Pose "
                 "strategies (the default, pose) save a logistic regression over the lifter's joint measures "
@@ -39,8 +30,13 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainingConf
                          frame_annotations: pd.DataFrame, pose_landmarks: pd.DataFrame) -> dict:
     # Taken before training so that edits made during the run count as changes next time.
     fingerprint = data_fingerprint(paths.video_dir, paths.labeled_dir, context.partition_key)
-    result = train_run(extracted_frames, frame_annotations, context.partition_key, TrainConfig(**config.model_dump()),
-                       mlflow_tracking.tracker(), paths.models_dir, log=context.log.info, poses=pose_landmarks)
+    settings = TrainConfig(**config.model_dump())
+    if settings.nproc_per_node > 1:  # torchrun in a subprocess; its rank 0 tracks and registers as train_run does
+        result = train_distributed(extracted_frames, frame_annotations, context.partition_key, settings,
+                                   mlflow_tracking.tracker(), paths.models_dir, settings.nproc_per_node, log=context.log.info)
+    else:
+        result = train_run(extracted_frames, frame_annotations, context.partition_key, settings,
+                           mlflow_tracking.tracker(), paths.models_dir, log=context.log.info, poses=pose_landmarks)
     result["data_fingerprint"] = fingerprint
     last = result["epochs"][-1] if result["epochs"] else {}
     context.add_output_metadata({

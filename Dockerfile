@@ -1,0 +1,12 @@
+# The project image for Celery workers and Kubernetes step pods: exactly what `make setup` installs
+# (CPU torch from constraints-cpu.txt, the package with its dev and cluster extras), nothing more.
+# For GPU nodes, build FROM an image whose torch has CUDA and drop the CPU constraint (docs/cluster.md).
+FROM python:3.11-slim-bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
+WORKDIR /opt/formclip
+COPY . .
+RUN make setup
+ENV PATH=/opt/formclip/.venv/bin:$PATH \
+    FORMCLIP_HOME=/formclip \
+    HF_HUB_OFFLINE=0
+CMD ["dagster", "api", "grpc", "-h", "0.0.0.0", "-p", "3030", "-m", "formclip_pipeline.definitions"]

@@ -1,0 +1,156 @@
+"""The same definitions on a cluster: Celery workers for real (Redis broker, PostgreSQL instance
+storage, both started here), the Kubernetes executor loaded and validated, the image's Dockerfile."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from formclip_pipeline_tests.servers import REPO, celery_worker, postgres_server, redis_server
+
+EXERCISES = ("squat", "deadlift")
+SELECTION = "raw_videos,extracted_frames,pose_landmarks,frame_annotations"
+RUN_CONFIG = {"ops": {"extracted_frames_and_poses": {"config": {"frames_per_video": 4, "pose_fps": 2.0}}}}
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("videos")
+    subprocess.run([str(Path(sys.executable).with_name("formclip")), "synth", "--out", str(out), "--videos-per-class", "1",
+                    "--exercises", ",".join(EXERCISES), "--views", "side", "--sets", "1-1", "--reps", "2-2", "--quiet"],
+                   check=True)
+    return out
+
+
+def _home_with(videos: Path, home: Path) -> Path:
+    import shutil
+
+    shutil.copytree(videos, home / "data" / "training_data")
+    return home
+
+
+def _ancestors(pid: int) -> list[int]:
+    chain = []
+    while pid > 1:
+        chain.append(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return chain
+
+
+def test_celery_workers_run_every_step_and_match_one_process(videos, tmp_path, monkeypatch):
+    import dagster as dg
+
+    celery_home = _home_with(videos, tmp_path / "celery")
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    with redis_server() as broker, postgres_server() as postgres:
+        # Workers and the run share one instance: PostgreSQL, which several machines can reach.
+        (dagster_home / "dagster.yaml").write_text(
+            f"storage:\n  postgres:\n    postgres_url: {postgres}\ntelemetry:\n  enabled: false\n")
+        env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "FORMCLIP_HOME": str(celery_home),
+               "FORMCLIP_EXECUTOR": "celery", "FORMCLIP_CELERY_BROKER": broker}
+        with celery_worker("w1", env) as w1, celery_worker("w2", env) as w2:
+            dagster = str(Path(sys.executable).with_name("dagster"))
+            launches = {ex: subprocess.Popen([dagster, "asset", "materialize", "-m", "formclip_pipeline.definitions",
+                                              "--select", SELECTION, "--partition", ex,
+                                              "--config-json", json.dumps(RUN_CONFIG)],
+                                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                        for ex in EXERCISES}
+            outputs = {ex: p.communicate(timeout=600)[0].decode(errors="replace") for ex, p in launches.items()}
+            for ex, p in launches.items():
+                assert p.returncode == 0, outputs[ex][-3000:]
+            instance = dg.DagsterInstance.from_config(str(dagster_home))
+            runs = instance.get_runs()
+            assert sorted(r.tags["dagster/partition"] for r in runs) == sorted(EXERCISES)
+            workers_used = set()
+            for run in runs:
+                assert run.status == dg.DagsterRunStatus.SUCCESS
+                events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event]
+                started = {e.step_key: e.pid for e in events if e.event_type == dg.DagsterEventType.STEP_SUCCESS}
+                assert set(started) == {"raw_videos", "extracted_frames_and_poses", "frame_annotations"}
+                launcher = launches[run.tags["dagster/partition"]].pid
+                for step, pid in started.items():
+                    chain = _ancestors(pid)
+                    assert pid != launcher and (w1.pid in chain or w2.pid in chain), (step, pid, chain)
+                    workers_used.add(w1.pid if w1.pid in chain else w2.pid)
+                delegated = [e for e in events if e.event_type == dg.DagsterEventType.ENGINE_EVENT
+                             and "in celery worker" in (e.message or "")]
+                assert len(delegated) == 3
+            instance.dispose()
+    print(f"steps ran in {len(workers_used)} of the 2 workers")
+
+    # The same selection in one process, on a copy of the same videos.
+    local_home = _home_with(videos, tmp_path / "local")
+    monkeypatch.setenv("FORMCLIP_HOME", str(local_home))
+    from formclip_pipeline.assets import TRAINING_ASSETS
+    from formclip_pipeline.definitions import resources
+
+    for ex in EXERCISES:
+        result = dg.materialize(TRAINING_ASSETS, selection=SELECTION.split(","), partition_key=ex,
+                                resources=resources(), run_config=RUN_CONFIG)
+        assert result.success
+        for asset in ("extracted_frames", "pose_landmarks", "frame_annotations"):
+            ours = pd.read_parquet(celery_home / "data" / "pipeline" / asset / f"{ex}.parquet")
+            theirs = pd.read_parquet(local_home / "data" / "pipeline" / asset / f"{ex}.parquet")
+            paths = [c for c in ours.columns if ours[c].map(lambda v: isinstance(v, str) and str(celery_home) in v).any()]
+            for c in paths:  # the same videos under two homes
+                ours[c] = ours[c].str.replace(str(celery_home), "", regex=False)
+                theirs[c] = theirs[c].str.replace(str(local_home), "", regex=False)
+            when = [c for c in ours.columns if c.endswith("_at")]  # when each row was written
+            pd.testing.assert_frame_equal(ours.drop(columns=when), theirs.drop(columns=when), check_exact=False, atol=1e-6)
+
+
+def _python(code: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_the_kubernetes_executor_loads_and_the_deploy_run_config_validates():
+    check = _python("""
+import yaml, dagster as dg
+from formclip_pipeline.definitions import defs
+job = defs.resolve_job_def("train_exercise")
+assert job.executor_def.name == "k8s", job.executor_def.name
+dg.validate_run_config(job, yaml.safe_load(open("deploy/run_config.yaml")))
+node = job.graph.node_named("finetuned_checkpoint")
+print(node.definition.pool, node.tags["dagster-celery/queue"], node.tags["dagster-k8s/config"])
+""", FORMCLIP_EXECUTOR="k8s")
+    assert check.returncode == 0, check.stderr[-3000:]
+    pool, queue, k8s = check.stdout.split(" ", 2)
+    assert (pool, queue) == ("gpu", "gpu")
+    assert json.loads(k8s)["container_config"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    validate = subprocess.run([str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-m",
+                               "formclip_pipeline.definitions"], cwd=REPO, capture_output=True, text=True,
+                              env={**os.environ, "FORMCLIP_EXECUTOR": "k8s"}, timeout=300)
+    assert validate.returncode == 0, validate.stdout[-2000:] + validate.stderr[-2000:]
+
+
+def test_an_unknown_executor_is_named_with_the_choices():
+    out = _python("import formclip_pipeline.definitions", FORMCLIP_EXECUTOR="spark")
+    assert out.returncode != 0
+    assert "FORMCLIP_EXECUTOR='spark'" in out.stderr and "in_process, multiprocess, celery, k8s" in out.stderr
+
+
+def test_the_image_installs_only_what_make_setup_installs():
+    """The Dockerfile runs `make setup` and installs no Python package of its own; the only system
+    package it adds is make, which runs that target."""
+    lines = (REPO / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+    runs = [line.split(None, 1)[1] for line in lines if line.startswith("RUN ")]
+    assert "make setup" in runs
+    for run in runs:
+        assert "pip" not in run and "conda" not in run, run
+        if "apt-get install" in run:
+            packages = [w for w in run.split("apt-get install", 1)[1].split("&&")[0].split() if not w.startswith("-")]
+            assert packages == ["make"], packages
+    makefile = (REPO / "Makefile").read_text()
+    assert "VENV := .venv" in makefile and "PATH=/opt/formclip/.venv/bin" in (REPO / "Dockerfile").read_text()
+    python = next(line for line in lines if line.startswith("FROM ")).split(":")[1][:4]
+    assert python in ("3.11", "3.12")  # the versions pyproject allows (mediapipe 0.10.21's wheels)
