@@ -26,6 +26,7 @@ test: setup
 bench: setup
 	$(PY) -m formclip_pipeline_tests.benchmarks.scoring
 	$(PY) -m formclip_pipeline_tests.benchmarks.training
+	$(PY) -m formclip_pipeline_tests.benchmarks.cluster
 
 # Real footage is never in the repository: DIR is a folder of clips (and optionally LIST a TSV of
 # reps counted by eye); the champions `make demo` registered score them.

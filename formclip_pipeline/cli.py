@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from formclip_pipeline.core import environment
-from formclip_pipeline.core.settings import (MAX_FPS, POSE_FPS, ExtractSettings, PretrainConfig, TrainConfig, add_flags,
-                                             from_args, number)
+from formclip_pipeline.core.settings import (MAX_FPS, POSE_FPS, ExtractSettings, PretrainConfig, Thresholds, TrainConfig,
+                                             add_flags, from_args, number)
 
 
 def _exercises(value: str | None) -> list[str]:
@@ -261,13 +261,12 @@ def cmd_annotate(args) -> int:
 def cmd_validate(args) -> int:
     from formclip_pipeline.core.annotate import AnnotationError
     from formclip_pipeline.core.files import atomic_path
-    from formclip_pipeline.core.validate import Thresholds, blocking_errors, summary, validate
+    from formclip_pipeline.core.validate import blocking_errors, summary, validate
 
     import pandas as pd
 
     data_dir = Path(args.data_dir)
-    thresholds = Thresholds(max_missing_description_fraction=args.max_missing_descriptions,
-                            max_class_imbalance=args.max_class_imbalance)
+    thresholds = from_args(Thresholds, args)
     reports = []
     for ex in _exercises(args.exercises):
         if not ((data_dir / f"{ex}_frames.parquet").exists() or (data_dir / f"{ex}_training_data.csv").exists()):
@@ -416,8 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     va = sub.add_parser("validate", help="check labelled frames before training (validate_training_data.py)")
     va.add_argument("--data-dir", default="data/labeled_frames")
     va.add_argument("--exercises")
-    va.add_argument("--max-missing-descriptions", type=number(float, 0, 1), default=0.0, help="fraction allowed before it is an error")
-    va.add_argument("--max-class-imbalance", type=number(float, 1), default=10.0)
+    add_flags(va, Thresholds)
     va.set_defaults(func=cmd_validate)
 
     im = sub.add_parser("import-labeled", help="adopt a seed-style labelled-frames folder (CSVs and JPEGs, no videos)")

@@ -29,7 +29,7 @@ def run_demo(videos_per_class: int = 4, epochs: int = 6, seed: int = 0) -> int:
     else:
         print(f"using the videos already in {video_dir}")
     from formclip_pipeline.core.environment import base_model as configured_base
-    from formclip_pipeline.core.model import resolve_base
+    from formclip_pipeline.core.bases import resolve_base
 
     base_model = configured_base()
     # Built here when FormClip builds it, so the first run is not the one that waits for pretraining.

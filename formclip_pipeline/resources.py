@@ -77,6 +77,14 @@ class ParquetJsonIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         from formclip_pipeline.core.files import atomic_path, write_json
 
+        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+            # A run over several partitions (the scoring sensor's batches) returns {partition key: value}.
+            folder = Path(self.root) / "data" / "pipeline" / "/".join(context.asset_key.path)
+            for key in context.asset_partition_keys:
+                write_json(folder / f"{key}.json", obj[key])
+            context.add_output_metadata({"path": dg.MetadataValue.path(str(folder)), "partitions": len(obj)})
+            return
+
         if isinstance(obj, pd.DataFrame):
             path = self._path(context, ".parquet")
             with atomic_path(path) as tmp:

@@ -1,4 +1,8 @@
-"""Watch the incoming folder and score each new or changed video once it has finished arriving."""
+"""Watch the incoming folder and score each new or changed video once it has finished arriving.
+
+The new videos a tick finds are scored in one run (in runs of at most MAX_VIDEOS_PER_RUN), so the
+imports, the registry lookup and the model load are paid once for them all; each video is still
+its own partition, and a broken one is a recorded failure that does not stop the others."""
 from __future__ import annotations
 
 import json
@@ -6,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from formclip_pipeline.assets.scoring.video_report import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
+from formclip_pipeline.assets.scoring.video_report import video_report, videos_tag
 from formclip_pipeline.catalog import exercise_names
 from formclip_pipeline.core import environment
 from formclip_pipeline.core.video import file_sha256
@@ -14,7 +18,8 @@ from formclip_pipeline.partitions import incoming_videos
 from formclip_pipeline.resources import FormClipPaths
 
 score_video_job = dg.define_asset_job("score_video", selection=[video_report], partitions_def=incoming_videos,
-                                      description="Score one dropped-in video.")
+                                      description="Score dropped-in videos, one partition each.")
+MAX_VIDEOS_PER_RUN = 50  # a run killed outright (out of memory, a lost node) takes at most this many back to the queue
 PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".download", ".partial")
 
 
@@ -44,7 +49,7 @@ def incoming_video_sensor(context: dg.SensorEvaluationContext, paths: FormClipPa
     # Cursor: path -> [size, mtime_ns, content key once hashed]. A file is ready when its size and
     # mtime match the previous tick; an unchanged file is never hashed twice.
     previous = json.loads(context.cursor) if context.cursor else {}
-    memory, requests, new_keys, skipped, waiting = {}, [], [], 0, 0
+    memory, new_videos, skipped, waiting = {}, {}, 0, 0
     for path, (size, mtime) in sorted(seen.items()):
         before = previous.get(path)
         if not before or before[:2] != [size, mtime]:
@@ -58,19 +63,25 @@ def incoming_video_sensor(context: dg.SensorEvaluationContext, paths: FormClipPa
             except OSError:
                 memory[path] = [size, mtime, None]  # vanished or locked: the next tick tries again
                 continue
-            if key in new_keys or context.instance.has_dynamic_partition(incoming_videos.name, key):
+            if key in new_videos or context.instance.has_dynamic_partition(incoming_videos.name, key):
                 skipped += 1
             else:
-                new_keys.append(key)
                 parent = Path(path).parent.name
-                tags = {VIDEO_PATH_TAG: path, **({EXERCISE_TAG: parent} if parent in exercise_names() else {})}
-                requests.append(dg.RunRequest(run_key=key, partition_key=key, tags=tags))
+                new_videos[key] = (path, parent if parent in exercise_names() else None)
         else:
             skipped += 1
         memory[path] = [size, mtime, key]
+    # Added in this order, the new keys are a contiguous range of the dynamic partitions: one run each batch.
+    keys = list(new_videos)
+    requests = []
+    for i in range(0, len(keys), MAX_VIDEOS_PER_RUN):
+        batch = keys[i:i + MAX_VIDEOS_PER_RUN]
+        requests.append(dg.RunRequest(run_key="-".join([batch[0], batch[-1], str(len(batch))]), tags={
+            "dagster/asset_partition_range_start": batch[0], "dagster/asset_partition_range_end": batch[-1],
+            **videos_tag({k: new_videos[k] for k in batch})}))
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[incoming_videos.build_add_request(new_keys)] if new_keys else [],
+        dynamic_partitions_requests=[incoming_videos.build_add_request(keys)] if keys else [],
         cursor=json.dumps(memory),
         skip_reason=None if requests else dg.SkipReason(
             f"{len(seen)} files in {folder}: {waiting} still arriving or new, {skipped} already scored"),

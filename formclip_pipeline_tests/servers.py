@@ -150,22 +150,17 @@ def postgres_server():
 
 
 @contextmanager
-def celery_worker(name: str, env: dict, queues=("dagster", "gpu")):
-    """A dagster-celery worker started as docs/cluster.md starts one; yields once it answers a ping."""
-    worker = Path(sys.executable).with_name("dagster-celery")
-    celery = Path(sys.executable).with_name("celery")
-    args = [str(worker), "worker", "start", "-A", "dagster_celery.app", "-y", str(REPO / "deploy" / "celery.yaml"),
-            "-n", name, "--loglevel", "WARNING",
-            # One comma-separated -q: dagster-celery turns each -q into a -Q, and Celery 5 keeps only the last -Q.
-            "-q", ",".join(queues)]
-
+def celery_worker(command: list[str], env: dict):
+    """A dagster-celery worker started by `command` (as the README writes it); yields once it answers a ping."""
+    name = command[command.index("-n") + 1]
+    bin_dir = Path(sys.executable).parent
     # dagster-celery starts `celery` from PATH, as in an activated virtual environment.
-    env = {**env, "PATH": f"{worker.parent}{os.pathsep}{env.get('PATH', '')}"}
+    env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}
 
     def ready() -> bool:
-        out = subprocess.run([str(celery), "-b", env["FORMCLIP_CELERY_BROKER"], "inspect", "ping", "-d",
+        out = subprocess.run([str(bin_dir / "celery"), "-b", env["FORMCLIP_CELERY_BROKER"], "inspect", "ping", "-d",
                               f"{name}@{socket.gethostname()}", "-t", "5"], env=env, capture_output=True, text=True)
         return out.returncode == 0 and "pong" in out.stdout
 
-    with _process(args, env, ready, timeout=120) as proc:
+    with _process([str(bin_dir / command[0]), *command[1:], "--loglevel", "WARNING"], env, ready, timeout=120) as proc:
         yield proc

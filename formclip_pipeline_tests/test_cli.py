@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 
 def formclip(*args, cwd, check=True, env=None):
@@ -100,3 +101,28 @@ def test_train_and_evaluate_track_in_a_tracking_server_when_one_is_named(squat_f
         assert champion.run_id == runs[0].info.run_id
     assert list((tmp_path / "server" / "artifacts").rglob("formclip.json")), "the checkpoint went to the server"
     assert not (tmp_path / "home" / "mlruns").exists()
+
+
+def test_each_stage_declares_its_settings_once_for_the_flags_and_the_dagster_config():
+    import dataclasses
+
+    from formclip_pipeline.assets.training.extracted_frames_and_poses import ExtractConfig
+    from formclip_pipeline.assets.training.finetuned_checkpoint import TrainingConfig
+    from formclip_pipeline.assets.training.validation_report import ValidationConfig
+    from formclip_pipeline.cli import build_parser
+    from formclip_pipeline.core.settings import ExtractSettings, Thresholds, TrainConfig, from_args
+    from formclip_pipeline.core.strategies import STRATEGIES
+
+    parser = build_parser()
+    for command, settings, config in (("train", TrainConfig, TrainingConfig), ("extract", ExtractSettings, ExtractConfig),
+                                      ("validate", Thresholds, ValidationConfig)):
+        assert from_args(settings, parser.parse_args([command])) == settings()  # the same defaults
+        assert config().model_dump() == dataclasses.asdict(settings())
+        assert all(config.model_fields[f.name].description for f in dataclasses.fields(settings))
+    train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "strategy")
+    assert tuple(train.choices) == STRATEGIES  # every strategy, lp_ft and wise_ft included
+    chosen = from_args(TrainConfig, parser.parse_args(["train", "--strategy", "wise_ft", "--epochs", "3",
+                                                       "--nproc-per-node", "2", "--model", "formclip-tiny"]))
+    assert (chosen.strategy, chosen.epochs, chosen.nproc_per_node, chosen.base_model) == ("wise_ft", 3, 2, "formclip-tiny")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--nproc-per-node", "0"])

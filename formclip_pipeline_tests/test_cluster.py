@@ -14,7 +14,6 @@ import pytest
 from formclip_pipeline_tests.servers import REPO, celery_worker, postgres_server, redis_server
 
 EXERCISES = ("squat", "deadlift")
-SELECTION = "raw_videos,extracted_frames,pose_landmarks,frame_annotations"
 RUN_CONFIG = {"ops": {"extracted_frames_and_poses": {"config": {"frames_per_video": 4, "pose_fps": 2.0}}}}
 
 
@@ -25,6 +24,15 @@ def videos(tmp_path_factory) -> Path:
                     "--exercises", ",".join(EXERCISES), "--views", "side", "--sets", "1-1", "--reps", "2-2", "--quiet"],
                    check=True)
     return out
+
+
+def readme_cluster_commands() -> dict[str, list[str]]:
+    """The README's "Running on a cluster" commands, so the test runs them as written."""
+    import shlex
+
+    block = (REPO / "README.md").read_text().split("## Running on a cluster", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = [shlex.split(line.split("#", 1)[0].strip().rstrip("&")) for line in block.splitlines() if line.strip()]
+    return {words[0] if words[0] != "dagster" else "dagster " + words[1]: words for words in lines}
 
 
 def _home_with(videos: Path, home: Path) -> Path:
@@ -48,6 +56,12 @@ def _ancestors(pid: int) -> list[int]:
 def test_celery_workers_run_every_step_and_match_one_process(videos, tmp_path, monkeypatch):
     import dagster as dg
 
+    commands = readme_cluster_commands()
+    exported = dict(w.split("=", 1) for w in commands["export"][1:])
+    assert exported["FORMCLIP_EXECUTOR"] == "celery"
+    worker, materialize = commands["dagster-celery"], commands["dagster asset"]
+    selection = materialize[materialize.index("--select") + 1].split(",")
+    at_partition = materialize.index("--partition") + 1
     celery_home = _home_with(videos, tmp_path / "celery")
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
@@ -55,12 +69,13 @@ def test_celery_workers_run_every_step_and_match_one_process(videos, tmp_path, m
         # Workers and the run share one instance: PostgreSQL, which several machines can reach.
         (dagster_home / "dagster.yaml").write_text(
             f"storage:\n  postgres:\n    postgres_url: {postgres}\ntelemetry:\n  enabled: false\n")
-        env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "FORMCLIP_HOME": str(celery_home),
-               "FORMCLIP_EXECUTOR": "celery", "FORMCLIP_CELERY_BROKER": broker}
-        with celery_worker("w1", env) as w1, celery_worker("w2", env) as w2:
+        # The README's settings, but the broker this test started on a free port.
+        env = {**os.environ, **exported, "DAGSTER_HOME": str(dagster_home), "FORMCLIP_HOME": str(celery_home),
+               "FORMCLIP_CELERY_BROKER": broker}
+        named = [worker[:worker.index("-n") + 1] + [f"worker{i}"] + worker[worker.index("-n") + 2:] for i in (1, 2)]
+        with celery_worker(named[0], env) as w1, celery_worker(named[1], env) as w2:
             dagster = str(Path(sys.executable).with_name("dagster"))
-            launches = {ex: subprocess.Popen([dagster, "asset", "materialize", "-m", "formclip_pipeline.definitions",
-                                              "--select", SELECTION, "--partition", ex,
+            launches = {ex: subprocess.Popen([dagster, *materialize[1:at_partition], ex, *materialize[at_partition + 1:],
                                               "--config-json", json.dumps(RUN_CONFIG)],
                                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
                         for ex in EXERCISES}
@@ -75,7 +90,7 @@ def test_celery_workers_run_every_step_and_match_one_process(videos, tmp_path, m
                 assert run.status == dg.DagsterRunStatus.SUCCESS
                 events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event]
                 started = {e.step_key: e.pid for e in events if e.event_type == dg.DagsterEventType.STEP_SUCCESS}
-                assert set(started) == {"raw_videos", "extracted_frames_and_poses", "frame_annotations"}
+                assert set(started) == {"raw_videos", "extracted_frames_and_poses", "frame_annotations"}  # the selection's steps
                 launcher = launches[run.tags["dagster/partition"]].pid
                 for step, pid in started.items():
                     chain = _ancestors(pid)
@@ -94,7 +109,7 @@ def test_celery_workers_run_every_step_and_match_one_process(videos, tmp_path, m
     from formclip_pipeline.definitions import resources
 
     for ex in EXERCISES:
-        result = dg.materialize(TRAINING_ASSETS, selection=SELECTION.split(","), partition_key=ex,
+        result = dg.materialize(TRAINING_ASSETS, selection=selection, partition_key=ex,
                                 resources=resources(), run_config=RUN_CONFIG)
         assert result.success
         for asset in ("extracted_frames", "pose_landmarks", "frame_annotations"):
@@ -154,3 +169,12 @@ def test_the_image_installs_only_what_make_setup_installs():
     assert "VENV := .venv" in makefile and "PATH=/opt/formclip/.venv/bin" in (REPO / "Dockerfile").read_text()
     python = next(line for line in lines if line.startswith("FROM ")).split(":")[1][:4]
     assert python in ("3.11", "3.12")  # the versions pyproject allows (mediapipe 0.10.21's wheels)
+
+
+def test_the_readme_train_command_takes_several_processes_and_refuses_them_for_pose(tmp_path):
+    formclip = str(Path(sys.executable).with_name("formclip"))
+    train = readme_cluster_commands()["formclip"]
+    assert train[train.index("--nproc-per-node") + 1] == "2"
+    out = subprocess.run([formclip, *train[1:], "--strategy", "pose", "--data-dir", str(tmp_path)], capture_output=True,
+                         text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 2 and "fits in one process" in out.stderr, out.stderr

@@ -110,11 +110,13 @@ def test_interrupted_training_resumes_from_its_last_epoch(squat_frames, tmp_path
 def test_a_head_only_retrain_reuses_cached_embeddings_and_a_changed_tower_does_not(squat_frames, tmp_path):
     import torch
 
+    from formclip_pipeline.core import bases as B
+
     from formclip_pipeline.core import model as M
     from formclip_pipeline.core.embeddings import EmbeddingCache
     from formclip_pipeline.core.frames import frames_array
 
-    clip = M.load_clip("formclip-tiny-init")
+    clip = B.load_clip("formclip-tiny-init")
     pixels = M.preprocess(frames_array(squat_frames.head(20)), clip)
     first = EmbeddingCache(tmp_path)
     a = first.image_features(clip.model, pixels)

@@ -2,13 +2,14 @@ import numpy as np
 import pytest
 import torch
 
+from formclip_pipeline.core import bases as B
 from formclip_pipeline.core import model as M
 
 
 def test_tiny_clip_is_built_once_and_loads_through_from_pretrained(offline_cache):
     from transformers import CLIPModel, CLIPProcessor
 
-    clip = M.load_clip(M.TINY_INIT_MODEL)
+    clip = B.load_clip(M.TINY_INIT_MODEL)
     assert (offline_cache / M.TINY_INIT_MODEL / "model.safetensors").exists()
     again = CLIPModel.from_pretrained(str(offline_cache / M.TINY_INIT_MODEL))
     proc = CLIPProcessor.from_pretrained(str(offline_cache / M.TINY_INIT_MODEL))
@@ -42,7 +43,7 @@ def test_bpe_merges_the_most_frequent_pair_first_and_breaks_ties_alphabetically(
 
 
 def test_embeddings_are_unit_vectors():
-    clip = M.load_clip(M.TINY_INIT_MODEL)
+    clip = B.load_clip(M.TINY_INIT_MODEL)
     emb = M.embed_images(clip, np.random.default_rng(0).integers(0, 255, (3, 224, 224, 3), dtype=np.uint8))
     assert emb.shape == (3, clip.model.config.projection_dim)
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
@@ -51,13 +52,13 @@ def test_embeddings_are_unit_vectors():
 def test_unreachable_hub_model_says_what_to_do_instead(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(M.ModelError, match="formclip-tiny"):
-        M.load_clip("openai/clip-vit-base-patch32")
+        B.load_clip("openai/clip-vit-base-patch32")
 
 
 def test_a_directory_that_is_not_clip_is_named(tmp_path):
     (tmp_path / "readme.txt").write_text("hi")
     with pytest.raises(M.ModelError, match=str(tmp_path)):
-        M.load_clip(str(tmp_path))
+        B.load_clip(str(tmp_path))
 
 
 def test_vit_b32_architecture_trains_one_step_and_round_trips(tmp_path):
@@ -81,6 +82,6 @@ def test_vit_b32_architecture_trains_one_step_and_round_trips(tmp_path):
     opt.step()
     assert not torch.equal(before, model.visual_projection.weight)
     M.save_checkpoint(clip, tmp_path / "b32", {"kind": "test"})
-    back = M.load_clip(str(tmp_path / "b32"))
+    back = B.load_clip(str(tmp_path / "b32"))
     assert torch.equal(back.model.visual_projection.weight, model.visual_projection.weight)
     assert back.meta == {"kind": "test"}

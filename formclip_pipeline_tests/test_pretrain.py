@@ -1,19 +1,20 @@
 import numpy as np
 
 from formclip_pipeline.core import pretrain as P
+from formclip_pipeline.core.captions import caption
 from formclip_pipeline.core.synth import kinematics
 
 
 def test_captions_describe_the_pose_not_the_label():
     body = kinematics.Body.sample(np.random.default_rng(1))
-    good = P.caption("deadlift", 1.0, False, kinematics.measures(kinematics.deadlift(body, 1.0, False, None, 0.5)),
+    good = caption("deadlift", 1.0, False, kinematics.measures(kinematics.deadlift(body, 1.0, False, None, 0.5)),
                      "side", body.height)
-    rounded = P.caption("deadlift", 1.0, False,
+    rounded = caption("deadlift", 1.0, False,
                         kinematics.measures(kinematics.deadlift(body, 1.0, False, "rounded_back", 0.8)), "side",
                         body.height)
     assert good.startswith("deadlift") and "neutral back" in good and "bar on the floor" in good
     assert "rounded back" in rounded and "rounded_back" not in rounded
-    valgus = P.caption("squat", 0.6, True, kinematics.measures(kinematics.squat(body, 0.6, True, "knee_valgus", 0.8)),
+    valgus = caption("squat", 0.6, True, kinematics.measures(kinematics.squat(body, 0.6, True, "knee_valgus", 0.8)),
                        "front", body.height)
     assert "knees caving inward" in valgus and valgus.endswith("front view")
 

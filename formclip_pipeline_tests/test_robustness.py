@@ -1,4 +1,5 @@
 """Nothing lost, nothing crashes: a soak through the watched folder, untrusted files, failed runs."""
+import json
 import os
 import shutil
 import subprocess
@@ -21,8 +22,8 @@ def _register_champion(root, model_dir, exercise="squat"):
 
 def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp_path):
     from formclip_pipeline.assets.scoring.video_report import video_report
-    from formclip_pipeline.resources import DuckDBStore, FormClipPaths
-    from formclip_pipeline.sensors import incoming_video_sensor
+    from formclip_pipeline.resources import DuckDBStore, FormClipPaths, ParquetJsonIOManager
+    from formclip_pipeline.sensors import MAX_VIDEOS_PER_RUN, incoming_video_sensor
 
     _register_champion(tmp_path, squat_model)
     incoming = tmp_path / "data" / "incoming" / "squat"
@@ -42,9 +43,9 @@ def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp
         else:
             bad.write_text(f"this is note {i}, not a video\n")
     paths = FormClipPaths(root=str(tmp_path))
-    resources = {"paths": paths, "duckdb": DuckDBStore(root=str(tmp_path))}
+    resources = {"paths": paths, "duckdb": DuckDBStore(root=str(tmp_path)), "io_manager": ParquetJsonIOManager(root=str(tmp_path))}
     instance = dg.DagsterInstance.ephemeral()
-    cursor, launched = None, []
+    cursor, launched, runs = None, [], 0
     for _ in range(3):
         ctx = dg.build_sensor_context(cursor=cursor, instance=instance, resources={"paths": paths})
         result = incoming_video_sensor(ctx)
@@ -52,32 +53,35 @@ def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp
         for req in result.dynamic_partitions_requests:
             instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
         for run in result.run_requests:
-            launched.append(run.partition_key)
+            runs += 1
+            launched += list(json.loads(run.tags["formclip/videos"]))
             # Two samples a second: this test is about nothing being lost, and each sample costs a pose.
-            out = dg.materialize([video_report], partition_key=run.partition_key, resources=resources,
-                                 instance=instance, tags=run.tags,
+            out = dg.materialize([video_report], resources=resources, instance=instance, tags=run.tags,
                                  run_config={"ops": {"video_report": {"config": {"fps": 2.0}}}})
             assert out.success
     assert len(launched) == len(set(launched)) == 200
+    assert runs == 200 // MAX_VIDEOS_PER_RUN  # all 200 held still by the second tick: full batches
     rows = store.MetricsStore.at_home(tmp_path).query(
         "select status, count(*) n, count(distinct video_sha256) d from scored_videos group by 1")
     counts = dict(zip(rows["status"], rows["n"]))
     assert counts.get("ok", 0) + counts.get("failed", 0) == 200
     assert counts["ok"] == 140 and rows["n"].sum() == rows["d"].sum()
     assert len(list((tmp_path / "data" / "reports").glob("*.json"))) == 140
+    assert len(list((tmp_path / "data" / "pipeline" / "video_report").glob("*.json"))) == 200  # one per partition
 
 
 def test_checkpoints_load_from_safetensors_never_from_pickle(tmp_path, offline_cache):
+    from formclip_pipeline.core import bases as B
     from formclip_pipeline.core import model as M
 
-    M.load_clip(M.TINY_INIT_MODEL)
+    B.load_clip(M.TINY_INIT_MODEL)
     pickled = tmp_path / "pickled"
     shutil.copytree(offline_cache / M.TINY_INIT_MODEL, pickled)
-    state = M.load_clip(M.TINY_INIT_MODEL).model.state_dict()
+    state = B.load_clip(M.TINY_INIT_MODEL).model.state_dict()
     (pickled / "model.safetensors").unlink()
     torch.save(state, pickled / "pytorch_model.bin")
     with pytest.raises(M.ModelError, match=str(pickled)):
-        M.load_clip(str(pickled))
+        B.load_clip(str(pickled))
 
 
 def test_a_worse_model_never_takes_the_champion(tmp_path):
@@ -110,7 +114,7 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path):
 
 
 def _report_run(tmp_path, key, path, instance=None):
-    from formclip_pipeline.assets.scoring.video_report import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
+    from formclip_pipeline.assets.scoring.video_report import video_report, videos_tag
     from formclip_pipeline.partitions import incoming_videos
     from formclip_pipeline.resources import DuckDBStore, FormClipPaths
 
@@ -118,7 +122,7 @@ def _report_run(tmp_path, key, path, instance=None):
     instance.add_dynamic_partitions(incoming_videos.name, [key])
     resources = {"paths": FormClipPaths(root=str(tmp_path)), "duckdb": DuckDBStore(root=str(tmp_path))}
     return dg.materialize([video_report], partition_key=key, resources=resources, instance=instance,
-                          tags={VIDEO_PATH_TAG: str(path), EXERCISE_TAG: "squat"}, raise_on_error=False)
+                          tags=videos_tag({key: (str(path), "squat")}), raise_on_error=False)
 
 
 def test_transient_errors_are_retried_and_permanent_ones_are_not(tmp_path):

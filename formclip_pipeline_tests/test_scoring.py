@@ -165,6 +165,11 @@ def test_score_errors_are_one_sentence(squat_videos, squat_model, tmp_path):
 
 # --- the watched folder -----------------------------------------------------------------------------
 
+def _queued(result) -> dict[str, str | None]:
+    """{video path: exercise} over the tick's run requests."""
+    return {v["path"]: v["exercise"] for r in result.run_requests for v in json.loads(r.tags["formclip/videos"]).values()}
+
+
 def _tick(paths, instance, cursor):
     from formclip_pipeline.sensors import incoming_video_sensor
 
@@ -192,12 +197,11 @@ def test_sensor_waits_for_stable_files_and_never_scores_the_same_content_twice(s
     with open(half, "ab") as f:  # still being copied
         f.write(video.read_bytes()[5000:20000])
     result, cursor = _tick(paths, instance, cursor)
-    assert [r.tags["formclip/video_path"] for r in result.run_requests] == [str(incoming / "squat" / "lift one.mp4")]
-    assert result.run_requests[0].tags["formclip/exercise"] == "squat"
+    assert _queued(result) == {str(incoming / "squat" / "lift one.mp4"): "squat"}
     # The same content under another name, and the unchanged file, are not scored again.
     shutil.copy(video, incoming / "same content.mp4")
     result, cursor = _tick(paths, instance, cursor)
-    assert [r.tags["formclip/video_path"] for r in result.run_requests] == [str(half)]  # finished arriving
+    assert _queued(result) == {str(half): None}  # finished arriving
     result, cursor = _tick(paths, instance, cursor)
     assert result.run_requests == []  # "same content.mp4" is now stable, but its content was scored
     assert "already scored" in result.skip_reason.skip_message
@@ -205,13 +209,13 @@ def test_sensor_waits_for_stable_files_and_never_scores_the_same_content_twice(s
     shutil.copy(squat_videos[1][1]["video"], incoming / "same content.mp4")
     result, cursor = _tick(paths, instance, cursor)
     result, cursor = _tick(paths, instance, cursor)
-    assert [r.tags["formclip/video_path"] for r in result.run_requests] == [str(incoming / "same content.mp4")]
+    assert list(_queued(result)) == [str(incoming / "same content.mp4")]
     result, cursor = _tick(paths, instance, cursor)
     assert result.run_requests == []
 
 
 def test_video_report_writes_reports_and_records_failures(squat_videos, squat_model, tmp_path, monkeypatch):
-    from formclip_pipeline.assets.scoring.video_report import EXERCISE_TAG, VIDEO_PATH_TAG, video_report
+    from formclip_pipeline.assets.scoring.video_report import video_report, videos_tag
     from formclip_pipeline.core import store
     from formclip_pipeline.partitions import incoming_videos
     from formclip_pipeline.resources import DuckDBStore, FormClipPaths
@@ -232,7 +236,7 @@ def test_video_report_writes_reports_and_records_failures(squat_videos, squat_mo
     resources = {"paths": FormClipPaths(root=str(tmp_path)), "duckdb": DuckDBStore(root=str(tmp_path))}
     for key, path in list(keys.items()) + list(keys.items())[:1]:  # the good one twice: still one row
         result = dg.materialize([video_report], partition_key=key, resources=resources, instance=instance,
-                                tags={VIDEO_PATH_TAG: path, EXERCISE_TAG: "squat"})
+                                tags=videos_tag({key: (path, "squat")}))
         assert result.success
     rows = store.MetricsStore.at_home(tmp_path).query(
                               "select video_sha256, status, reason, html_path from scored_videos order by status")

@@ -35,7 +35,7 @@ def check_strategy(strategy: str, nproc: int) -> None:
 def train_distributed(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, config, tracker,
                       models_dir: str | Path, nproc: int, log: Callable[[str], None] = print) -> dict:
     """What core.runs.train_run returns, computed by `nproc` processes under torchrun."""
-    from formclip_pipeline.core.model import resolve_base
+    from formclip_pipeline.core.bases import resolve_base
 
     check_strategy(config.strategy, nproc)
     # Built (or found) once here, so the processes never race to build the same base.

@@ -29,7 +29,7 @@ class ModelError(Exception):
 
 def _tokenizer_corpus() -> list[str]:
     from formclip_pipeline.catalog import catalogue
-    from formclip_pipeline.core.pretrain import caption_phrases
+    from formclip_pipeline.core.captions import caption_phrases
 
     lines = caption_phrases()
     for ex in catalogue().values():
@@ -133,25 +133,6 @@ def build_tiny(path: str | os.PathLike, seed: int = 0, image_size: int = 96) -> 
         (tmp / FORMCLIP_META).write_text(json.dumps({"kind": "base", "name": TINY_INIT_MODEL, "seed": seed}))
     return path
 
-def _build_pretrained_tiny(path: Path) -> None:
-    from formclip_pipeline.core.pretrain import describe_pretraining, pretrain_base
-
-    print(f"{TINY_MODEL} is not in {cache_dir()} yet: pretraining it once (several minutes on 2 cores)", flush=True)
-    print(f"{TINY_MODEL} {describe_pretraining(pretrain_base(path))}", flush=True)
-
-# The names FormClip builds itself, and how; each is built into the cache once, on first use.
-_BUILT_HERE = {TINY_INIT_MODEL: build_tiny, TINY_MODEL: _build_pretrained_tiny}
-
-def resolve_base(name_or_path: str) -> str:
-    """What `from_pretrained` should be given for a base model name."""
-    build = _BUILT_HERE.get(name_or_path)
-    if build is None:
-        return name_or_path
-    target = cache_dir() / name_or_path
-    if not (target / "config.json").exists():
-        build(target)
-    return str(target)
-
 @dataclass
 class LoadedClip:
     model: "torch.nn.Module"
@@ -171,11 +152,11 @@ class LoadedClip:
     def image_std(self) -> list[float]:
         return list(self.processor.image_processor.image_std)
 
-def load_clip(name_or_path: str) -> LoadedClip:
-    """Load a CLIP model and processor by hub name, local path or `formclip-tiny`."""
+def load_checkpoint(source: str) -> LoadedClip:
+    """Load a CLIP model and processor from a local directory or a hub name, as from_pretrained takes
+    them (core.bases.load_clip also knows the names FormClip builds itself)."""
     from transformers import CLIPModel, CLIPProcessor
 
-    source = resolve_base(name_or_path)
     try:
         model = CLIPModel.from_pretrained(source, use_safetensors=True)
         processor = CLIPProcessor.from_pretrained(source)

@@ -196,9 +196,9 @@ def load_pose_classifier(path: str | Path) -> PoseClassifier:
     t = load_file(str(path / HEAD_FILE))
     clip = None
     if meta["strategy"] == "pose_clip":
-        from formclip_pipeline.core.model import load_clip
+        from formclip_pipeline.core.model import load_checkpoint
 
-        clip = load_clip(str(path))
+        clip = load_checkpoint(str(path))
     return PoseClassifier(meta["exercise"], meta["labels"], meta["classes"], meta["multi_class"], meta["strategy"],
                           meta["feature_names"], dict(t), clip, meta)
 
@@ -281,7 +281,7 @@ def train_pose_classifier(poses: pd.DataFrame, frames: pd.DataFrame, exercise: s
     ex = get_exercise(exercise)
     clip = None
     if strategy == "pose_clip":
-        from formclip_pipeline.core.model import load_clip
+        from formclip_pipeline.core.bases import load_clip
 
         clip = load_clip(base_model)
     videos = frames.drop_duplicates("video_sha256").set_index("video_sha256")[["form_class", "split"]]

@@ -275,6 +275,30 @@ def _load_for(exercise: str, model_ref: str | None, root: str | None):
     return clf, described, path_dir
 
 
+class LoadedModels:
+    """Models looked up and loaded once, then reused for every video scored with them: a batch of
+    dropped-in videos pays the registry lookup and the load once, not once per video."""
+
+    def __init__(self, model_ref: str | None = None, root: str | None = None):
+        self.model_ref, self.root = model_ref, root
+        self._classifiers: dict[str, tuple] = {}
+        self._bases: dict[str, object] = {}
+
+    def classifier(self, exercise: str):
+        """(classifier, how it was named, its folder) for the exercise."""
+        if exercise not in self._classifiers:
+            self._classifiers[exercise] = _load_for(exercise, self.model_ref, self.root)
+        return self._classifiers[exercise]
+
+    def base(self, name: str):
+        """The base CLIP that recognises the exercise from the image."""
+        from formclip_pipeline.core import bases as B
+
+        if name not in self._bases:
+            self._bases[name] = B.load_clip(name)
+        return self._bases[name]
+
+
 def find_reps(exercise: str, measures, frames: np.ndarray, fps: float) -> tuple[list[R.RepSpan], str]:
     """Reps from the exercise's primary joint measure when the lifter is tracked, else from pixels;
     and which of the two ("joints" or "pixels") counted them."""
@@ -373,10 +397,12 @@ def familiarity(reference: dict | None, by_joints, exercise: str, strategy: str)
 
 
 def score_video(path: str, exercise: str | None = None, model_ref: str | None = None, root: str | None = None,
-                settings: ScoreSettings = ScoreSettings(), base_model: str | None = None) -> tuple[dict, dict]:
+                settings: ScoreSettings = ScoreSettings(), base_model: str | None = None,
+                models: LoadedModels | None = None) -> tuple[dict, dict]:
     """The seed's JSON report (plus reps with their joint measures, the verdict, whether the video is
     like the model's training videos, and the model used), and what the HTML page needs. The
-    lifter's pose is read on every sampled frame whatever the model."""
+    lifter's pose is read on every sampled frame whatever the model. Pass `models` to reuse models
+    already loaded for other videos (it then names the model and home; model_ref and root are unused)."""
     import pandas as pd
 
     from formclip_pipeline.core import model as M
@@ -386,9 +412,10 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, image_exercise_proba, recognise
 
     t0 = time.perf_counter()
+    models = models or LoadedModels(model_ref, root)
     clf, described, path_dir = None, None, None
     if exercise is not None:
-        clf, described, path_dir = _load_for(exercise, model_ref, root)
+        clf, described, path_dir = models.classifier(exercise)
     parts: list[np.ndarray] = []
     predict = clf.predictor() if clf is not None and not isinstance(clf, PoseClassifier) else None
     pose_rows: list[dict] = []
@@ -403,7 +430,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     if exercise is None:
         image_proba, image_note = None, None
         try:
-            image_proba = image_exercise_proba(M.load_clip(base_model or environment.base_model()), frames)
+            image_proba = image_exercise_proba(models.base(base_model or environment.base_model()), frames)
         except M.ModelError as exc:  # offline without the base: the joints alone still tell most lifts apart
             if by_joints is None:
                 raise ScoreError(f"could not tell which exercise this is: no lifter found to read, and {exc}; "
@@ -414,7 +441,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
             raise ScoreError(f"could not tell which exercise this is (best guess {rec.exercise} at "
                              f"{rec.confidence:.0%}); pass --exercise")
         exercise, recognised = rec.exercise, {**rec.to_dict(), **({"note": image_note} if image_note else {})}
-        clf, described, path_dir = _load_for(exercise, model_ref, root)
+        clf, described, path_dir = models.classifier(exercise)
         if not isinstance(clf, PoseClassifier):
             parts = [clf.predict_proba(frames)]
     if isinstance(clf, PoseClassifier) and found < settings.min_lifter_found:

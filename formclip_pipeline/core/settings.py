@@ -64,6 +64,7 @@ def add_flags(parser: argparse.ArgumentParser, cls) -> None:
             continue
         parse = number(kind, meta.get("low"), meta.get("high"), meta.get("above", False)) if kind in (int, float) else kind
         parser.add_argument(*flags, dest=f.name, type=parse, default=default, choices=meta.get("choices"),
+                            metavar=None if meta.get("choices") else flags[0].lstrip("-").replace("-", "_").upper(),
                             help=f"{help_text} (default: {default})" if help_text else None)
 
 
@@ -93,11 +94,23 @@ class ExtractSettings:
                               low=0, high=MAX_FPS)
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """The data checks that gate training: what is an error."""
+    max_missing_description_fraction: float = setting(0.0, "share of frames allowed without a description",
+                                                      low=0, high=1, flag="--max-missing-descriptions")
+    min_videos_per_class: int = setting(1, "training videos each form class needs", low=0)
+    max_class_imbalance: float = setting(10.0, "largest class over smallest, in frames", low=1)
+    max_invalid_images: int = setting(0, "frames allowed that are not readable images", low=0)
+    max_duplicate_frame_fraction: float = setting(0.05, "share of near-identical frames from different videos",
+                                                  low=0, high=1)
+
+
 @dataclass
 class TrainConfig:
     """Training one exercise's form classifier."""
-    base_model: str = setting(help="base CLIP: hub name, local directory, or formclip-tiny (built offline); default: "
-                                   f"FORMCLIP_BASE_MODEL, else {environment.DEFAULT_BASE_MODEL}",
+    base_model: str = setting(help="base CLIP: hub name, local directory, or formclip-tiny (built offline); "
+                                   "FORMCLIP_BASE_MODEL sets the default",
                               flag="--model", default_factory=environment.base_model)
     strategy: str = setting(DEFAULT_STRATEGY, "pose strategies judge from the joints `formclip extract` measured; "
                                               "see docs/guide.md", choices=STRATEGIES)

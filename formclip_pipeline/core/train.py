@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from formclip_pipeline.catalog import get_exercise, to_label
+from formclip_pipeline.core import bases as B
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core.frames import frames_array
 from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings, training_device
@@ -102,7 +103,7 @@ def load_classifier(path: str) -> Classifier:
 
     from safetensors.torch import load_file
 
-    clip = M.load_clip(path)
+    clip = B.load_clip(path)
     meta = clip.meta
     if meta.get("kind") != "formclip-classifier":
         raise M.ModelError(f"{path} is a CLIP model but not a FormClip classifier (no class prompts in {M.FORMCLIP_META})")
@@ -131,7 +132,7 @@ def _image_features(model, pixels: torch.Tensor, batch: int = 128) -> torch.Tens
 def zero_shot_classifier(base_model: str, exercise: str, multi_class: bool) -> Classifier:
     """The base model judged by its similarity to the catalogue's class prompts: no training."""
     ex = get_exercise(exercise)
-    return Classifier(M.load_clip(base_model), exercise, ex.labels(multi_class), ex.prompts(multi_class), multi_class)
+    return Classifier(B.load_clip(base_model), exercise, ex.labels(multi_class), ex.prompts(multi_class), multi_class)
 
 
 def _evaluate(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, weights: torch.Tensor) -> tuple[float, float, float]:
@@ -171,7 +172,7 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
     history: list[EpochStats] = []
     if config.strategy == "zero_shot":
         return zero_shot_classifier(config.base_model, exercise, config.multi_class), history
-    clip = M.load_clip(config.base_model)
+    clip = B.load_clip(config.base_model)
     clf = Classifier(clip, exercise, labels, prompts, config.multi_class)
     y_tr, y_va = _targets(train, labels, config.multi_class), _targets(val, labels, config.multi_class)
     weights = _class_weights(y_tr, len(labels))
@@ -376,7 +377,7 @@ def linear_probe_baseline(base_model: str, frames: pd.DataFrame, exercise: str, 
     """The frozen base model with a logistic-regression head fitted on the train split's folder labels."""
     ex = get_exercise(exercise)
     labels = ex.labels(multi_class)
-    clf = Classifier(M.load_clip(base_model), exercise, labels, ex.prompts(multi_class), multi_class)
+    clf = Classifier(B.load_clip(base_model), exercise, labels, ex.prompts(multi_class), multi_class)
     train = frames[frames["split"] == "train"]
     if len(train) == 0:
         raise ValueError(f"no training frames for {exercise}: the train split is empty")

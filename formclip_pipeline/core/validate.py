@@ -5,24 +5,17 @@ Each finding is a row: check, severity (error stops training, warning lets it go
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from formclip_pipeline.catalog import get_exercise
+from formclip_pipeline.core.settings import Thresholds
 
 REPORT_COLUMNS = ["exercise", "check", "severity", "passed", "value", "message"]
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    max_missing_description_fraction: float = 0.0
-    min_videos_per_class: int = 1
-    max_class_imbalance: float = 10.0  # largest class / smallest class, in frames
-    max_invalid_images: int = 0
-    max_duplicate_frame_fraction: float = 0.05  # near-identical frames from different videos
 
 
 def dhash(image: bytes, size: int = 8) -> int | None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from formclip_pipeline.catalog import GOOD_CLASS, exercise_names
+from formclip_pipeline.core import bases as B
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.frames import frames_and_poses
@@ -95,7 +96,7 @@ def speed(tmp: Path, seconds: int = 60) -> dict:
     tok = M.build_tokenizer()
     for name in ("formclip-tiny", "vit-b32-architecture"):
         if name == "formclip-tiny":
-            clip = M.load_clip(M.TINY_MODEL)
+            clip = B.load_clip(M.TINY_MODEL)
         else:
             config = M.vit_b32_config()
             config.text_config.vocab_size = len(tok)

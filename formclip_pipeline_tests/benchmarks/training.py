@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from formclip_pipeline.catalog import get_exercise, to_label
+from formclip_pipeline.core import bases as B
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core.metrics import scores
 from formclip_pipeline.core.annotate import template_annotations
@@ -122,7 +123,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 2)
     exercises = args.exercises.split(",")
-    base = M.load_clip(args.base)  # formclip-tiny is pretrained once and cached
+    base = B.load_clip(args.base)  # formclip-tiny is pretrained once and cached
     print(f"base {args.base}: zero-shot exercise recognition at pretraining "
           f"{base.meta.get('zero_shot_exercise_accuracy')}")
     rows = []

@@ -1,3 +1,4 @@
+import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -7,49 +8,46 @@ import pandas as pd
 
 from formclip_pipeline.core.files import write_json, write_text
 from formclip_pipeline.core.report import render_html
-from formclip_pipeline.core.pose import POSE_FPS
-from formclip_pipeline.core.score import ScoreError, ScoreSettings, score_video
+from formclip_pipeline.core.score import LoadedModels, ScoreError, ScoreSettings, score_video
+from formclip_pipeline.core.settings import POSE_FPS
 from formclip_pipeline.core.video import VideoError, file_sha256
 from formclip_pipeline.partitions import incoming_videos
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths
 
-VIDEO_PATH_TAG = "formclip/video_path"
-EXERCISE_TAG = "formclip/exercise"
+# What the sensor tells a run about its videos: {partition key: {"path": ..., "exercise": ... or null}}.
+VIDEOS_TAG = "formclip/videos"
+
+
+def videos_tag(videos: dict[str, tuple[str, str | None]]) -> dict[str, str]:
+    """The run tag for videos given as {partition key: (path, exercise or None)}."""
+    return {VIDEOS_TAG: json.dumps({k: {"path": p, "exercise": e} for k, (p, e) in videos.items()})}
+
+
+def _plain(value):
+    """A row's value as JSON has it (rows read back from DuckDB carry pandas' and numpy's types)."""
+    if isinstance(value, (datetime, pd.Timestamp)):
+        return value.isoformat()
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 class ScoringConfig(dg.Config):
     fps: float = POSE_FPS
 
 
-@dg.asset(
-    partitions_def=incoming_videos,
-    group_name="scoring",
-    kinds={"ffmpeg", "duckdb", "html"},
-    # Transient trouble (a file still locked by the copier, a busy disk: OSError) raises and is retried
-    # with backoff; a video that cannot be scored is a permanent, recorded failure and is not retried.
-    retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
-    description="Score of one dropped-in video (partition = its content hash): sets, reps, 0-100 form score, "
-                "timestamped issues and advice, as JSON and a self-contained HTML page in data/reports/, "
-                "and a row in DuckDB table scored_videos. A broken video becomes a recorded failure.",
-)
-def video_report(context: dg.AssetExecutionContext, config: ScoringConfig, paths: FormClipPaths,
-                 duckdb: DuckDBStore) -> dict:
-    path = context.run.tags.get(VIDEO_PATH_TAG)
-    exercise = context.run.tags.get(EXERCISE_TAG) or None
-    key = context.partition_key
+def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: LoadedModels, fps: float) -> dict:
+    path, exercise = video["path"], video.get("exercise")
     row = {"video_sha256": key, "path": path, "exercise": exercise, "status": "ok", "reason": None,
            "overall_score": None, "sets": None, "reps": None, "json_path": None, "html_path": None,
            "model": None, "scored_at": datetime.now(timezone.utc)}
-    if not path:
-        raise dg.Failure(f"run for partition {key} carries no {VIDEO_PATH_TAG} tag; launch it from the sensor")
     if Path(path).exists() and file_sha256(path)[:16] != key:
         # Replaced since the sensor hashed it: the sensor sees the new content as a new video and
         # scores it once; scoring the new bytes under the old key would mislabel the report.
         context.log.info(f"{os.path.basename(path)} changed since it was queued; its new content is scored separately")
-        context.add_output_metadata({"status": "replaced"})
-        return {**row, "status": "replaced", "scored_at": row["scored_at"].isoformat()}
+        return {**row, "status": "replaced"}
     try:
-        report, extras = score_video(path, exercise, root=str(paths.base), settings=ScoreSettings(fps=config.fps))
+        report, extras = score_video(path, exercise, settings=ScoreSettings(fps=fps), models=models)
         stem = f"{Path(path).stem}_{key[:8]}"
         json_path, html_path = paths.reports_dir / f"{stem}.json", paths.reports_dir / f"{stem}.html"
         write_json(json_path, {**report, "video_sha256": key})
@@ -57,16 +55,74 @@ def video_report(context: dg.AssetExecutionContext, config: ScoringConfig, paths
         row.update(exercise=report["exercise"], overall_score=report["overall_score"], sets=len(report["sets"]),
                    reps=sum(len(s["reps"]) for s in report["sets"]), json_path=str(json_path),
                    html_path=str(html_path), model=report["model"]["ref"])
-        context.add_output_metadata({"overall_score": report["overall_score"], "sets": row["sets"], "reps": row["reps"],
-                                     "report": dg.MetadataValue.path(str(html_path)),
-                                     "issues": dg.MetadataValue.md("\n".join(
-                                         f"- {i['timestamp']} {i['issue']}" for s in report["sets"]
-                                         for i in s["issues"]) or "none")})
+        context.log.info(f"{os.path.basename(path)}: score {report['overall_score']}, {row['reps']} reps; "
+                         + ("; ".join(f"{i['timestamp']} {i['issue']}" for s in report["sets"] for i in s["issues"])
+                            or "no issues"))
     except (ScoreError, VideoError, KeyError) as exc:
         row.update(status="failed", reason=str(exc).strip("'\""))
         context.log.warning(f"could not score {os.path.basename(path)}: {row['reason']}")
-        context.add_output_metadata({"status": "failed", "reason": row["reason"]})
-    # One row per video content: a second run for the same video replaces the first one's row.
-    duckdb.metrics_store().append("scored_videos", pd.DataFrame([row]).astype(
-        {"overall_score": "Int64", "sets": "Int64", "reps": "Int64"}), replace_key="video_sha256")
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+    return row
+
+
+@dg.asset(
+    partitions_def=incoming_videos,
+    group_name="scoring",
+    kinds={"ffmpeg", "duckdb", "html"},
+    # A sensor tick's new videos are one run: imports, registry lookup and model load are paid once.
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    # Transient trouble (a file still locked by the copier, a busy disk: OSError) raises once the
+    # others are scored and is retried with backoff; a video that cannot be scored is a permanent,
+    # recorded failure and is not retried.
+    retry_policy=dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL),
+    description="Score of each dropped-in video (partition = its content hash): sets, reps, 0-100 form score, "
+                "timestamped issues and advice, as JSON and a self-contained HTML page in data/reports/, "
+                "and a row in DuckDB table scored_videos. A broken video becomes a recorded failure and "
+                "the others in its run go on.",
+)
+def video_report(context: dg.AssetExecutionContext, config: ScoringConfig, paths: FormClipPaths,
+                 duckdb: DuckDBStore) -> dict:
+    videos = json.loads(context.run.tags.get(VIDEOS_TAG) or "{}")
+    keys = list(context.partition_keys)
+    unknown = [k for k in keys if k not in videos]
+    if unknown:
+        raise dg.Failure(f"the run's {VIDEOS_TAG} tag names no video for partition {unknown[0]}; launch it from the sensor")
+    metrics = duckdb.metrics_store()
+    done: dict[str, dict] = {}
+    if context.retry_number > 0 and Path(metrics.path).exists():
+        # A retry after a transient error: the videos an earlier attempt scored keep their rows.
+        listed = ", ".join(f"'{k}'" for k in keys)
+        try:
+            earlier = metrics.query(f"select * from scored_videos where video_sha256 in ({listed})")
+            done = {r["video_sha256"]: r for r in earlier.to_dict("records")}
+        except Exception:  # no table yet
+            done = {}
+    models, rows, transient = LoadedModels(root=str(paths.base)), {}, []
+    for i, key in enumerate(keys, 1):
+        if key in done:
+            rows[key] = done[key]
+            continue
+        try:
+            rows[key] = _score_one(context, key, videos[key], paths, models, config.fps)
+        except OSError as exc:
+            transient.append(exc)
+            context.log.warning(f"{os.path.basename(videos[key]['path'])} could not be read ({exc}); retrying the run")
+            continue
+        if rows[key]["status"] != "replaced":
+            # One row per video content: a second run for the same video replaces the first one's row.
+            metrics.append("scored_videos", pd.DataFrame([rows[key]]).astype(
+                {"overall_score": "Int64", "sets": "Int64", "reps": "Int64"}), replace_key="video_sha256")
+        if len(keys) > 1:
+            context.log.info(f"scored {i}/{len(keys)}")
+    if transient:
+        raise transient[0]
+    out = {k: {c: _plain(v) for c, v in row.items()} for k, row in rows.items()}
+    statuses = pd.Series([r["status"] for r in out.values()]).value_counts().to_dict()
+    context.add_output_metadata({
+        "videos": len(keys), **{f"{status} videos": int(n) for status, n in statuses.items()},
+        "scores": dg.MetadataValue.md("\n".join(
+            f"- {Path(r['path']).name}: {r['overall_score'] if r['status'] == 'ok' else r['status']}"
+            + (f" ({r['reason']})" if r.get("reason") else "") for r in out.values())),
+        **({"report": dg.MetadataValue.path(out[keys[0]]["html_path"])} if len(keys) == 1 and out[keys[0]]["html_path"] else {}),
+    })
+    # One partition: its row; several: {partition key: row}, which the IO manager files per partition.
+    return out[keys[0]] if len(keys) == 1 else out

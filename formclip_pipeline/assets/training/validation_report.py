@@ -1,16 +1,12 @@
 import dagster as dg
 import pandas as pd
 
-from formclip_pipeline.core.validate import Thresholds, blocking_errors, summary, validate
+from formclip_pipeline.core.settings import Thresholds, dagster_config
+from formclip_pipeline.core.validate import blocking_errors, summary, validate
 from formclip_pipeline.partitions import exercise_partitions
 
 
-class ValidationConfig(dg.Config):
-    max_missing_description_fraction: float = 0.0
-    min_videos_per_class: int = 1
-    max_class_imbalance: float = 10.0
-    max_invalid_images: int = 0
-    max_duplicate_frame_fraction: float = 0.05
+ValidationConfig = dagster_config(Thresholds, "ValidationConfig")
 
 
 @dg.asset(

@@ -1,0 +1,35 @@
+"""Base models by name: the hub's, a local folder, or one FormClip builds itself into the cache
+(`formclip-tiny-init`, and `formclip-tiny`, which is pretrained on synthetic frames on first use)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from formclip_pipeline.core import model as M
+from formclip_pipeline.core.environment import cache_dir
+
+
+def _build_pretrained_tiny(path: Path) -> None:
+    from formclip_pipeline.core.pretrain import describe_pretraining, pretrain_base
+
+    print(f"{M.TINY_MODEL} is not in {cache_dir()} yet: pretraining it once (several minutes on 2 cores)", flush=True)
+    print(f"{M.TINY_MODEL} {describe_pretraining(pretrain_base(path))}", flush=True)
+
+
+# The names FormClip builds itself, and how; each is built into the cache once, on first use.
+_BUILT_HERE = {M.TINY_INIT_MODEL: M.build_tiny, M.TINY_MODEL: _build_pretrained_tiny}
+
+
+def resolve_base(name_or_path: str) -> str:
+    """What `from_pretrained` should be given for a base model name."""
+    build = _BUILT_HERE.get(name_or_path)
+    if build is None:
+        return name_or_path
+    target = cache_dir() / name_or_path
+    if not (target / "config.json").exists():
+        build(target)
+    return str(target)
+
+
+def load_clip(name_or_path: str) -> M.LoadedClip:
+    """Load a CLIP model and processor by hub name, local path or `formclip-tiny`."""
+    return M.load_checkpoint(resolve_base(name_or_path))
