@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from formclip_pipeline.core import environment
-from formclip_pipeline.core.settings import (MAX_FPS, POSE_FPS, ExtractSettings, PretrainConfig, Thresholds, TrainConfig,
+from formclip_pipeline.core.settings import (ExtractSettings, PretrainConfig, ScoringSettings, Thresholds, TrainConfig,
                                              add_flags, from_args, number)
 
 
@@ -430,8 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--model", help="a `formclip train --output` folder, a checkpoint directory, or models:/formclip-<exercise>@champion (the default)")
     sc.add_argument("--json", help="write the JSON report here instead of printing it")
     sc.add_argument("--html", help="write the self-contained HTML report here")
-    sc.add_argument("--fps", type=number(float, 0, MAX_FPS, above=True), default=POSE_FPS,
-                    help="frames sampled per second of video (the rate pose models were trained at)")
+    add_flags(sc, ScoringSettings)
     sc.set_defaults(func=cmd_score)
 
     pt = sub.add_parser("pretrain", help="pretrain a small CLIP contrastively on synthetic frames captioned from pose truth")

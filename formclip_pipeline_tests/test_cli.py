@@ -106,17 +106,18 @@ def test_train_and_evaluate_track_in_a_tracking_server_when_one_is_named(squat_f
 def test_each_stage_declares_its_settings_once_for_the_flags_and_the_dagster_config():
     import dataclasses
 
+    from formclip_pipeline.assets.scoring.video_report import ScoringConfig
     from formclip_pipeline.assets.training.extracted_frames_and_poses import ExtractConfig
     from formclip_pipeline.assets.training.finetuned_checkpoint import TrainingConfig
     from formclip_pipeline.assets.training.validation_report import ValidationConfig
     from formclip_pipeline.cli import build_parser
-    from formclip_pipeline.core.settings import ExtractSettings, Thresholds, TrainConfig, from_args
+    from formclip_pipeline.core.settings import ExtractSettings, ScoringSettings, Thresholds, TrainConfig, from_args
     from formclip_pipeline.core.strategies import STRATEGIES
 
     parser = build_parser()
     for command, settings, config in (("train", TrainConfig, TrainingConfig), ("extract", ExtractSettings, ExtractConfig),
-                                      ("validate", Thresholds, ValidationConfig)):
-        assert from_args(settings, parser.parse_args([command])) == settings()  # the same defaults
+                                      ("validate", Thresholds, ValidationConfig), ("score v.mp4", ScoringSettings, ScoringConfig)):
+        assert from_args(settings, parser.parse_args(command.split())) == settings()  # the same defaults
         assert config().model_dump() == dataclasses.asdict(settings())
         assert all(config.model_fields[f.name].description for f in dataclasses.fields(settings))
     train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "strategy")

@@ -95,6 +95,13 @@ class ExtractSettings:
 
 
 @dataclass(frozen=True)
+class ScoringSettings:
+    """Scoring a new video (the rest of core.score.ScoreSettings are limits, not choices)."""
+    fps: float = setting(POSE_FPS, "frames sampled per second of video (the rate pose models were trained at)",
+                         low=0, above=True, high=MAX_FPS)
+
+
+@dataclass(frozen=True)
 class Thresholds:
     """The data checks that gate training: what is an error."""
     max_missing_description_fraction: float = setting(0.0, "share of frames allowed without a description",

@@ -9,7 +9,7 @@ import pandas as pd
 from formclip_pipeline.core.files import write_json, write_text
 from formclip_pipeline.core.report import render_html
 from formclip_pipeline.core.score import LoadedModels, ScoreError, ScoreSettings, score_video
-from formclip_pipeline.core.settings import POSE_FPS
+from formclip_pipeline.core.settings import ScoringSettings, dagster_config
 from formclip_pipeline.core.video import VideoError, file_sha256
 from formclip_pipeline.partitions import incoming_videos
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths
@@ -32,8 +32,7 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-class ScoringConfig(dg.Config):
-    fps: float = POSE_FPS
+ScoringConfig = dagster_config(ScoringSettings, "ScoringConfig")
 
 
 def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: LoadedModels, fps: float) -> dict:
