@@ -18,11 +18,14 @@ RUN_CONFIG = {"ops": {"extracted_frames_and_poses": {"config": {"frames_per_vide
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory) -> Path:
+def videos(lifter_per_exercise, tmp_path_factory) -> Path:
+    """The session's good-form squat and deadlift, as a training folder."""
+    import shutil
+
     out = tmp_path_factory.mktemp("videos")
-    subprocess.run([str(Path(sys.executable).with_name("formclip")), "synth", "--out", str(out), "--videos-per-class", "1",
-                    "--exercises", ",".join(EXERCISES), "--views", "side", "--sets", "1-1", "--reps", "2-2", "--quiet"],
-                   check=True)
+    for ex in EXERCISES:
+        (out / ex / "good_form").mkdir(parents=True)
+        shutil.copy(lifter_per_exercise[ex], out / ex / "good_form")
     return out
 
 
@@ -128,7 +131,7 @@ def _python(code: str, **env) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def test_the_kubernetes_executor_loads_and_the_deploy_run_config_validates():
+def test_the_kubernetes_executor_loads_and_the_deploy_run_config_validates(tmp_path):
     check = _python("""
 import yaml, dagster as dg
 from formclip_pipeline.definitions import defs
@@ -144,7 +147,8 @@ print(node.definition.pool, node.tags["dagster-celery/queue"], node.tags["dagste
     assert json.loads(k8s)["container_config"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     validate = subprocess.run([str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-m",
                                "formclip_pipeline.definitions"], cwd=REPO, capture_output=True, text=True,
-                              env={**os.environ, "FORMCLIP_EXECUTOR": "k8s"}, timeout=300)
+                              env={**os.environ, "FORMCLIP_EXECUTOR": "k8s", "DAGSTER_HOME": str(tmp_path)},
+                              timeout=300)
     assert validate.returncode == 0, validate.stdout[-2000:] + validate.stderr[-2000:]
 
 
