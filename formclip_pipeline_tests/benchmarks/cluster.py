@@ -87,7 +87,8 @@ def celery_demo(tmp: Path, videos_per_class: int, epochs: int) -> dict:
 
     videos = tmp / "celery_videos"
     subprocess.run([str(Path(sys.executable).with_name("formclip")), "synth", "--out", str(videos),
-                    "--videos-per-class", str(videos_per_class), "--quiet"], check=True)
+                    "--videos-per-class", str(videos_per_class), "--sets", "1-1", "--reps", "3-5", "--quiet"],
+                   check=True)  # the demo's videos: one set of 3-5 reps
     config = {"ops": {"finetuned_checkpoint": {"config": {"epochs": epochs}}}}
     out = {"videos": sum(1 for _ in videos.rglob("*.mp4")), "exercises": len(exercise_names())}
     for workers in (1, 2):
