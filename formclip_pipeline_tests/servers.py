@@ -30,9 +30,14 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
 
 @contextmanager
 def _process(args: list[str], env: dict, ready, timeout: float = 180):
-    """Start a server in its own process group, wait until `ready()` is true, stop the whole group after."""
-    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    """Start a server in its own process group, wait until `ready()` is true, stop the whole group after.
+
+    Its output goes to a file, not a pipe: nobody reads a pipe while the server runs, and a chatty
+    server (a Celery worker logging every step) blocks once the pipe's 64 KB buffer is full."""
+    import tempfile
+
+    output = tempfile.TemporaryFile()
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + timeout
         while True:
@@ -42,7 +47,8 @@ def _process(args: list[str], env: dict, ready, timeout: float = 180):
             except Exception:
                 pass
             if proc.poll() is not None:
-                raise RuntimeError(f"{args[0]} exited early:\n" + proc.stdout.read().decode(errors="replace")[-3000:])
+                output.seek(0)
+                raise RuntimeError(f"{args[0]} exited early:\n" + output.read().decode(errors="replace")[-3000:])
             if time.time() > deadline:
                 raise TimeoutError(f"{' '.join(args)} was not ready within {timeout:.0f} s")
             time.sleep(2)
@@ -53,6 +59,7 @@ def _process(args: list[str], env: dict, ready, timeout: float = 180):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+        output.close()
 
 
 @contextmanager
