@@ -37,9 +37,11 @@ def train_distributed(frames: pd.DataFrame, annotations: pd.DataFrame, exercise:
     """What core.runs.train_run returns, computed by `nproc` processes under torchrun."""
     from formclip_pipeline.core.bases import resolve_base
 
+    from dataclasses import replace
+
     check_strategy(config.strategy, nproc)
     # Built (or found) once here, so the processes never race to build the same base.
-    config.base_model = resolve_base(config.base_model)
+    config = replace(config, base_model=resolve_base(config.base_model))
     Path(models_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".torchrun-", dir=models_dir) as job_dir:
         job = Path(job_dir)

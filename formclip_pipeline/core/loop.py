@@ -30,12 +30,10 @@ class LoopSettings:
 
 
 def contrastive_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor,
-                     text_ids: torch.Tensor | None = None) -> torch.Tensor:
+                     text_ids: torch.Tensor) -> torch.Tensor:
     """CLIP's symmetric loss. Rows with the same text id are positives of each other, so two frames
-    with the same caption are never pushed apart as negatives; without ids every row is its own."""
+    with the same caption are never pushed apart as negatives."""
     logits = logit_scale.exp() * image @ text.T
-    if text_ids is None:
-        text_ids = torch.arange(len(image))
     same = (text_ids[:, None] == text_ids[None, :]).float()
     target = same / same.sum(1, keepdim=True)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
@@ -141,4 +139,4 @@ class CaptionContrast(torch.nn.Module):
         ids = {t: k for k, t in enumerate(dict.fromkeys(texts))}
         return contrastive_loss(image_features(self.model, self.pixels[idx]),
                                 text_features(self.model, self.processor, texts), self.model.logit_scale,
-                                torch.tensor([ids[t] for t in texts]))
+                                torch.tensor([ids[t] for t in texts], device=self.model.device))
