@@ -66,10 +66,18 @@ class DuckDBStore(dg.ConfigurableResource):
 
 
 class ParquetJsonIOManager(dg.ConfigurableIOManager):
-    """DataFrames as Parquet, everything else as JSON, one file per asset partition, written atomically."""
+    """DataFrames as Parquet, everything else as JSON, one file per asset partition, written atomically.
+
+    What one step hands another inside an asset (the shares of an exercise's extraction) lives under
+    data/pipeline/steps/<run id>/<step>/, on the same storage as the assets, so steps that run on other
+    machines can read it."""
     root: str  # FormClip's home (core.environment.home), given by definitions.resources()
 
     def _path(self, context, suffix: str) -> Path:
+        if not context.has_asset_key:
+            output = context if isinstance(context, dg.OutputContext) else context.upstream_output
+            run_id, step, *name = output.get_identifier()
+            return Path(self.root) / "data" / "pipeline" / "steps" / run_id / step / f"{'_'.join(name)}{suffix}"
         key = "/".join(context.asset_key.path)
         part = context.partition_key if context.has_partition_key else "__all__"
         return Path(self.root) / "data" / "pipeline" / key / f"{part}{suffix}"
@@ -77,7 +85,7 @@ class ParquetJsonIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         from formclip_pipeline.core.files import atomic_path, write_json
 
-        if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
+        if context.has_asset_key and context.has_asset_partitions and len(context.asset_partition_keys) > 1:
             # A run over several partitions (the scoring sensor's batches) returns {partition key: value}.
             folder = Path(self.root) / "data" / "pipeline" / "/".join(context.asset_key.path)
             for key in context.asset_partition_keys:
@@ -104,5 +112,7 @@ class ParquetJsonIOManager(dg.ConfigurableIOManager):
             import json
 
             return json.loads(js.read_text())
+        if not context.has_asset_key:
+            raise FileNotFoundError(f"the output of step {context.upstream_output.step_key} is gone (looked for {parquet})")
         raise FileNotFoundError(f"{context.asset_key.to_user_string()} has not been materialized for this partition "
                                 f"(looked for {parquet.name} and {js.name})")

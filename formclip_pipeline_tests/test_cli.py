@@ -111,15 +111,18 @@ def test_each_stage_declares_its_settings_once_for_the_flags_and_the_dagster_con
     from formclip_pipeline.assets.training.finetuned_checkpoint import TrainingConfig
     from formclip_pipeline.assets.training.validation_report import ValidationConfig
     from formclip_pipeline.cli import build_parser
-    from formclip_pipeline.core.settings import ExtractSettings, ScoringSettings, Thresholds, TrainConfig, from_args
+    from formclip_pipeline.core.settings import (ExtractionSteps, ExtractSettings, ScoringSettings, Thresholds,
+                                                 TrainConfig, from_args)
     from formclip_pipeline.core.strategies import STRATEGIES
 
     parser = build_parser()
     for command, settings, config in (("train", TrainConfig, TrainingConfig), ("extract", ExtractSettings, ExtractConfig),
                                       ("validate", Thresholds, ValidationConfig), ("score v.mp4", ScoringSettings, ScoringConfig)):
         assert from_args(settings, parser.parse_args(command.split())) == settings()  # the same defaults
-        assert config().model_dump() == dataclasses.asdict(settings())
-        assert all(config.model_fields[f.name].description for f in dataclasses.fields(settings))
+        # The asset's config is the command's settings, and for extraction how its steps share the videos.
+        asset_settings = ExtractionSteps if settings is ExtractSettings else settings
+        assert config().model_dump() == dataclasses.asdict(asset_settings())
+        assert all(config.model_fields[f.name].description for f in dataclasses.fields(asset_settings))
     train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "strategy")
     assert tuple(train.choices) == STRATEGIES  # every strategy, lp_ft and wise_ft included
     chosen = from_args(TrainConfig, parser.parse_args(["train", "--strategy", "wise_ft", "--epochs", "3",

@@ -14,19 +14,31 @@ import pytest
 from formclip_pipeline_tests.servers import REPO, celery_worker, postgres_server, redis_server
 
 EXERCISES = ("squat", "deadlift")
-RUN_CONFIG = {"ops": {"extracted_frames_and_poses": {"config": {"frames_per_video": 4, "pose_fps": 2.0}}}}
+# One video per extraction step, so an exercise's videos are decoded by several steps.
+RUN_CONFIG = {"ops": {"extracted_frames_and_poses": {"config": {"frames_per_video": 4, "pose_fps": 2.0,
+                                                                "videos_per_step": 1}}}}
 
 
 @pytest.fixture(scope="module")
-def videos(lifter_per_exercise, tmp_path_factory) -> Path:
-    """The session's good-form squat and deadlift, as a training folder."""
+def videos(squat_videos, lifter_per_exercise, tmp_path_factory) -> Path:
+    """The session's three good-form squats and its good-form deadlift, as a training folder."""
     import shutil
 
     out = tmp_path_factory.mktemp("videos")
+    chosen = {"squat": [r["video"] for r in squat_videos[1] if r["truth"]["form_class"] == "good_form"],
+              "deadlift": [lifter_per_exercise["deadlift"]]}
     for ex in EXERCISES:
         (out / ex / "good_form").mkdir(parents=True)
-        shutil.copy(lifter_per_exercise[ex], out / ex / "good_form")
+        for video in chosen[ex]:
+            shutil.copy(video, out / ex / "good_form")
     return out
+
+
+def expected_steps(videos: int) -> set[str]:
+    """The selection's steps: extraction shares the videos out, one step each, and gathers them."""
+    extraction = "extracted_frames_and_poses"
+    return {"raw_videos", f"{extraction}.share_out_videos", f"{extraction}.gather_extraction", "frame_annotations",
+            *(f"{extraction}.extract_share[videos_{i}]" for i in range(videos))}
 
 
 def readme_cluster_commands() -> dict[str, list[str]]:
@@ -93,17 +105,18 @@ def test_celery_workers_run_every_step_and_match_one_process(videos, tmp_path, m
                 assert run.status == dg.DagsterRunStatus.SUCCESS
                 events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event]
                 started = {e.step_key: e.pid for e in events if e.event_type == dg.DagsterEventType.STEP_SUCCESS}
-                assert set(started) == {"raw_videos", "extracted_frames_and_poses", "frame_annotations"}  # the selection's steps
-                launcher = launches[run.tags["dagster/partition"]].pid
+                exercise = run.tags["dagster/partition"]
+                assert set(started) == expected_steps(len(list((videos / exercise).rglob("*.mp4"))))
+                launcher = launches[exercise].pid
                 for step, pid in started.items():
                     chain = _ancestors(pid)
                     assert pid != launcher and (w1.pid in chain or w2.pid in chain), (step, pid, chain)
                     workers_used.add(w1.pid if w1.pid in chain else w2.pid)
                 delegated = [e for e in events if e.event_type == dg.DagsterEventType.ENGINE_EVENT
                              and "in celery worker" in (e.message or "")]
-                assert len(delegated) == 3
+                assert len(delegated) == len(started)
             instance.dispose()
-    print(f"steps ran in {len(workers_used)} of the 2 workers")
+    print(f"steps ran in {len(workers_used)} of the 2 workers")  # Celery decides; one may take them all
 
     # The same selection in one process, on a copy of the same videos.
     local_home = _home_with(videos, tmp_path / "local")

@@ -83,6 +83,31 @@ def test_pose_asset_tracks_the_lifter_and_reports_detection_per_class_and_view(p
     assert "knee_valgus" in table and "front" in table
 
 
+def test_extraction_shared_out_between_steps_gives_the_tables_of_one_step(pipeline_root, tmp_path):
+    import pandas as pd
+
+    root, _, _ = pipeline_root
+    tables = {}
+    for videos_per_step in (0, 4):
+        home = tmp_path / f"per_step_{videos_per_step}"
+        shutil.copytree(root / "data" / "training_data", home / "data" / "training_data")
+        config = {"ops": {"extracted_frames_and_poses": {"config": {
+            "frames_per_video": 3, "pose_fps": 1.0, "videos_per_step": videos_per_step}}}}
+        result = dg.materialize(TRAINING_ASSETS, selection=["raw_videos", "extracted_frames", "pose_landmarks"],
+                                partition_key="squat", resources=_resources(home), run_config=config)
+        assert result.success
+        steps = {e.step_key for e in result.all_events if e.is_step_success}
+        shares = sorted(s for s in steps if ".extract_share[" in s)
+        assert len(shares) == (1 if videos_per_step == 0 else 4)  # 15 readable videos, 4 to a step
+        meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                    if e.asset_key.to_user_string() == "extracted_frames")
+        assert meta["failed_videos"].value == 0 and meta["extraction_steps"].value == len(shares)
+        tables[videos_per_step] = [pd.read_parquet(home / "data" / "pipeline" / asset / "squat.parquet")
+                                   for asset in ("extracted_frames", "pose_landmarks")]
+    for one_step, shared in zip(tables[0], tables[4]):
+        pd.testing.assert_frame_equal(one_step, shared)  # the same rows, splits and order
+
+
 def test_pose_checkpoint_is_tracked_registered_and_evaluated_per_video(pipeline_root):
     root, _, result = pipeline_root
     from mlflow import MlflowClient

@@ -151,13 +151,18 @@ def frames_and_poses(path: str, times: list[float], size: int = FRAME_SIZE, pose
 
 def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_first: float = 1.0,
                     skip_last: float = 1.0, seed: int = 0, size: int = FRAME_SIZE, pose_fps: float = POSE_FPS,
-                    progress: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+                    progress: Callable[[str], None] | None = None,
+                    splits: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """Sample frames and poses from every readable video, decoding each once; returns
-    (frames, poses, failures). A video that fails is listed in failures and the others go on."""
+    (frames, poses, failures). A video that fails is listed in failures and the others go on.
+
+    `splits` (content hash -> train/val/test) is given when the manifest is one share of a larger
+    one, whose split was drawn over all its videos; otherwise it is drawn here with `seed`."""
     from formclip_pipeline.core.pose import POSE_COLUMNS
 
     ok = manifest[manifest["status"] == "ok"]
-    splits = assign_splits(ok, seed) if len(ok) else {}
+    if splits is None:
+        splits = assign_splits(ok, seed) if len(ok) else {}
     rows, pose_rows, failures = [], [], []
     for rec in ok.itertuples(index=False):
         try:

@@ -94,6 +94,14 @@ class ExtractSettings:
                               low=0, high=MAX_FPS)
 
 
+@dataclass
+class ExtractionSteps(ExtractSettings):
+    """Extraction as the Dagster asset runs it: the command's settings, and how the videos are shared
+    out between steps, which a Celery or Kubernetes executor runs side by side."""
+    videos_per_step: int = setting(0, "videos each extraction step decodes (0: the whole exercise in one step, "
+                                      "which suits one machine: each step is a process start)", low=0)
+
+
 @dataclass(frozen=True)
 class ScoringSettings:
     """Scoring a new video (the rest of core.score.ScoreSettings are limits, not choices)."""
