@@ -35,22 +35,45 @@ def test_reps_and_sets_are_counted_from_the_video(squat_videos):
     assert sets_right >= 0.8 * len(results)
 
 
-def test_reps_and_sets_are_counted_from_the_knee_angle(squat_videos, squat_poses):
-    """The primary joint measure counts reps where the lifter is tracked, and the counts match the truth."""
+def test_reps_and_sets_are_counted_from_the_joints(squat_videos, squat_poses):
+    """Where the lifter is tracked, the joints count the reps, and the counts match the truth."""
     from formclip_pipeline.core.measures import smoothed_measures
     from formclip_pipeline.core.pose import stack_landmarks
+    from formclip_pipeline.core.score import find_reps
 
     _, results = squat_videos
     by_name = {Path(r["video"]).name: r["truth"] for r in results}
     exact, sets_right = 0, 0
+    no_frames = np.zeros((0, 8, 8, 3), np.uint8)  # the pixels are never needed while the joints are seen
     for name, group in squat_poses.groupby("source_video"):
         truth = by_name[name]
-        knee = smoothed_measures(*stack_landmarks(group.sort_values("timestamp"))[:2])["knee_flexion"]
-        spans = R.count_reps_from_angle(knee.to_numpy(), POSE_FPS)
-        assert spans is not None, f"{name}: the knee was not tracked well enough to count by"
+        measures = smoothed_measures(*stack_landmarks(group.sort_values("timestamp"))[:2])
+        spans, counted_from = find_reps("squat", measures, no_frames, POSE_FPS)
+        assert counted_from == "joints", f"{name}: the knee was not tracked well enough to count by"
         exact += len(spans) == len(truth["reps"])
         sets_right += max((s.set_number for s in spans), default=0) == truth["sets"]
     assert exact >= 0.8 * len(by_name) and sets_right >= 0.8 * len(by_name)
+
+
+def test_joints_that_show_no_rep_hand_the_count_to_the_pixels():
+    """A tracked lifter whose joints read as standing still while the frames move is a misreading."""
+    import pandas as pd
+
+    from formclip_pipeline.core.measures import MEASURES
+    from formclip_pipeline.core.score import find_reps
+
+    fps = 8.0
+    t = np.arange(0, 16, 1 / fps)
+    rng = np.random.default_rng(0)
+    # Half a degree of jitter on the angles, 0.005 on the ratios.
+    measures = pd.DataFrame({name: 0.2 * m.scale + rng.normal(0, 0.005 * m.scale, len(t)) for name, m in MEASURES.items()})
+    frames = np.zeros((len(t), 64, 64, 3), np.uint8)
+    top = (8 + 36 * np.sin(np.pi * np.clip(t - 2, 0, 10) / 2.5) ** 2).astype(int)  # 4 reps of 2.5 s, then still
+    for i, y in enumerate(top):
+        frames[i, y:y + 12, 20:44] = 255
+    assert R.joint_features(measures) is None  # jitter is no movement to count
+    spans, counted_from = find_reps("squat", measures, frames, fps)
+    assert counted_from == "pixels" and abs(len(spans) - 4) <= 1
 
 
 def test_joint_reps_split_sets_at_rests_and_refuse_an_untracked_joint():

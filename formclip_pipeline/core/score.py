@@ -300,14 +300,22 @@ class LoadedModels:
 
 
 def find_reps(exercise: str, measures, frames: np.ndarray, fps: float) -> tuple[list[R.RepSpan], str]:
-    """Reps from the exercise's primary joint measure when the lifter is tracked, else from pixels;
-    and which of the two ("joints" or "pixels") counted them."""
+    """Reps from the lifter's joints when the exercise's main joint is tracked, else from pixels; and
+    which of the two ("joints" or "pixels") counted them.
+
+    From the joints, the period of all the joints that move comes first (`R.joint_features`); a lone
+    rep has no period to read, so where that finds none, the main joint's excursions count. Joints
+    that were tracked yet show no rep were misread, not still: the pixels then count what moved."""
     from formclip_pipeline.core.measures import MEASURES
 
     primary = get_exercise(exercise).primary_measure
-    spans = R.count_reps_from_angle(measures[primary].to_numpy(), fps, MEASURES[primary].scale)
-    if spans is not None:
-        return spans, "joints"
+    settings = R.JointRepSettings()
+    if measures[primary].notna().mean() >= settings.min_tracked:
+        joints = R.joint_features(measures, settings.min_tracked, settings.min_amplitude)
+        spans = R.count_reps(joints, fps) if joints is not None else []
+        spans = spans or R.count_reps_from_angle(measures[primary].to_numpy(), fps, MEASURES[primary].scale, settings)
+        if spans:
+            return spans, "joints"
     return R.count_reps(R.motion_features(frames), fps), "pixels"
 
 
