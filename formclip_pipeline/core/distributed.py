@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
@@ -36,8 +36,6 @@ def train_distributed(frames: pd.DataFrame, annotations: pd.DataFrame, exercise:
                       models_dir: str | Path, nproc: int, log: Callable[[str], None] = print) -> dict:
     """What core.runs.train_run returns, computed by `nproc` processes under torchrun."""
     from formclip_pipeline.core.bases import resolve_base
-
-    from dataclasses import replace
 
     check_strategy(config.strategy, nproc)
     # Built (or found) once here, so the processes never race to build the same base.
