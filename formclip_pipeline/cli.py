@@ -328,11 +328,12 @@ def cmd_import(args) -> int:
 def cmd_score(args) -> int:
     from formclip_pipeline.core.files import write_json, write_text
     from formclip_pipeline.core.report import render_html
-    from formclip_pipeline.core.score import ScoreError, ScoreSettings, score_video
+    from formclip_pipeline.core.score import ScoreError, score_video
     from formclip_pipeline.core.video import VideoError
 
     try:
-        report, extras = score_video(args.video, args.exercise, args.model, settings=ScoreSettings(fps=args.fps))
+        report, extras = score_video(args.video, args.exercise, args.model,
+                                     settings=from_args(ScoringSettings, args).score_settings())
     except (ScoreError, VideoError) as exc:
         print(f"formclip score: {exc}", file=sys.stderr)
         return 2

@@ -134,9 +134,17 @@ def test_scoring_with_a_pose_model_gives_each_rep_its_measures(squat_videos, squ
     from formclip_pipeline.core.pose_classifier import train_pose_classifier
     from formclip_pipeline.core.score import score_video
 
+    result = next(r for r in squat_videos[1] if r["truth"]["form_class"] == "partial_depth")
+    # pose_clip also reads the image: each rep's image embedding comes from the frames the image model read in it.
+    clf, _ = train_pose_classifier(squat_poses, squat_frames, "squat", "pose_clip", True,
+                                   base_model="formclip-tiny-init", log=lambda _: None)
+    clf.save(tmp_path / "pose_clip_model", {"strategy": "pose_clip"})
+    report, _ = score_video(result["video"], "squat", str(tmp_path / "pose_clip_model"))
+    assert report["model"]["strategy"] == "pose_clip" and report["image_model_fps"] <= report["sampled_fps"]
+    assert [r["measures"] for s in report["sets"] for r in s["reps"]]
+
     clf, _ = train_pose_classifier(squat_poses, squat_frames, "squat", "pose", True, log=lambda _: None)
     clf.save(tmp_path / "pose_model", {"strategy": "pose"})
-    result = next(r for r in squat_videos[1] if r["truth"]["form_class"] == "partial_depth")
     report, extras = score_video(result["video"], "squat", str(tmp_path / "pose_model"))
     assert report["model"]["strategy"] == "pose" and 0 <= report["overall_score"] <= 100
     reps = [r for s in report["sets"] for r in s["reps"]]

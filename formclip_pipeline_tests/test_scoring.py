@@ -101,24 +101,53 @@ def test_the_period_is_the_full_cycle_when_one_component_repeats_twice_per_rep()
     assert R._period(np.stack([twice_per_rep, once_per_rep], 1), fps, R.RepSettings()) == period
 
 
-def test_frames_fed_to_the_model_while_decoding_are_the_decoded_frames_and_threads_come_back(squat_videos):
+def test_frames_fed_to_the_model_while_decoding_are_the_image_models_frames_and_threads_come_back(squat_videos):
+    import threading
+
     import pytest
     import torch
 
     video = squat_videos[1][0]["video"]
     threads = torch.get_num_threads()
     _, alone, _ = sample_video(video, ScoreSettings())
-    batches: list[np.ndarray] = []
-    _, frames, _ = sample_video(video, ScoreSettings(), on_batch=batches.append, batch=8)
-    assert np.array_equal(np.concatenate(batches), alone) and np.array_equal(frames, alone)
-    assert torch.get_num_threads() == threads
+    # As many as sampled; one in four; and a rate so low that the floor of 25 frames a video sets it.
+    for image_fps, min_frames, step in ((ScoreSettings().fps, 25, 1), (2.0, 1, 4), (0.1, 25, len(alone) // 25)):
+        batches: list[np.ndarray] = []
+        model_threads: set = set()
+
+        def model(batch):
+            batches.append(batch)
+            model_threads.add(threading.get_ident())
+
+        settings = ScoreSettings(image_fps=image_fps, min_image_frames=min_frames)
+        _, frames, info = sample_video(video, settings, on_batch=model, batch=3)
+        assert info["image_step"] == step and np.array_equal(frames, alone)
+        assert np.array_equal(np.concatenate(batches), alone[::step]) and len(batches) > 1
+        assert model_threads and threading.get_ident() not in model_threads
+        assert torch.get_num_threads() == threads
+    assert len(np.concatenate(batches)) >= 25
 
     def failing_model(batch):
         raise RuntimeError("model failed")
 
     with pytest.raises(RuntimeError, match="model failed"):
-        sample_video(video, ScoreSettings(), on_batch=failing_model, batch=8)
+        sample_video(video, ScoreSettings(), on_batch=failing_model, batch=3)
     assert torch.get_num_threads() == threads
+
+
+def test_frames_the_image_model_skipped_take_the_nearest_read_frames_probabilities():
+    from formclip_pipeline.core.score import image_frames_in, spread_to_frames
+
+    read = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])  # frames 0, 4 and 8 of 10
+    spread = spread_to_frames(read, 10, 4)
+    assert spread.shape == (10, 2)
+    taken = [int(np.flatnonzero((read == row).all(1))[0]) for row in spread]
+    assert [abs(i - 4 * j) for i, j in enumerate(taken)] == [min(abs(i - 4 * j) for j in range(3)) for i in range(10)]
+    assert taken[:2] == [0, 0] and taken[3:6] == [1, 1, 1] and taken[7:] == [2, 2, 2]
+    assert image_frames_in(0, 10, 4, 10).tolist() == [0, 1, 2]
+    assert image_frames_in(3, 9, 4, 10).tolist() == [1, 2]
+    assert image_frames_in(5, 7, 4, 10).tolist() == [1]  # holds none: the nearest, frame 4
+    assert image_frames_in(9, 10, 4, 10).tolist() == [2]
 
 
 def test_issues_name_the_faulty_reps_and_when_they_start(tmp_path):

@@ -106,18 +106,12 @@ class PoseClassifier:
     clip: object | None = None  # LoadedClip for pose_clip
     meta: dict = field(default_factory=dict)
 
-    def window_features(self, measures: pd.DataFrame, times: np.ndarray, frames: np.ndarray | None) -> dict:
+    def window_features(self, measures: pd.DataFrame, times: np.ndarray, image_embeddings: np.ndarray | None) -> dict:
         """Features of a stretch of one video (a rep, or all of it) from its smoothed measures and,
-        for pose_clip, its letterboxed frames."""
+        for pose_clip, the base CLIP's embeddings of its frames (the mean is the feature, as in training)."""
         feats = MS.summarise(measures, times, get_exercise(self.exercise).primary_measure)
-        if self.strategy == "pose_clip":
-            import torch
-
-            from formclip_pipeline.core.model import embed_images
-
-            with torch.no_grad():
-                emb = embed_images(self.clip, frames).mean(0) if frames is not None and len(frames) else None
-            feats.update({f"clip_{i}": float(v) for i, v in enumerate(emb)} if emb is not None else {})
+        if self.strategy == "pose_clip" and image_embeddings is not None and len(image_embeddings):
+            feats.update({f"clip_{i}": float(v) for i, v in enumerate(image_embeddings.mean(0))})
         return feats
 
     def features(self, poses: pd.DataFrame, frames: pd.DataFrame | None) -> pd.DataFrame:

@@ -31,12 +31,16 @@ class ScoreError(Exception):
     """Scoring cannot go on; the message is one sentence a person can act on."""
 
 
-from formclip_pipeline.core.settings import MAX_FPS  # noqa: E402
+from formclip_pipeline.core.settings import IMAGE_FPS, MAX_FPS  # noqa: E402
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
     fps: float = POSE_FPS  # frames sampled per second of video: the rate pose models are trained at
+    image_fps: float = IMAGE_FPS  # of those, the image model reads this many; the rest take the nearest's probabilities
+    # ...and at least this many of a video's, as training reads 25 of each video: on a 7 s real clip,
+    # 7 frames at 1 a second let the frames' noise decide a recognition that 56 frames got right.
+    min_image_frames: int = 25
     frame_size: int = 224
     max_duration_s: float = 3600.0
     # Scoring keeps its sampled frames (for the image model, pixel reps and the report's pictures):
@@ -50,6 +54,30 @@ class ScoreSettings:
     def __post_init__(self):
         if not (0 < self.fps <= MAX_FPS):
             raise ScoreError(f"--fps {self.fps:g} is out of range: sample between 0 and {MAX_FPS:g} frames a second")
+        if not (0 < self.image_fps <= MAX_FPS):
+            raise ScoreError(f"--image-fps {self.image_fps:g} is out of range: the image model reads between 0 and "
+                             f"{MAX_FPS:g} frames a second")
+
+
+def image_step(sampled_fps: float, image_fps: float, frames: float = float("inf"), min_frames: int = 1) -> int:
+    """The image model reads every this-many-th sampled frame: `image_fps` a second, but at least
+    `min_frames` of the video's `frames` (1 when it asks for as many or more)."""
+    return max(1, min(int(round(sampled_fps / image_fps)), int(frames // max(min_frames, 1))))
+
+
+def image_frames_in(lo: int, hi: int, step: int, n: int) -> np.ndarray:
+    """Indices, among the frames the image model read (sampled frames 0, step, 2 step, ...), of those in
+    sampled frames [lo, hi); a stretch too short to hold one gets the nearest."""
+    count = (n + step - 1) // step
+    first, last = -(-lo // step), -(-hi // step)
+    if last > first:
+        return np.arange(first, min(last, count))
+    return np.array([min(count - 1, int(round((lo + hi - 1) / 2 / step)))])
+
+
+def spread_to_frames(image_proba: np.ndarray, n: int, step: int) -> np.ndarray:
+    """Per-sampled-frame rows from rows for every step-th frame: each frame takes its nearest's."""
+    return image_proba[np.minimum(np.rint(np.arange(n) / step).astype(int), len(image_proba) - 1)]
 
 
 def mmss(t: float) -> str:
@@ -98,20 +126,23 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
         f"{ref} (version {mv.version})"
 
 
-def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int = 32,
+def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int = 8,
                  poses_out: list | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Frames on the sampling grid; `on_batch` sees each batch as it arrives, while decoding goes on.
+    """Frames on the sampling grid; `on_batch` sees the image model's frames (every
+    `info["image_step"]`-th, see `image_step`) in batches, on a thread of its own, while decoding goes on.
 
     With `poses_out` (a list), BlazePose also reads every sampled frame, tracking the lifter from
     one to the next, and one pose row per frame is appended to it. The video is then decoded at the
     pose model's size and each frame letterboxed for CLIP, so it is still decoded once.
 
     With a model to run, the cores are split rather than shared: ffmpeg decodes on one thread and
-    torch computes on the others until the last frame is decoded, then torch takes every core.
-    Shared, both oversubscribe the cores and torch's threads wait on each other; on 2 cores that
-    made decoding and ViT-B/32 together slower than the two run one after the other.
+    torch computes on the others until the last frame is decoded and read, then torch takes every
+    core. Shared, both oversubscribe the cores and torch's threads wait on each other; on 2 cores that
+    made decoding and ViT-B/32 together slower than the two run one after the other. BlazePose runs
+    on one core and lets go of the interpreter while it does, so the model's thread computes beside it.
     """
     import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     import torch
 
@@ -120,13 +151,34 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
         raise VideoError(f"{Path(path).name}: {info.duration_s / 60:.0f} minutes is longer than the "
                          f"{settings.max_duration_s / 60:.0f}-minute limit for one video")
     fps = min(settings.fps, settings.max_frames / max(info.duration_s, 1e-3))
+    step = image_step(fps, settings.image_fps, fps * info.duration_s, settings.min_image_frames)
     notes: list[str] = []
     torch_threads = torch.get_num_threads()
     split = on_batch is not None and torch_threads > 1
+    model_threads = [torch_threads - 1 if split else torch_threads]  # what the model's thread uses next
     decoded = threading.Event()
     times, frames, done = [], [], 0
-    if split:
-        torch.set_num_threads(torch_threads - 1)
+    pending: list = []
+    worker = ThreadPoolExecutor(1, thread_name_prefix="formclip-image-model") if on_batch else None
+
+    def run_model(image_frames: np.ndarray) -> None:
+        # Set on the model's own thread: under OpenMP a thread count belongs to the thread that sets it.
+        torch.set_num_threads(model_threads[0])
+        on_batch(image_frames)
+
+    def waiting() -> int:  # the image model's frames decoded and not yet handed over
+        return len(range(-(-done // step) * step, len(frames), step))
+
+    def hand_over() -> None:
+        nonlocal done
+        picked = [frames[i] for i in range(-(-done // step) * step, len(frames), step)]
+        done = len(frames)
+        if picked:
+            pending.append(worker.submit(run_model, np.stack(picked)))
+        for f in [f for f in pending if f.done()]:
+            f.result()  # a failed model stops the decoding now, with its own error
+            pending.remove(f)
+
     estimator = None
     if poses_out is not None:
         from formclip_pipeline.core.pose import POSE_FRAME_SIDE, BlazePose, pose_row
@@ -148,19 +200,23 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
                 f = letterbox(f, settings.frame_size)
             times.append(t)
             frames.append(f)
-            if split and decoded.is_set():
-                torch.set_num_threads(torch_threads)
-                split = False
-            if on_batch and len(frames) - done >= batch:
-                on_batch(np.stack(frames[done:]))
-                done = len(frames)
-        torch.set_num_threads(torch_threads)
-        if on_batch and len(frames) > done:
-            on_batch(np.stack(frames[done:]))
+            if split and decoded.is_set() and estimator is None:
+                model_threads[0] = torch_threads
+            if on_batch and waiting() >= batch:
+                hand_over()
+        model_threads[0] = torch_threads
+        if on_batch and waiting():
+            hand_over()
+        for f in pending:
+            f.result()
         if fps < settings.fps:
             notes.append(f"sampled {fps:.2f} frames a second instead of {settings.fps:g}, to stay within "
                               f"{settings.max_frames} frames")
     finally:
+        if worker is not None:
+            for f in pending:
+                f.cancel()
+            worker.shutdown(wait=True)
         torch.set_num_threads(torch_threads)
         if estimator is not None:
             estimator.close()
@@ -170,7 +226,7 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
     out = np.empty((len(frames), *frames[0].shape), np.uint8)
     for i in range(len(frames)):
         out[i], frames[i] = frames[i], None
-    return np.array(times), out, {**info.to_dict(), "sampled_fps": fps, "notes": notes}
+    return np.array(times), out, {**info.to_dict(), "sampled_fps": fps, "image_step": step, "notes": notes}
 
 
 def _issue_runs(reps: list[dict]) -> list[tuple[str, list[dict]]]:
@@ -340,14 +396,25 @@ def rep_measures(exercise: str, measures, times: np.ndarray, spans: list[R.RepSp
     return out
 
 
-def pose_frame_proba(clf, measures, times: np.ndarray, frames: np.ndarray,
+def pose_frame_proba(clf, measures, times: np.ndarray, frames: np.ndarray, step: int,
                      spans: list[R.RepSpan]) -> tuple[np.ndarray, dict]:
     """Per-frame probabilities from a pose classifier (each rep judged on its own frames' measures,
-    frames outside reps take the whole video's verdict), and the whole video's features."""
+    and for pose_clip on the image embeddings of the frames the image model reads in it; frames
+    outside reps take the whole video's verdict), and the whole video's features."""
     import pandas as pd
 
+    from formclip_pipeline.core.model import embed_images
+
+    embeddings = None
+    if clf.strategy == "pose_clip":
+        import torch
+
+        with torch.no_grad():
+            embeddings = embed_images(clf.clip, frames[::step])
+
     def features(lo: int, hi: int) -> dict:
-        return clf.window_features(measures.iloc[lo:hi], times[lo:hi], frames[lo:hi])
+        image = embeddings[image_frames_in(lo, hi, step, len(times))] if embeddings is not None else None
+        return clf.window_features(measures.iloc[lo:hi], times[lo:hi], image)
 
     whole = features(0, len(times))
     proba = np.tile(clf.predict_proba(pd.DataFrame([whole]))[0], (len(times), 1))
@@ -429,6 +496,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     pose_rows: list[dict] = []
     times, frames, info = sample_video(path, settings, on_batch=(lambda b: parts.append(predict(b)))
                                        if predict else None, poses_out=pose_rows)
+    step = info["image_step"]
     image, world, detected = stack_landmarks(pd.DataFrame(pose_rows))
     found = float(detected.mean()) if len(detected) else 0.0
     measures = smoothed_measures(image, world)
@@ -438,7 +506,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     if exercise is None:
         image_proba, image_note = None, None
         try:
-            image_proba = image_exercise_proba(models.base(base_model or environment.base_model()), frames)
+            image_proba = image_exercise_proba(models.base(base_model or environment.base_model()), frames[::step])
         except M.ModelError as exc:  # offline without the base: the joints alone still tell most lifts apart
             if by_joints is None:
                 raise ScoreError(f"could not tell which exercise this is: no lifter found to read, and {exc}; "
@@ -451,7 +519,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
         exercise, recognised = rec.exercise, {**rec.to_dict(), **({"note": image_note} if image_note else {})}
         clf, described, path_dir = models.classifier(exercise)
         if not isinstance(clf, PoseClassifier):
-            parts = [clf.predict_proba(frames)]
+            parts = [clf.predict_proba(frames[::step])]
     if isinstance(clf, PoseClassifier) and found < settings.min_lifter_found:
         raise ScoreError(f"{Path(path).name}: the lifter was found in {found:.0%} of the sampled frames, too few for "
                          f"the {clf.strategy} model to judge form from the joints; film the whole body, or score "
@@ -460,11 +528,11 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     spans, counted_from = find_reps(exercise, measures, frames, fps)
     reference = None
     if isinstance(clf, PoseClassifier):
-        proba, whole = pose_frame_proba(clf, measures, times, frames, spans)
+        proba, whole = pose_frame_proba(clf, measures, times, frames, step, spans)
         reference = clf.familiarity(whole)
         strategy = clf.strategy
     else:
-        proba = np.concatenate(parts)
+        proba = spread_to_frames(np.concatenate(parts), len(times), step)
         strategy = clf.clip.meta.get("strategy")
     # The exercise check reads ranges of motion: without a rep there is no motion to read.
     familiar = familiarity(reference, by_joints if spans else None, exercise, strategy)
@@ -482,7 +550,8 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
                        **({"note": f"no lifter was found in {1 - found:.0%} of the frames: the verdict comes "
                                    f"from the image alone"} if found < settings.min_lifter_found else {})},
               "video_info": {k: info[k] for k in ("codec", "width", "height", "fps", "duration_s")},
-              "sampled_fps": round(fps, 3), **({"sampling_notes": info["notes"]} if info["notes"] else {}),
+              "sampled_fps": round(fps, 3), "image_model_fps": round(fps / step, 3),
+              **({"sampling_notes": info["notes"]} if info["notes"] else {}),
               "seconds_to_score": round(time.perf_counter() - t0, 2)}
     pose_size = (pose_rows[0]["frame_width"], pose_rows[0]["frame_height"]) if pose_rows else None
     return report, {"times": times, "frames": frames, "proba": proba, "labels": clf.labels, "landmarks": image,

@@ -17,6 +17,12 @@ from formclip_pipeline.core.strategies import DEFAULT_STRATEGY, STRATEGIES
 # 40 unseen synthetic squats 8 per second lifted multi-class macro-F1 from 0.70 to 0.77 (bouncing
 # found in 6 of 8 videos, against 2) for about 1.8 times the extraction time (docs/benchmarks.md).
 POSE_FPS = 8.0
+# Of the sampled frames, the image model (CLIP) reads this many a second when scoring. Each costs
+# ViT-B/32 0.12 s of one core, beside BlazePose's 0.025 s per sampled frame: on 2 cores, pose with
+# ViT-B/32 scores a 720p video at 4.3 times real time reading 1 a second and 3.1 times reading 2
+# (docs/benchmarks.md). CLIP checkpoints are trained on 25 frames of each 10-20 s video (1.4 to 3
+# a second); a rep of 2-3 s still gets 2-3, and a minute 60 for the video's verdict.
+IMAGE_FPS = 1.0
 MAX_FPS = 30.0  # sampling faster than a phone films only repeats frames
 
 
@@ -107,6 +113,13 @@ class ScoringSettings:
     """Scoring a new video (the rest of core.score.ScoreSettings are limits, not choices)."""
     fps: float = setting(POSE_FPS, "frames sampled per second of video (the rate pose models were trained at)",
                          low=0, above=True, high=MAX_FPS)
+    image_fps: float = setting(IMAGE_FPS, "of those, frames per second the image model reads; more cost ViT-B/32 "
+                                          "0.12 s of one core each", low=0, above=True, high=MAX_FPS)
+
+    def score_settings(self):
+        from formclip_pipeline.core.score import ScoreSettings
+
+        return ScoreSettings(fps=self.fps, image_fps=self.image_fps)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from formclip_pipeline.core import model as M
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.frames import frames_and_poses
 from formclip_pipeline.core.pose import POSE_FPS
-from formclip_pipeline.core.score import ScoreSettings, sample_video, score_frames
+from formclip_pipeline.core.score import ScoreSettings, sample_video, score_frames, spread_to_frames
 from formclip_pipeline.core.synth.generate import VideoSpec, dataset_specs, generate_dataset, render_video
 
 
@@ -109,9 +109,9 @@ def speed(tmp: Path, seconds: int = 60) -> dict:
             t0 = time.perf_counter()
             parts = []
             predict = clf.predictor()
-            times, frames, _ = sample_video(res["video"], settings, on_batch=lambda b: parts.append(predict(b)),
-                                            poses_out=[] if with_pose else None)
-            proba = np.concatenate(parts)
+            times, frames, info = sample_video(res["video"], settings, on_batch=lambda b: parts.append(predict(b)),
+                                               poses_out=[] if with_pose else None)
+            proba = spread_to_frames(np.concatenate(parts), len(times), info["image_step"])
             score_frames(times, frames, proba, clf.labels, "squat", settings.fps)
             if with_pose:
                 with_pose_s = time.perf_counter() - t0
@@ -119,13 +119,14 @@ def speed(tmp: Path, seconds: int = 60) -> dict:
                 pipeline = time.perf_counter() - t0
         t1 = time.perf_counter()
         with torch.no_grad():
-            pixels = M.preprocess(frames, clip)
+            pixels = M.preprocess(frames[::info["image_step"]], clip)
             for i in range(0, len(pixels), 64):
                 clip.model.get_image_features(pixel_values=pixels[i:i + 64])
         forward = time.perf_counter() - t1
         out[name] = {"seconds_per_minute_of_video": round(pipeline / duration * 60, 2),
                      "times_faster_than_real_time": round(duration / pipeline, 2),
                      "pipeline_over_forward_pass": round(pipeline / forward, 2), "frames": len(frames),
+                     "image_model_frames": len(pixels),
                      "with_pose_times_faster_than_real_time": round(duration / with_pose_s, 2)}
     for pose_fps in (4.0, POSE_FPS):  # the figure at 4 per second, and FormClip's rate
         t0 = time.perf_counter()

@@ -35,7 +35,8 @@ def _plain(value):
 ScoringConfig = dagster_config(ScoringSettings, "ScoringConfig")
 
 
-def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: LoadedModels, fps: float) -> dict:
+def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: LoadedModels,
+               settings: ScoreSettings) -> dict:
     path, exercise = video["path"], video.get("exercise")
     row = {"video_sha256": key, "path": path, "exercise": exercise, "status": "ok", "reason": None,
            "overall_score": None, "sets": None, "reps": None, "json_path": None, "html_path": None,
@@ -46,7 +47,7 @@ def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: Loa
         context.log.info(f"{os.path.basename(path)} changed since it was queued; its new content is scored separately")
         return {**row, "status": "replaced"}
     try:
-        report, extras = score_video(path, exercise, settings=ScoreSettings(fps=fps), models=models)
+        report, extras = score_video(path, exercise, settings=settings, models=models)
         stem = f"{Path(path).stem}_{key[:8]}"
         json_path, html_path = paths.reports_dir / f"{stem}.json", paths.reports_dir / f"{stem}.html"
         write_json(json_path, {**report, "video_sha256": key})
@@ -96,12 +97,13 @@ def video_report(context: dg.AssetExecutionContext, config: ScoringConfig, paths
         except Exception:  # no table yet
             done = {}
     models, rows, transient = LoadedModels(root=str(paths.base)), {}, []
+    settings = ScoringSettings(**config.model_dump()).score_settings()
     for i, key in enumerate(keys, 1):
         if key in done:
             rows[key] = done[key]
             continue
         try:
-            rows[key] = _score_one(context, key, videos[key], paths, models, config.fps)
+            rows[key] = _score_one(context, key, videos[key], paths, models, settings)
         except OSError as exc:
             transient.append(exc)
             context.log.warning(f"{os.path.basename(videos[key]['path'])} could not be read ({exc}); retrying the run")
