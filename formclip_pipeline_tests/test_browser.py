@@ -75,7 +75,11 @@ def test_a_partition_materialized_from_the_dagster_ui_is_tracked_in_the_mlflow_u
     expect.set_options(timeout=60_000)
 
     home = home_with_squat_videos
-    with dagster_dev(home, {"FORMCLIP_BASE_MODEL": "formclip-tiny-init"}) as port, sync_playwright() as pw:
+    # The run launched from the UI runs its steps in one process: under `dagster dev`'s default,
+    # multiprocess, each of its nine steps pays a process start and the imports, about a minute in
+    # all on 2 cores, and the executors have tests of their own (test_cluster).
+    env = {"FORMCLIP_BASE_MODEL": "formclip-tiny-init", "FORMCLIP_EXECUTOR": "in_process"}
+    with dagster_dev(home, env) as port, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
