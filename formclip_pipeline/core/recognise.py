@@ -98,10 +98,17 @@ def image_exercise_proba(clip, frames: np.ndarray) -> dict[str, float]:
 
     from formclip_pipeline.core import model as M
 
+    with torch.no_grad():
+        return exercise_proba_of_embeddings(clip, M.embed_images(clip, frames))
+
+
+def exercise_proba_of_embeddings(clip, embeddings: np.ndarray) -> dict[str, float]:
+    """`image_exercise_proba` from the frames' unit image embeddings under the same CLIP."""
+    import torch
+
     names, text = exercise_text_features(clip)
     with torch.no_grad():
-        feats = torch.as_tensor(M.embed_images(clip, frames))
-        proba = (clip.model.logit_scale.exp() * feats @ text.T).softmax(-1).mean(0).numpy()
+        proba = (clip.model.logit_scale.exp() * torch.as_tensor(embeddings) @ text.T).softmax(-1).mean(0).numpy()
     return {n: float(p) for n, p in zip(names, proba)}
 
 

@@ -396,21 +396,25 @@ def rep_measures(exercise: str, measures, times: np.ndarray, spans: list[R.RepSp
     return out
 
 
-def pose_frame_proba(clf, measures, times: np.ndarray, frames: np.ndarray, step: int,
-                     spans: list[R.RepSpan]) -> tuple[np.ndarray, dict]:
-    """Per-frame probabilities from a pose classifier (each rep judged on its own frames' measures,
-    and for pose_clip on the image embeddings of the frames the image model reads in it; frames
-    outside reps take the whole video's verdict), and the whole video's features."""
-    import pandas as pd
+def image_embedder(clip):
+    """frames -> unit image embeddings under `clip`, callable from any thread (no_grad is per thread)."""
+    import torch
 
     from formclip_pipeline.core.model import embed_images
 
-    embeddings = None
-    if clf.strategy == "pose_clip":
-        import torch
-
+    def embed(frames: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            embeddings = embed_images(clf.clip, frames[::step])
+            return embed_images(clip, frames)
+
+    return embed
+
+
+def pose_frame_proba(clf, measures, times: np.ndarray, step: int, spans: list[R.RepSpan],
+                     embeddings: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Per-frame probabilities from a pose classifier (each rep judged on its own frames' measures,
+    and for pose_clip on the `embeddings` of the frames the image model read in it, every step-th;
+    frames outside reps take the whole video's verdict), and the whole video's features."""
+    import pandas as pd
 
     def features(lo: int, hi: int) -> dict:
         image = embeddings[image_frames_in(lo, hi, step, len(times))] if embeddings is not None else None
@@ -484,19 +488,34 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     from formclip_pipeline.core.measures import smoothed_measures, summarise
     from formclip_pipeline.core.pose import stack_landmarks
     from formclip_pipeline.core.pose_classifier import PoseClassifier
-    from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, image_exercise_proba, recognise
+    from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise
 
     t0 = time.perf_counter()
     models = models or LoadedModels(model_ref, root)
     clf, described, path_dir = None, None, None
     if exercise is not None:
         clf, described, path_dir = models.classifier(exercise)
+    # What the image model computes on its frames while the video is decoded: the form classes of a
+    # CLIP checkpoint, the base's embeddings for pose_clip, or, with the exercise unknown, the
+    # embeddings of the base that recognises it. A pose model given its exercise needs no image model.
+    image_model, base, base_error = None, None, None
+    if clf is not None:
+        if not isinstance(clf, PoseClassifier):
+            image_model = clf.predictor()
+        elif clf.strategy == "pose_clip":
+            image_model = image_embedder(clf.clip)
+    else:
+        try:
+            base = models.base(base_model or environment.base_model())
+            image_model = image_embedder(base)
+        except M.ModelError as exc:  # offline without the base: the joints alone still tell most lifts apart
+            base_error = exc
     parts: list[np.ndarray] = []
-    predict = clf.predictor() if clf is not None and not isinstance(clf, PoseClassifier) else None
     pose_rows: list[dict] = []
-    times, frames, info = sample_video(path, settings, on_batch=(lambda b: parts.append(predict(b)))
-                                       if predict else None, poses_out=pose_rows)
+    times, frames, info = sample_video(path, settings, on_batch=(lambda b: parts.append(image_model(b)))
+                                       if image_model else None, poses_out=pose_rows)
     step = info["image_step"]
+    image_out = np.concatenate(parts) if parts else None
     image, world, detected = stack_landmarks(pd.DataFrame(pose_rows))
     found = float(detected.mean()) if len(detected) else 0.0
     measures = smoothed_measures(image, world)
@@ -504,22 +523,21 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     by_joints = recognise(summary, found, None) if found >= MIN_LIFTER_FOUND else None
     recognised = None
     if exercise is None:
-        image_proba, image_note = None, None
-        try:
-            image_proba = image_exercise_proba(models.base(base_model or environment.base_model()), frames[::step])
-        except M.ModelError as exc:  # offline without the base: the joints alone still tell most lifts apart
-            if by_joints is None:
-                raise ScoreError(f"could not tell which exercise this is: no lifter found to read, and {exc}; "
-                                 f"pass --exercise") from exc
-            image_note = f"recognised from the joints alone: {exc}"
-        rec = recognise(summary, found, image_proba)
+        if base_error is not None and by_joints is None:
+            raise ScoreError(f"could not tell which exercise this is: no lifter found to read, and {base_error}; "
+                             f"pass --exercise") from base_error
+        image_note = f"recognised from the joints alone: {base_error}" if base_error is not None else None
+        rec = recognise(summary, found, exercise_proba_of_embeddings(base, image_out) if base is not None else None)
         if rec.confidence < settings.recognise_min_confidence:
             raise ScoreError(f"could not tell which exercise this is (best guess {rec.exercise} at "
                              f"{rec.confidence:.0%}); pass --exercise")
         exercise, recognised = rec.exercise, {**rec.to_dict(), **({"note": image_note} if image_note else {})}
         clf, described, path_dir = models.classifier(exercise)
+        # Now known, the exercise's own model reads the same frames (its weights are not the base's).
         if not isinstance(clf, PoseClassifier):
-            parts = [clf.predict_proba(frames[::step])]
+            image_out = clf.predict_proba(frames[::step])
+        elif clf.strategy == "pose_clip":
+            image_out = image_embedder(clf.clip)(frames[::step])
     if isinstance(clf, PoseClassifier) and found < settings.min_lifter_found:
         raise ScoreError(f"{Path(path).name}: the lifter was found in {found:.0%} of the sampled frames, too few for "
                          f"the {clf.strategy} model to judge form from the joints; film the whole body, or score "
@@ -528,11 +546,12 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     spans, counted_from = find_reps(exercise, measures, frames, fps)
     reference = None
     if isinstance(clf, PoseClassifier):
-        proba, whole = pose_frame_proba(clf, measures, times, frames, step, spans)
+        proba, whole = pose_frame_proba(clf, measures, times, step, spans,
+                                        image_out if clf.strategy == "pose_clip" else None)
         reference = clf.familiarity(whole)
         strategy = clf.strategy
     else:
-        proba = spread_to_frames(np.concatenate(parts), len(times), step)
+        proba = spread_to_frames(image_out, len(times), step)
         strategy = clf.clip.meta.get("strategy")
     # The exercise check reads ranges of motion: without a rep there is no motion to read.
     familiar = familiarity(reference, by_joints if spans else None, exercise, strategy)
