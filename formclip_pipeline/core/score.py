@@ -166,12 +166,12 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
         torch.set_num_threads(model_threads[0])
         on_batch(image_frames)
 
-    def waiting() -> int:  # the image model's frames decoded and not yet handed over
-        return len(range(-(-done // step) * step, len(frames), step))
+    def waiting() -> range:  # indices of the image model's frames decoded and not yet handed over
+        return range(-(-done // step) * step, len(frames), step)
 
     def hand_over() -> None:
         nonlocal done
-        picked = [frames[i] for i in range(-(-done // step) * step, len(frames), step)]
+        picked = [frames[i] for i in waiting()]
         done = len(frames)
         if picked:
             pending.append(worker.submit(run_model, np.stack(picked)))
@@ -202,10 +202,10 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
             frames.append(f)
             if split and decoded.is_set() and estimator is None:
                 model_threads[0] = torch_threads
-            if on_batch and waiting() >= batch:
+            if on_batch and len(waiting()) >= batch:
                 hand_over()
         model_threads[0] = torch_threads
-        if on_batch and waiting():
+        if on_batch and len(waiting()):
             hand_over()
         for f in pending:
             f.result()
@@ -498,12 +498,14 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     # What the image model computes on its frames while the video is decoded: the form classes of a
     # CLIP checkpoint, the base's embeddings for pose_clip, or, with the exercise unknown, the
     # embeddings of the base that recognises it. A pose model given its exercise needs no image model.
+    def image_model_of(clf):
+        if not isinstance(clf, PoseClassifier):
+            return clf.predictor()
+        return image_embedder(clf.clip) if clf.strategy == "pose_clip" else None
+
     image_model, base, base_error = None, None, None
     if clf is not None:
-        if not isinstance(clf, PoseClassifier):
-            image_model = clf.predictor()
-        elif clf.strategy == "pose_clip":
-            image_model = image_embedder(clf.clip)
+        image_model = image_model_of(clf)
     else:
         try:
             base = models.base(base_model or environment.base_model())
@@ -534,10 +536,8 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
         exercise, recognised = rec.exercise, {**rec.to_dict(), **({"note": image_note} if image_note else {})}
         clf, described, path_dir = models.classifier(exercise)
         # Now known, the exercise's own model reads the same frames (its weights are not the base's).
-        if not isinstance(clf, PoseClassifier):
-            image_out = clf.predict_proba(frames[::step])
-        elif clf.strategy == "pose_clip":
-            image_out = image_embedder(clf.clip)(frames[::step])
+        exercise_model = image_model_of(clf)
+        image_out = exercise_model(frames[::step]) if exercise_model else None
     if isinstance(clf, PoseClassifier) and found < settings.min_lifter_found:
         raise ScoreError(f"{Path(path).name}: the lifter was found in {found:.0%} of the sampled frames, too few for "
                          f"the {clf.strategy} model to judge form from the joints; film the whole body, or score "
