@@ -44,7 +44,7 @@ def test_reps_and_sets_are_counted_from_the_joints(squat_videos, squat_poses):
     _, results = squat_videos
     by_name = {Path(r["video"]).name: r["truth"] for r in results}
     exact, sets_right = 0, 0
-    no_frames = np.zeros((0, 8, 8, 3), np.uint8)  # the pixels are never needed while the joints are seen
+    no_frames = np.zeros((0, 8, 8, 3), np.uint8)  # without frames the pixels count nothing: the joints alone
     for name, group in squat_poses.groupby("source_video"):
         truth = by_name[name]
         measures = smoothed_measures(*stack_landmarks(group.sort_values("timestamp"))[:2])
@@ -89,6 +89,59 @@ def test_joint_reps_split_sets_at_rests_and_refuse_an_untracked_joint():
     hidden = knee.copy()
     hidden[::2] = np.nan
     assert R.count_reps_from_angle(hidden, fps) is None  # half the frames untracked: count from pixels
+
+
+def _reps_signal(t: np.ndarray, starts: list[float], length: float = 2.5) -> np.ndarray:
+    """0 at the start position, 1 at the turn of each rep beginning at `starts`."""
+    return sum(np.where((t >= s) & (t < s + length), np.sin(np.pi * (t - s) / length) ** 2, 0.0) for s in starts)
+
+
+def test_a_set_too_short_for_its_own_period_takes_the_lifters_rhythm_from_the_other_sets():
+    fps = 8.0
+    t = np.arange(0, 30, 1 / fps)
+    rng = np.random.default_rng(1)
+    lone = _reps_signal(t, [1.0])  # one rep, a rest, then five
+    five = _reps_signal(t, [8.0 + 2.5 * k for k in range(5)])
+    emb = np.stack([lone + five, 0.5 * (lone + five), np.cos(np.pi * (lone + five))], axis=1) + rng.normal(0, 0.02, (len(t), 3))
+    spans = R.count_reps(emb, fps)
+    assert [(s.set_number, s.rep_number) for s in spans] == [(1, 1)] + [(2, k) for k in range(1, 6)]
+
+
+def test_rhythm_breaks_show_a_rep_counted_twice_or_lost():
+    steady = [R.RepSpan(1, k + 1, 20 * k, 20 * k + 20) for k in range(6)]
+    lost = [s for s in steady if s.rep_number != 3]
+    twice = steady + [R.RepSpan(1, 7, 110, 120)]  # a rep split in two: half an interval
+    assert R.rhythm_breaks(steady) == 0
+    assert R.rhythm_breaks(lost) > 0 and R.rhythm_breaks(twice) > 0
+
+
+def test_the_pixels_count_when_the_joints_lose_a_rep_inside_a_set():
+    """Joints misread for one rep (the elbow hidden as a lying lifter turns) leave a double interval;
+    the frames, which show every rep, keep the rhythm."""
+    import pandas as pd
+
+    from formclip_pipeline.core.measures import MEASURES
+    from formclip_pipeline.core.score import find_reps, joint_reps
+
+    fps = 8.0
+    t = np.arange(0, 22, 1 / fps)
+    starts = [1.0 + 2.5 * k for k in range(7)]
+    seen = _reps_signal(t, [s for k, s in enumerate(starts) if k != 3])
+    rng = np.random.default_rng(2)
+    measures = pd.DataFrame({name: 0.2 * m.scale + rng.normal(0, 0.005 * m.scale, len(t)) for name, m in MEASURES.items()})
+    measures["knee_flexion"] = 10 + 110 * seen + rng.normal(0, 1, len(t))
+    measures["hip_flexion"] = 15 + 90 * seen + rng.normal(0, 1, len(t))
+    frames = np.zeros((len(t), 64, 64, 3), np.uint8)
+    for i, y in enumerate((8 + 36 * _reps_signal(t, starts)).astype(int)):
+        frames[i, y:y + 12, 20:44] = 255
+    assert len(joint_reps("squat", measures, fps)) == 6
+    spans, counted_from = find_reps("squat", measures, frames, fps)
+    assert counted_from == "pixels" and len(spans) == 7
+    # With every rep in the joints, they count.
+    measures["knee_flexion"] = 10 + 110 * _reps_signal(t, starts) + rng.normal(0, 1, len(t))
+    measures["hip_flexion"] = 15 + 90 * _reps_signal(t, starts) + rng.normal(0, 1, len(t))
+    spans, counted_from = find_reps("squat", measures, frames, fps)
+    assert counted_from == "joints" and len(spans) == 7
 
 
 def test_the_period_is_the_full_cycle_when_one_component_repeats_twice_per_rep():
