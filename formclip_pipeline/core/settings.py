@@ -19,7 +19,7 @@ from formclip_pipeline.core.strategies import DEFAULT_STRATEGY, STRATEGIES
 POSE_FPS = 8.0
 # Of the sampled frames, the image model (CLIP) reads this many a second when scoring. Each costs
 # ViT-B/32 0.12 s of one core, beside BlazePose's 0.025 s per sampled frame: on 2 cores, pose with
-# ViT-B/32 scored a 720p video at 3.8 to 4.3 times real time reading 1 a second (three runs) and at
+# ViT-B/32 scored a 720p video at 3.5 to 4.3 times real time reading 1 a second (six runs over two sessions) and at
 # 3.1 times reading 2 (docs/benchmarks.md). CLIP checkpoints are trained on 25 frames of each 10-20 s video (1.4 to 3
 # a second); a rep of 2-3 s still gets 2-3, and a minute 60 for the video's verdict.
 IMAGE_FPS = 1.0
