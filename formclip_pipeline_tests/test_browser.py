@@ -25,6 +25,8 @@ EXERCISES = ["squat", "deadlift", "bench_press", "row", "ohp"]
 TRAINING_ASSETS = ["raw_videos", "extracted_frames", "pose_landmarks", "frame_annotations", "validation_report",
                    "finetuned_checkpoint", "evaluation_metrics"]
 RUNS = "{ runsOrError { ... on Runs { results { runId status tags { key value } } } } }"
+RUN_MESSAGES = ('query($runId: ID!) { logsForRun(runId: $runId) { ... on EventConnection { events '
+                '{ ... on MessageEvent { message } } } } }')
 CHECKPOINT = ('query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { ... on Asset { assetMaterializations '
               '{ partition runId metadataEntries { label ... on TextMetadataEntry { text } } } } } }')
 
@@ -68,17 +70,18 @@ def _wait_for_run(port: int, timeout: float = 900) -> dict:
     raise TimeoutError("the run launched from the UI did not finish in time")
 
 
-def test_a_partition_materialized_from_the_dagster_ui_is_tracked_in_the_mlflow_ui(home_with_squat_videos, artifacts):
+def test_a_partition_materialized_from_the_dagster_ui_is_tracked_in_the_mlflow_ui(home_with_squat_videos, artifacts,
+                                                                                  monkeypatch):
     _browser_or_skip()
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=60_000)
 
     home = home_with_squat_videos
-    # The run launched from the UI runs its steps in one process: under `dagster dev`'s default,
-    # multiprocess, each of its nine steps pays a process start and the imports, about a minute in
-    # all on 2 cores, and the executors have tests of their own (test_cluster).
-    env = {"FORMCLIP_BASE_MODEL": "formclip-tiny-init", "FORMCLIP_EXECUTOR": "in_process"}
+    # The run launched from the UI goes through `dagster dev`'s default executor, multiprocess, as a
+    # user's does: this is the one test of that executor end to end (test_cluster has the others).
+    monkeypatch.delenv("FORMCLIP_EXECUTOR", raising=False)
+    env = {"FORMCLIP_BASE_MODEL": "formclip-tiny-init"}
     with dagster_dev(home, env) as port, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -124,6 +127,8 @@ def test_a_partition_materialized_from_the_dagster_ui_is_tracked_in_the_mlflow_u
         page.screenshot(path=artifacts / "4-run.png")
         assert run["status"] == "SUCCESS"
         assert {"key": "dagster/partition", "value": "squat"} in run["tags"]
+        events = graphql(port, RUN_MESSAGES, {"runId": run["runId"]})["data"]["logsForRun"]["events"]
+        assert any("multiprocess executor" in (e.get("message") or "") for e in events)
 
         # The checkpoint's materialization links its MLflow run; the MLflow UI shows that run.
         mats = graphql(port, CHECKPOINT, {"key": {"path": ["finetuned_checkpoint"]}})["data"]["assetOrError"]
