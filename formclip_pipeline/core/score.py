@@ -380,8 +380,9 @@ def find_reps(exercise: str, measures, frames: np.ndarray, fps: float) -> tuple[
     add them: a rep lost within a set leaves a double interval (`R.rhythm_breaks`), one lost at a
     set's end leaves the rhythm whole but the count short, so where the two rhythms are equally
     steady the larger count is taken. A rep counted twice leaves half intervals, which the rhythm
-    shows. On 42 synthetic development videos (seed 6161) this counted within one on 41 where the
-    joints alone did on 37 and the pixels on 40 (docs/benchmarks.md)."""
+    shows. On 42 synthetic development videos (seed 6161) this counted within one on 41, where the
+    joints alone did on 35, the pixels alone on 40, and the joints with the pixels only for a count
+    of none on 37 (docs/benchmarks.md)."""
     by_joints = joint_reps(exercise, measures, fps)
     by_pixels = R.count_reps(R.motion_features(frames), fps) if len(frames) else []
     breaks_j, breaks_p = R.rhythm_breaks(by_joints), R.rhythm_breaks(by_pixels)
