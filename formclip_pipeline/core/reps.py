@@ -109,8 +109,7 @@ def active_segments(feats: np.ndarray, fps: float, s: RepSettings = RepSettings(
     """
     if len(feats) < 4:
         return []
-    x = feats - feats.mean(0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    _, x, vt = _principal_axes(feats)
     sig = _smooth(x @ vt[0], max(1, int(round(fps * 0.3))))
     spread = _rolling_std(sig, max(3, int(round(fps * s.window_s))))
     if spread.max() <= 0:
@@ -156,11 +155,12 @@ def _period(x: np.ndarray, fps: float, s: RepSettings) -> float | None:
     return next(i for i in peaks if ac[i] >= s.peak_fraction * top) / fps
 
 
-def _leading(emb: np.ndarray, k: int) -> np.ndarray:
-    """The frames projected on their `k` leading principal components."""
-    x = emb - emb.mean(0)
+def _principal_axes(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, centred frames, principal axes as rows, leading first) of a run of frame features."""
+    mean = emb.mean(0)
+    x = emb - mean
     _, _, vt = np.linalg.svd(x, full_matrices=False)
-    return x @ vt[:k].T
+    return mean, x, vt
 
 
 def rhythm_breaks(spans: list[RepSpan]) -> float:
@@ -179,13 +179,11 @@ def rhythm_breaks(spans: list[RepSpan]) -> float:
     return breaks / intervals if intervals else 0.0
 
 
-def _main_direction(emb: np.ndarray, rest: np.ndarray) -> np.ndarray:
-    """Projection on the first principal component, signed so that the start position is low."""
-    x = emb - emb.mean(0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    sig = x @ vt[0]
-    rest_level = (rest - emb.mean(0)) @ vt[0]
-    return sig if rest_level.mean() <= np.median(sig) else -sig
+def _main_direction(x: np.ndarray, axis: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Centred frames `x` projected on their first principal `axis`, signed so that the start
+    position (`rest`, centred alike) is low."""
+    sig = x @ axis
+    return sig if (rest @ axis).mean() <= np.median(sig) else -sig
 
 
 def count_reps(emb: np.ndarray, fps: float, s: RepSettings = RepSettings()) -> list[RepSpan]:
@@ -194,16 +192,17 @@ def count_reps(emb: np.ndarray, fps: float, s: RepSettings = RepSettings()) -> l
     set_no = 0
     pad = int(round(0.5 * fps))
     segments = [(a, b, max(0, a - pad), min(len(emb), b + pad)) for a, b in active_segments(emb, fps, s)]
-    periods = [_period(_leading(emb[lo:hi], s.period_components), fps, s) for _, _, lo, hi in segments]
+    axes = [_principal_axes(emb[lo:hi]) for _, _, lo, hi in segments]
+    periods = [_period(x @ vt[:s.period_components].T, fps, s) for _, x, vt in axes]
     # One lifter keeps one rhythm: a set too short or too noisy to show its own period (a lone rep,
     # three reps of a lying lifter's jittery elbows) takes the others' rather than being dropped.
     known = [p for p in periods if p is not None]
-    for (a, b, lo, hi), period in zip(segments, periods):
+    for (a, b, lo, hi), (mean, x, vt), period in zip(segments, axes, periods):
         period = period if period is not None else float(np.median(known)) if known else None
         if period is None:
             continue
-        rest = np.concatenate([emb[lo:a + 1], emb[max(lo, b - 1):hi]])
-        sig = _smooth(_main_direction(emb[lo:hi], rest), max(1, int(round(fps * 0.25))))
+        rest = np.concatenate([emb[lo:a + 1], emb[max(lo, b - 1):hi]]) - mean
+        sig = _smooth(_main_direction(x, vt[0], rest), max(1, int(round(fps * 0.25))))
         # Rep peaks: maxima at least `min_rep_gap` of a period apart and clearly above the start level.
         span = sig.max() - sig.min()
         min_gap = max(1, int(s.min_rep_gap * period * fps))
