@@ -56,6 +56,11 @@ class Exercise:
         return (self.tempo_measure or self.primary_measure, self.tempo_far_end)
 
     @property
+    def judged_by(self) -> set[str]:
+        """The measures the form classes name: what a coach judges this lift by."""
+        return {m for c in self.classes for m in c.measures}
+
+    @property
     def class_names(self) -> list[str]:
         return [c.name for c in self.classes]
 

@@ -147,6 +147,7 @@ def test_blazepose_follows_the_synthetic_lifter_and_the_measures_follow_the_trut
 
 
 def test_pose_classifier_saves_without_pickle_and_reloads_to_the_same_verdicts(squat_frames, squat_poses, tmp_path):
+    from formclip_pipeline.catalog import get_exercise
     from formclip_pipeline.core.pose_classifier import (is_pose_checkpoint, load_pose_classifier,
                                                         train_pose_classifier)
 
@@ -155,6 +156,10 @@ def test_pose_classifier_saves_without_pickle_and_reloads_to_the_same_verdicts(s
                                           base_model="formclip-tiny-init", log=lambda _: None)
         assert clf.labels == (["good_form", "partial_depth", "knee_valgus", "chest_collapse", "bouncing"]
                               if multi_class else ["good_form", "bad_form"])
+        # The head reads the measures the catalogue names for the squat's classes, never the camera's angle.
+        read = {MS.measure_of(f) for f in clf.feature_names} - {None}
+        assert read == get_exercise("squat").judged_by and "camera_frontality" not in read
+        assert {"rep_seconds", "descent_share", "far_end_share"} <= set(clf.feature_names)
         X = clf.features(squat_poses, squat_frames)
         before = clf.predict_proba(X)
         assert np.allclose(before.sum(1), 1) and before.shape == (len(X), len(clf.labels))
