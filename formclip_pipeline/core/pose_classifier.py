@@ -1,7 +1,8 @@
 """Judge form from the lifter's joints, alone (`pose`) or beside CLIP's view of the frames (`pose_clip`).
 
-A video (or one rep of it) becomes a feature vector: for each coach's measure, its low, median and
-high values, its range and how fast it changes (`measures.summarise`). `pose_clip` appends the
+A video (or one rep of it) becomes a feature vector: for each measure the lift's classes name in
+the catalogue, its low, median and high values, its range, how fast it changes and its value at
+depth, and the reps' tempo (`measures.summarise`). `pose_clip` appends the
 frozen base CLIP's mean image embedding over the video's sampled frames. A head over the exercise's form
 classes reads the vector: a multinomial logistic regression or a forest of randomised trees, the
 one that cross-validates best on the fit videos. The binary task asks the same head for good form
