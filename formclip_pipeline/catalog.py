@@ -43,17 +43,6 @@ class Exercise:
     # usual low, its usual high), e.g. ("wrist_height_median", -2.0, -0.8) for a bar held in hanging
     # arms. Exercise recognition reads it (core.recognise).
     pose_signature: tuple[tuple[str, float, float], ...] = ()
-    # The measure that times each rep (rep length, the share spent going down, the pause at the far
-    # end), and whether its far end is its "high" or its "low"; the primary measure's high unless the
-    # catalogue names another. A bench press is timed by the bar: BlazePose reads a lying lifter's
-    # hands far better than its elbows (docs/benchmarks.md).
-    tempo_measure: str = ""
-    tempo_far_end: str = "high"
-
-    @property
-    def tempo(self) -> tuple[str, str]:
-        """(measure, far end) that time the reps."""
-        return (self.tempo_measure or self.primary_measure, self.tempo_far_end)
 
     @property
     def judged_by(self) -> set[str]:
@@ -94,12 +83,6 @@ def to_label(form_class: str, multi_class: bool) -> str:
     return form_class if multi_class else binary_label(form_class)
 
 
-def _far_end(exercise: str, value: str) -> str:
-    if value not in ("high", "low"):
-        raise ValueError(f"exercise {exercise!r}: tempo_far_end must be \"high\" or \"low\", not {value!r}")
-    return value
-
-
 @lru_cache(maxsize=4)
 def _load(path: str) -> dict[str, Exercise]:
     raw = json.loads(Path(path).read_text())
@@ -122,8 +105,6 @@ def _load(path: str) -> dict[str, Exercise]:
             raise ValueError(f"exercise {name!r} in {path} has no {GOOD_CLASS!r} class")
         exercises[name] = Exercise(name=name, display_name=spec.get("display_name", name), classes=tuple(classes),
                                    primary_measure=spec.get("primary_measure", "knee_flexion"),
-                                   tempo_measure=spec.get("tempo_measure", ""),
-                                   tempo_far_end=_far_end(name, spec.get("tempo_far_end", "high")),
                                    pose_signature=tuple((k, float(lo), float(hi)) for k, (lo, hi)
                                                         in (spec.get("pose_signature") or {}).items()))
     return exercises

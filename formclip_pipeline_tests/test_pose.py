@@ -71,58 +71,6 @@ def test_smoothing_fills_short_gaps_only_and_removes_a_spike():
     assert s[5] < 20  # the one-frame spike is a tracking glitch, not a movement
 
 
-def _bench_reps(n: int = 4, fps: float = 8.0, rep_s: float = 2.4, down_share: float = 0.3) -> tuple[pd.DataFrame, np.ndarray]:
-    """Measures of a bench press whose bar drops in `down_share` of each rep and is pressed back up
-    in the rest: wrist height 1 at lockout and 0 at the chest, the elbows bending as the bar drops."""
-    t = np.arange(0, n * rep_s + 2.0, 1 / fps)
-    u = np.clip(t - 1.0, 0, n * rep_s) % rep_s / rep_s
-    depth = np.where(u < down_share, u / down_share, 1 - (u - down_share) / (1 - down_share))
-    depth[(t < 1.0) | (t >= 1.0 + n * rep_s)] = 0.0
-    m = pd.DataFrame({name: np.full(len(t), np.nan) for name in MS.MEASURE_NAMES})
-    m["wrist_height"] = 1.0 - depth
-    m["elbow_flexion"] = 10 + 80 * depth
-    return m, t
-
-
-def test_a_bench_press_is_timed_by_the_bar_whose_far_end_is_its_low():
-    from formclip_pipeline.catalog import get_exercise
-
-    ex = get_exercise("bench_press")
-    m, t = _bench_reps(down_share=0.3)
-    by_bar = MS.summarise(m, t, ex.primary_measure, ex.tempo)
-    assert ex.tempo == ("wrist_height", "low")
-    assert abs(by_bar["descent_share"] - 0.3) < 0.1, by_bar
-    # Read with its high as the far end, the same bar would time the lockouts, not the touches.
-    wrong_end = MS.summarise(m, t, ex.primary_measure, ("wrist_height", "high"))
-    assert abs(wrong_end["descent_share"] - 0.3) > 0.2, wrong_end
-
-
-def test_a_pose_checkpoint_keeps_the_tempo_it_was_fitted_with(tmp_path):
-    """A model's rep tempo features must be read as in training: the checkpoint says which measure
-    timed the reps, and one saved before it said so was timed by the primary measure."""
-    from formclip_pipeline.core.pose_classifier import PoseClassifier, _fit, load_pose_classifier
-
-    rng = np.random.default_rng(0)
-    names = ["rep_seconds", "descent_share", "far_end_share"]
-    y = np.array(["good_form", "bounce_off_chest"] * 6)
-    X = rng.normal(size=(len(y), 3)) + (y == "good_form")[:, None]
-    head, classes = _fit(X, y, "logistic", 1.0)
-    clf = PoseClassifier("bench_press", classes, classes, True, "pose", names, head)
-    assert clf.tempo == ("wrist_height", "low")
-    clf.save(tmp_path / "now", {})
-    assert load_pose_classifier(tmp_path / "now").tempo == ("wrist_height", "low")
-    clf.save(tmp_path / "before", {})
-    meta_file = tmp_path / "before" / "formclip.json"
-    meta = json.loads(meta_file.read_text())
-    del meta["tempo"]
-    meta_file.write_text(json.dumps(meta))
-    old = load_pose_classifier(tmp_path / "before")
-    assert old.tempo == ("elbow_flexion", "high")
-    m, t = _bench_reps()
-    assert old.window_features(m, t, None) == pytest.approx(
-        MS.summarise(m, t, "elbow_flexion", ("elbow_flexion", "high")), nan_ok=True)
-
-
 def test_blazepose_follows_the_synthetic_lifter_and_the_measures_follow_the_truth(squat_videos, squat_poses):
     """On every rendered squat the lifter is found in most samples, the measured knee flexion moves
     with the generator's own knee angle, and the deepest point is measured within a few degrees."""

@@ -232,15 +232,12 @@ def smoothed_measures(image: np.ndarray, world: np.ndarray) -> pd.DataFrame:
 STATS = ("low", "median", "high", "range", "speed", "at_depth")
 
 
-def summarise(measures: pd.DataFrame, times: np.ndarray, primary: str | None = None,
-              tempo_from: tuple[str, str] | None = None) -> dict[str, float]:
+def summarise(measures: pd.DataFrame, times: np.ndarray, primary: str | None = None) -> dict[str, float]:
     """Features of a stretch of frames (a video or a rep): per measure its low (5th percentile),
     median, high (95th) and range, how fast it changes (90th percentile of degrees or ratio per
     second), and its median `at_depth`: over the frames where the exercise's primary measure is in
     the far 40% of its range (the bottom of a squat, the bar at the chest), where most faults show.
-    NaN where the measure was never seen. With a primary measure, also the reps' `tempo`, timed by
-    `tempo_from` (a measure and whether its far end is its "high" or "low"; the primary's high by
-    default)."""
+    NaN where the measure was never seen."""
     out: dict[str, float] = {}
     times = np.asarray(times, np.float64)
     depth = np.zeros(len(measures), bool)
@@ -263,9 +260,7 @@ def summarise(measures: pd.DataFrame, times: np.ndarray, primary: str | None = N
         out.update({f"{name}_low": lo, f"{name}_median": mid, f"{name}_high": hi, f"{name}_range": hi - lo,
                     f"{name}_speed": speed, f"{name}_at_depth": float(np.median(at_depth)) if len(at_depth) else np.nan})
     if primary is not None and primary in measures:
-        name, far_end = tempo_from or (primary, "high")
-        signal = measures[name].to_numpy(np.float64) * (1.0 if far_end == "high" else -1.0)
-        out.update(tempo(signal, times, MEASURES[name].scale))
+        out.update(tempo(measures[primary].to_numpy(np.float64), times, MEASURES[primary].scale))
     return out
 
 

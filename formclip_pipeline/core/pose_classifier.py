@@ -35,17 +35,15 @@ META_FILE = "formclip.json"
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)  # inverse regularisation strengths of the logistic head
 
 
-def video_pose_features(poses: pd.DataFrame, exercise: str, tempo_from: tuple[str, str] | None = None) -> pd.DataFrame:
+def video_pose_features(poses: pd.DataFrame, exercise: str) -> pd.DataFrame:
     """One row per video (index video_sha256): the summarised measures over all its sampled frames,
-    and the fraction of frames in which the lifter was found (reported, never a model input). The
-    reps are timed by `tempo_from`, the catalogue's `Exercise.tempo` unless given."""
-    ex = get_exercise(exercise)
+    and the fraction of frames in which the lifter was found (reported, never a model input)."""
+    primary = get_exercise(exercise).primary_measure
     rows = {}
     for sha, group in poses.groupby("video_sha256", sort=False):
         group = group.sort_values("timestamp")
         image, world, detected = stack_landmarks(group)
-        feats = MS.summarise(MS.smoothed_measures(image, world), group["timestamp"].to_numpy(), ex.primary_measure,
-                             tempo_from or ex.tempo)
+        feats = MS.summarise(MS.smoothed_measures(image, world), group["timestamp"].to_numpy(), primary)
         feats["detection_rate"] = float(detected.mean()) if len(detected) else 0.0
         rows[sha] = feats
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -108,24 +106,17 @@ class PoseClassifier:
     head: dict[str, np.ndarray]  # "medians" for missing measures, then a logistic or forest head's arrays
     clip: object | None = None  # LoadedClip for pose_clip
     meta: dict = field(default_factory=dict)
-    # What timed the fit videos' reps, and so must time a new video's (measure, far end); the
-    # catalogue's `Exercise.tempo` when None.
-    tempo_from: tuple[str, str] | None = None
-
-    @property
-    def tempo(self) -> tuple[str, str]:
-        return self.tempo_from or get_exercise(self.exercise).tempo
 
     def window_features(self, measures: pd.DataFrame, times: np.ndarray, image_embeddings: np.ndarray | None) -> dict:
         """Features of a stretch of one video (a rep, or all of it) from its smoothed measures and,
         for pose_clip, the base CLIP's embeddings of its frames (the mean is the feature, as in training)."""
-        feats = MS.summarise(measures, times, get_exercise(self.exercise).primary_measure, self.tempo)
+        feats = MS.summarise(measures, times, get_exercise(self.exercise).primary_measure)
         if self.strategy == "pose_clip" and image_embeddings is not None and len(image_embeddings):
             feats.update({f"clip_{i}": float(v) for i, v in enumerate(image_embeddings.mean(0))})
         return feats
 
     def features(self, poses: pd.DataFrame, frames: pd.DataFrame | None) -> pd.DataFrame:
-        X = video_pose_features(poses, self.exercise, self.tempo)
+        X = video_pose_features(poses, self.exercise)
         if self.strategy == "pose_clip":
             if frames is None or self.clip is None:
                 raise ValueError("pose_clip needs the video's frames and its base CLIP")
@@ -171,7 +162,7 @@ class PoseClassifier:
         path = Path(path)
         meta = {"kind": POSE_KIND, "exercise": self.exercise, "labels": self.labels, "classes": self.classes,
                 "multi_class": self.multi_class, "strategy": self.strategy, "feature_names": self.feature_names,
-                "tempo": list(self.tempo), **extra_meta}
+                **extra_meta}
         tensors = {k: np.ascontiguousarray(v) for k, v in self.head.items()}
         if self.clip is not None:  # the base CLIP's files and our meta, then the head beside them
             save_checkpoint(self.clip, path, meta)
@@ -202,10 +193,8 @@ def load_pose_classifier(path: str | Path) -> PoseClassifier:
         from formclip_pipeline.core.model import load_checkpoint
 
         clip = load_checkpoint(str(path))
-    # A checkpoint saved before the catalogue could name a tempo measure was timed by the primary one.
-    tempo = meta.get("tempo") or (get_exercise(meta["exercise"]).primary_measure, "high")
     return PoseClassifier(meta["exercise"], meta["labels"], meta["classes"], meta["multi_class"], meta["strategy"],
-                          meta["feature_names"], dict(t), clip, meta, (tempo[0], tempo[1]))
+                          meta["feature_names"], dict(t), clip, meta)
 
 
 def _fit(X: np.ndarray, y: np.ndarray, kind: str, C: float = 1.0, seed: int = 0) -> tuple[dict, list[str]]:
@@ -281,7 +270,7 @@ def _judges(feature: str, judged_by: set[str]) -> bool:
     Measures no class names are left out. They add noise for a head fitted on 20 videos per class,
     and cues a coach would not use, such as the camera's angle, which tells apart the views a fault
     was filmed from rather than the fault. Nested cross-validation over 112-140 cached synthetic
-    videos per lift gained 0.02 binary balanced accuracy and 0.01 macro-F1 on average, and up to
+    videos per lift gained 0.03 binary balanced accuracy and 0.01 macro-F1 on average, and up to
     0.07 (docs/benchmarks.md)."""
     measure = MS.measure_of(feature)
     return measure is None or not judged_by or measure in judged_by
