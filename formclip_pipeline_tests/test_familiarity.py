@@ -50,6 +50,9 @@ def test_a_video_hiding_most_measures_the_model_relies_on_is_not_familiar():
     one_gap = X[5].copy()
     one_gap[:3] = np.nan  # one measure of four unread stays within MAX_UNREAD_SHARE
     assert check(ref, one_gap, NAMES)["familiar"]
+    half_read = X[5].copy()
+    half_read[[0, 3, 6]] = np.nan  # knee, hip and trunk each missing a feature (a rep too short for one)
+    assert check(ref, half_read, NAMES)["familiar"]
 
 
 def test_only_the_measures_the_exercise_is_judged_by_must_be_read():

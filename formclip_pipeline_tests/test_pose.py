@@ -94,6 +94,44 @@ def test_blazepose_follows_the_synthetic_lifter_and_the_measures_follow_the_trut
     assert np.median(depth_errors) < 15, depth_errors
 
 
+def test_rep_profile_reads_a_joint_that_straightens_early_on_the_way_back():
+    """Hips shooting up in a deadlift: the knees follow the hips down, then straighten ahead of
+    them on the way up. The profile reads that from the primary measure's excursion, at any tempo."""
+    times = np.arange(0, 12, 1 / 8)
+    phase = (times % 3) / 3  # a 3-second rep, four of them
+    hip = 100 * np.sin(np.pi * phase) ** 2  # out to 100 degrees and back
+    back = phase > 0.5
+    knee_lead = np.where(back, 60 * (hip / 100) ** 3, 60 * hip / 100)  # straightens early on the way back
+    knee_even = 60 * hip / 100
+    m = pd.DataFrame({"hip_flexion": hip, "knee_flexion": knee_lead, "trunk_lean": knee_even})
+    f = MS.summarise(m, times, "hip_flexion")
+    assert f["trunk_lean_out_60"] == pytest.approx(36, abs=4) and abs(f["trunk_lean_back_minus_out_60"]) < 4
+    assert f["knee_flexion_out_60"] == pytest.approx(36, abs=4)
+    assert f["knee_flexion_back_minus_out_60"] < -15  # 60 * 0.6 ** 3 = 13 against 36 on the way out
+    assert all(MS.is_rep_profile(k) for k in f if k.endswith(("_out_30", "_back_90", "_back_minus_out_60")))
+    assert not MS.is_rep_profile("knee_flexion_at_depth") and not MS.is_rep_profile("descent_share")
+    # A stretch with no whole rep has a profile of NaN, not of zeros.
+    still = MS.summarise(m.iloc[:5], times[:5], "hip_flexion")
+    assert np.isnan(still["knee_flexion_back_minus_out_60"])
+
+
+@pytest.mark.parametrize("telling", ["summaries", "profile"])
+def test_training_reads_the_rep_profile_only_where_it_tells_the_classes_apart(telling):
+    from formclip_pipeline.core.pose_classifier import _choose_features
+
+    rng = np.random.default_rng(1)
+    y = np.repeat(["good_form", "hips_shoot_up", "bar_drift"], 20)
+    code = pd.factorize(y)[0].astype(float)
+    summaries = pd.DataFrame(rng.normal(size=(60, 6)), columns=[f"knee_flexion_{s}" for s in MS.STATS])
+    profile = pd.DataFrame(rng.normal(size=(60, 6)), columns=[f"knee_flexion_{k}_{p}" for k in ("out", "back")
+                                                                 for p in MS.PROFILE_POINTS])
+    (summaries if telling == "summaries" else profile).iloc[:, 0] += 3 * code
+    (summaries if telling == "summaries" else profile).iloc[:, 1] += 3 * (code == 1)
+    columns, head, scores, _ = _choose_features(summaries.join(profile), y, multi_class=True)
+    assert any(MS.is_rep_profile(c) for c in columns) == (telling == "profile")
+    assert {k.split(" / ")[0] for k in scores} == {"summaries", "summaries and rep profile"}
+
+
 def test_pose_classifier_saves_without_pickle_and_reloads_to_the_same_verdicts(squat_frames, squat_poses, tmp_path):
     from formclip_pipeline.catalog import get_exercise
     from formclip_pipeline.core.pose_classifier import (is_pose_checkpoint, load_pose_classifier,

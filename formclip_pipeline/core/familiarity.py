@@ -88,9 +88,11 @@ def check(arrays: dict[str, np.ndarray], x: np.ndarray, feature_names: list[str]
     def counts(name: str | None) -> bool:
         return name is not None and (judged_by is None or name in judged_by)
 
+    # A measure is unread when none of its features could be computed: one rep too short for its
+    # profile, say, still shows the measure in its summaries.
     relied = {measure_of(n) for n, s in zip(feature_names, seen) if s >= SEEN_IN_MOST and counts(measure_of(n))}
-    unread = sorted({measure_of(n) for n, v, s in zip(feature_names, x, seen)
-                     if s >= SEEN_IN_MOST and np.isnan(v) and counts(measure_of(n))})
+    read = {measure_of(n) for n, v in zip(feature_names, x) if not np.isnan(v)}
+    unread = sorted(relied - read)
     if relied and len(unread) > MAX_UNREAD_SHARE * len(relied):
         reasons.append(f"{len(unread)} of the {len(relied)} body measures the exercise is judged by could not be "
                        f"read ({', '.join(unread)})")

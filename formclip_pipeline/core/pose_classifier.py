@@ -2,10 +2,11 @@
 
 A video (or one rep of it) becomes a feature vector: for each measure the lift's classes name in
 the catalogue, its low, median and high values, its range, how fast it changes and its value at
-depth, and the reps' tempo (`measures.summarise`). `pose_clip` appends the
+depth, and the reps' tempo and profile (each measure on the way out and on the way back at the
+same points of the rep; `measures.summarise`). `pose_clip` appends the
 frozen base CLIP's mean image embedding over the video's sampled frames. A head over the exercise's form
-classes reads the vector: a multinomial logistic regression or a forest of randomised trees, the
-one that cross-validates best on the fit videos. The binary task asks the same head for good form
+classes reads the vector, or the vector without the reps' profile: a multinomial logistic
+regression or a forest of randomised trees, whichever pair cross-validates best on the fit videos. The binary task asks the same head for good form
 against the sum of the faults, because "bad form" is a union of faults that no single hyperplane in
 joint angles separates.
 
@@ -263,6 +264,33 @@ def _choose_head(X: np.ndarray, y: np.ndarray, multi_class: bool, seed: int = 0)
     return best, scores, cuts.get(best[0], 0.5)
 
 
+FEATURE_SETS = {  # what a head may read, chosen by cross-validation with the head
+    "summaries": lambda feature: not MS.is_rep_profile(feature),
+    "summaries and rep profile": lambda feature: True,
+}
+
+
+def _choose_features(X: pd.DataFrame, y: np.ndarray, multi_class: bool) -> tuple[list[str], tuple, dict, float]:
+    """The feature set (FEATURE_SETS) and head with the best cross-validated balanced accuracy on the
+    fit videos: the columns, the head, every pair's score keyed "features / head", and the cut on
+    P(good form). Ties go to the smaller set.
+
+    The reps' profile is what tells a deadlift's hips shooting up, or a press's bar drifting, from
+    good form; on a lift whose faults show in the summaries it is only more features for 20 videos
+    a class to fit. Chosen inside each fold of a nested cross-validation, the choice kept the row's
+    and the bench press's figures and lifted the deadlift's and the overhead press's
+    (docs/benchmarks.md)."""
+    best, scores = None, {}
+    for set_name, keep in FEATURE_SETS.items():
+        columns = [c for c in X.columns if keep(c)]
+        head, head_scores, cut = _choose_head(X[columns].to_numpy(np.float64), y, multi_class)
+        scores.update({f"{set_name} / {h}": s for h, s in head_scores.items()})
+        score = head_scores.get(head[0], 0.0)
+        if best is None or score > best[0]:
+            best = (score, columns, (f"{set_name} / {head[0]}", *head[1:]), cut)
+    return best[1], best[2], scores, best[3]
+
+
 def _judges(feature: str, judged_by: set[str]) -> bool:
     """Whether a head reads this feature: a summary of a measure the catalogue names for the lift's
     classes (all measures where it names none), the reps' tempo, or an image embedding.
@@ -307,9 +335,10 @@ def train_pose_classifier(poses: pd.DataFrame, frames: pd.DataFrame, exercise: s
     detection = X.pop("detection_rate")
     X = X[[c for c in X.columns if _judges(c, ex.judged_by)]]
     y = fit_videos["form_class"].to_numpy()
-    (name, kind, c), scores, cut = _choose_head(X.to_numpy(np.float64), y, multi_class)
+    features, (name, kind, c), scores, cut = _choose_features(X, y, multi_class)
+    X = X[features]
     if scores:
-        log(f"{strategy}: cross-validated balanced accuracy by head {scores}; using {name}")
+        log(f"{strategy}: cross-validated balanced accuracy by features and head {scores}; using {name}")
     head, classes = _fit(X.to_numpy(np.float64), y, kind, c)
     head["good_threshold"] = np.array([cut])
     head.update(familiarity.reference(X.to_numpy(np.float64), list(X.columns)))
