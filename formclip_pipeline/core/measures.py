@@ -284,8 +284,8 @@ class Reps:
         return Reps(count_reps_from_angle(signal, fps, scale) or [], x, fps)
 
     def each(self):
-        """(start, far end, end) frame indices of each rep long enough to have a shape, with its
-        primary measure's excursion scaled to 0 at its start position and 1 at its far end."""
+        """(start, far end, end, excursion) of each rep long enough to have a shape: frame indices,
+        and its primary measure scaled to 0 at its lowest and 1 at its far end."""
         for s in self.spans:
             rep = self.signal[s.start:s.end]
             if len(rep) < 3 or np.isnan(rep).any() or rep.max() <= rep.min():
@@ -323,9 +323,10 @@ def rep_profile(measures: pd.DataFrame, reps: Reps) -> dict[str, float]:
 
     Faults of timing are faults of shape: hips that shoot up in a deadlift straighten the knees on
     the way back while the hips are still bent, where the way out bent both together; a bar that
-    drifts forward is ahead of the lifter at mid-range, not at the ends. Nested cross-validation over
-    112 synthetic deadlifts moved the binary balanced accuracy from 0.55 to 0.64 and macro-F1 from
-    0.47 to 0.55 (docs/benchmarks.md). NaN where the stretch shows no whole rep."""
+    drifts forward is ahead of the lifter at mid-range, not at the ends. With the pose head choosing
+    whether to read it, nested cross-validation over 112 synthetic deadlifts moved the binary
+    balanced accuracy from 0.55 to 0.64 and macro-F1 from 0.47 to 0.51 (docs/benchmarks.md). NaN
+    where the stretch shows no whole rep."""
     per_rep = []
     for start, peak, end, u in reps.each():
         row = {}
