@@ -123,7 +123,7 @@ def test_training_reads_the_rep_profile_only_where_it_tells_the_classes_apart(te
     y = np.repeat(["good_form", "hips_shoot_up", "bar_drift"], 20)
     code = pd.factorize(y)[0].astype(float)
     summaries = pd.DataFrame(rng.normal(size=(60, 6)), columns=[f"knee_flexion_{s}" for s in MS.STATS])
-    profile = pd.DataFrame(rng.normal(size=(60, 6)), columns=[f"knee_flexion_{k}_{p}" for k in ("out", "back")
+    profile = pd.DataFrame(rng.normal(size=(60, 6)), columns=[f"knee_flexion_{k}_{p}" for k in MS.PROFILE_LEGS
                                                                  for p in MS.PROFILE_POINTS])
     (summaries if telling == "summaries" else profile).iloc[:, 0] += 3 * code
     (summaries if telling == "summaries" else profile).iloc[:, 1] += 3 * (code == 1)

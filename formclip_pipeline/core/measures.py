@@ -309,7 +309,8 @@ def tempo(reps: Reps) -> dict[str, float]:
 
 
 PROFILE_POINTS = (30, 60, 90)  # percent of the way from the start position to the far end
-PROFILE_KINDS = ("out", "back", "back_minus_out")
+PROFILE_LEGS = ("out", "back")  # to the rep's far end, and back from it
+PROFILE_KINDS = (*PROFILE_LEGS, "back_minus_out")
 
 
 def is_rep_profile(feature: str) -> bool:
@@ -327,12 +328,13 @@ def rep_profile(measures: pd.DataFrame, reps: Reps) -> dict[str, float]:
     whether to read it, nested cross-validation over 112 synthetic deadlifts moved the binary
     balanced accuracy from 0.55 to 0.64 and macro-F1 from 0.47 to 0.51 (docs/benchmarks.md). NaN
     where the stretch shows no whole rep."""
+    columns = {name: measures[name].to_numpy(np.float64) for name in measures.columns}
     per_rep = []
     for start, peak, end, u in reps.each():
         row = {}
-        for name in measures.columns:
-            v = measures[name].to_numpy(np.float64)[start:end]
-            for leg, sl in zip(PROFILE_KINDS, (slice(0, peak - start + 1), slice(peak - start, end - start))):
+        for name, values in columns.items():
+            v = values[start:end]
+            for leg, sl in zip(PROFILE_LEGS, (slice(0, peak - start + 1), slice(peak - start, end - start))):
                 uu, vv = u[sl], v[sl]
                 ok = ~np.isnan(vv)
                 order = np.argsort(uu[ok], kind="stable")

@@ -3,12 +3,12 @@
 A video (or one rep of it) becomes a feature vector: for each measure the lift's classes name in
 the catalogue, its low, median and high values, its range, how fast it changes and its value at
 depth, and the reps' tempo and profile (each measure on the way out and on the way back at the
-same points of the rep; `measures.summarise`). `pose_clip` appends the
-frozen base CLIP's mean image embedding over the video's sampled frames. A head over the exercise's form
-classes reads the vector, or the vector without the reps' profile: a multinomial logistic
-regression or a forest of randomised trees, whichever pair cross-validates best on the fit videos. The binary task asks the same head for good form
-against the sum of the faults, because "bad form" is a union of faults that no single hyperplane in
-joint angles separates.
+same points of the rep; `measures.summarise`). `pose_clip` appends the frozen base CLIP's mean
+image embedding over the video's sampled frames. A head over the exercise's form classes reads the
+vector, or the vector without the reps' profile: a multinomial logistic regression or a forest of
+randomised trees, whichever pair cross-validates best on the fit videos. The binary task asks the
+same head for good form against the sum of the faults, because "bad form" is a union of faults
+that no single hyperplane in joint angles separates.
 
 The checkpoint is a folder: `formclip.json` (kind, labels, feature names, settings) and
 `pose_head.safetensors` (imputation medians, then the regression's scaler and weights or the trees'
