@@ -157,6 +157,41 @@ def test_pose_classifier_saves_without_pickle_and_reloads_to_the_same_verdicts(s
         assert is_pose_checkpoint(path) and json.loads((path / "formclip.json").read_text())["feature_names"]
         again = load_pose_classifier(path)
         assert np.allclose(again.predict_proba(again.features(squat_poses, squat_frames)), before, atol=1e-5)
+        first = X.iloc[0].to_dict()
+        assert again.against_good_form(first) == clf.against_good_form(first)
+        for kept in ("good_form_low", "good_form_high", "good_form_videos"):
+            assert np.array_equal(again.head[kept], clf.head[kept], equal_nan=True)
+
+
+def test_a_report_cites_the_measures_furthest_outside_the_good_form_videos_range():
+    """Ranges come from the good-form videos alone; a measure is cited only well past its range, a
+    profile point never (it has no words), and a range every good video read alike is not a hair wide."""
+    from formclip_pipeline.core import good_form
+
+    rng = np.random.default_rng(0)
+    names = ["trunk_lean_at_depth", "knee_flexion_high", "hip_below_knee_low", "knee_flexion_out_30", "rep_seconds"]
+    good = np.column_stack([rng.uniform(30, 40, 12), rng.uniform(140, 150, 12), np.full(12, -0.98),
+                            rng.uniform(50, 60, 12), rng.uniform(1.8, 2.2, 12)])
+    faults = np.column_stack([rng.uniform(55, 70, 12), rng.uniform(100, 120, 12), np.full(12, -0.5),
+                              rng.uniform(50, 60, 12), rng.uniform(1.0, 1.4, 12)])
+    X = np.vstack([good, faults])
+    head = good_form.ranges(X, np.r_[np.ones(12, bool), np.zeros(12, bool)])
+    low, high = head[good_form.LOW], head[good_form.HIGH]
+    assert 30 <= low[0] < 33 and 37 < high[0] <= 40 and high[1] <= 150 and head[good_form.COUNT][0] == 12
+
+    def cited(**values):
+        return good_form.outside(head, {**dict(zip(names, good[0])), **values}, names)["outside"]
+
+    assert cited() == []
+    leaning = cited(trunk_lean_at_depth=60.0, knee_flexion_high=128.0)
+    assert [c["feature"] for c in leaning] == ["trunk_lean_at_depth", "knee_flexion_high"]
+    assert leaning[0]["value"] == 60.0 and leaning[0]["good_form_range"] == [round(low[0], 1), round(high[0], 1)]
+    assert leaning[0]["text"].startswith("trunk lean at depth 60.0 degrees (the model's good-form videos: ")
+    assert cited(knee_flexion_out_30=200.0) == [] and cited(hip_below_knee_low=-0.96) == []
+    assert [c["feature"] for c in cited(rep_seconds=0.9)] == ["rep_seconds"]
+    # Fewer than three good-form videos say nothing about a range.
+    sparse = good_form.ranges(X, np.r_[np.ones(2, bool), np.zeros(22, bool)])
+    assert good_form.has_ranges(head) and not good_form.has_ranges(sparse)
 
 
 def test_pose_strategy_separates_depth_on_videos_it_never_saw(squat_frames, squat_poses):
@@ -173,8 +208,11 @@ def test_pose_strategy_separates_depth_on_videos_it_never_saw(squat_frames, squa
     assert deepest["good_form"] > deepest["partial_depth"] + 10
 
 
-def test_scoring_with_a_pose_model_gives_each_rep_its_measures(squat_videos, squat_frames, squat_poses, tmp_path):
+def test_scoring_with_a_pose_model_gives_each_rep_its_measures(squat_videos, squat_frames, squat_poses, tmp_path,
+                                                               monkeypatch):
+    from formclip_pipeline.core import good_form
     from formclip_pipeline.core.pose_classifier import train_pose_classifier
+    from formclip_pipeline.core.report import render_html
     from formclip_pipeline.core.score import score_video
 
     result = next(r for r in squat_videos[1] if r["truth"]["form_class"] == "partial_depth")
@@ -186,6 +224,8 @@ def test_scoring_with_a_pose_model_gives_each_rep_its_measures(squat_videos, squ
     assert report["model"]["strategy"] == "pose_clip" and report["image_model_fps"] <= report["sampled_fps"]
     assert [r["measures"] for s in report["sets"] for r in s["reps"]]
 
+    # The fixture fits on two good-form videos a class, one fewer than a range is normally drawn from.
+    monkeypatch.setattr(good_form, "MIN_VIDEOS", 2)
     clf, _ = train_pose_classifier(squat_poses, squat_frames, "squat", "pose", True, log=lambda _: None)
     clf.save(tmp_path / "pose_model", {"strategy": "pose"})
     report, extras = score_video(result["video"], "squat", str(tmp_path / "pose_model"))
@@ -194,6 +234,14 @@ def test_scoring_with_a_pose_model_gives_each_rep_its_measures(squat_videos, squ
     assert reps and all("knee_flexion_max" in r["measures"] for r in reps)
     assert report["pose"]["frames_with_lifter"] > 0.6
     assert extras["landmarks"].shape[1:] == (N_LANDMARKS, 3)
+    # The shallow squat is told apart from the good-form videos by how far it bends, in degrees.
+    against = report["against_good_form"]
+    assert against["good_form_videos"] == 2 and against["outside"]
+    for c in against["outside"]:
+        low, high = c["good_form_range"]
+        assert not low <= c["value"] <= high and c["feature"] in clf.feature_names
+    assert {MS.measure_of(c["feature"]) for c in against["outside"]} & {"knee_flexion", "hip_below_knee"}
+    assert "Against the model's good-form videos" in render_html(report, extras)
     # A partial squat never bends the knee as far as the generator's good squats do (about 120+ degrees).
     assert max(r["measures"]["knee_flexion_max"] for r in reps) < 115
     assert truth_path(result["video"]).exists()

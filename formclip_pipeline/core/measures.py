@@ -313,6 +313,29 @@ PROFILE_LEGS = ("out", "back")  # to the rep's far end, and back from it
 PROFILE_KINDS = (*PROFILE_LEGS, "back_minus_out")
 
 
+# A summary or tempo feature in words, for people reading a report: (what, unit).
+STAT_WORDS = {"low": "at its lowest", "median": "median", "high": "at its highest", "range": "range",
+              "speed": "speed", "at_depth": "at depth"}
+TEMPO_WORDS = {"rep_seconds": ("time per rep", "s"),
+               "descent_share": ("share of each rep spent moving to its far end", ""),
+               "far_end_share": ("share of each rep spent at its far end", "")}
+
+
+def in_words(feature: str) -> tuple[str, str] | None:
+    """("trunk lean at depth", "degrees") for "trunk_lean_at_depth"; ("time per rep", "s") for the
+    tempo; None for a feature that is neither (the reps' profile, image embeddings)."""
+    if feature in TEMPO_WORDS:
+        return TEMPO_WORDS[feature]
+    measure = measure_of(feature)
+    stat = feature[len(measure) + 1:] if measure else None
+    if stat not in STAT_WORDS:
+        return None
+    unit = "degrees" if MEASURES[measure].unit == "deg" else ""
+    if stat == "speed":
+        unit = f"{unit}/s"
+    return f"{measure.replace('_', ' ')} {STAT_WORDS[stat]}", unit
+
+
 def is_rep_profile(feature: str) -> bool:
     """Whether a feature name is one of `rep_profile`'s ("hip_flexion_back_minus_out_60")."""
     return any(feature.endswith(f"_{kind}_{pct}") for kind in PROFILE_KINDS for pct in PROFILE_POINTS)

@@ -12,8 +12,9 @@ that no single hyperplane in joint angles separates.
 
 The checkpoint is a folder: `formclip.json` (kind, labels, feature names, settings) and
 `pose_head.safetensors` (imputation medians, then the regression's scaler and weights or the trees'
-nodes, and the fit videos' standardised features that tell whether a new video is like them,
-core.familiarity), plus the base CLIP's own files for `pose_clip`. Nothing is pickled.
+nodes, the fit videos' standardised features that tell whether a new video is like them
+(core.familiarity), and each feature's range over the good-form fit videos (core.good_form)), plus
+the base CLIP's own files for `pose_clip`. Nothing is pickled.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from formclip_pipeline.catalog import GOOD_CLASS, get_exercise, to_label
-from formclip_pipeline.core import familiarity
+from formclip_pipeline.core import familiarity, good_form
 from formclip_pipeline.core import measures as MS
 from formclip_pipeline.core.pose import stack_landmarks
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
@@ -142,6 +143,13 @@ class PoseClassifier:
             return None
         x = np.array([features.get(n, np.nan) for n in self.feature_names], np.float64)
         return familiarity.check(self.head, x, self.feature_names, get_exercise(self.exercise).judged_by or None)
+
+    def against_good_form(self, features: dict) -> dict | None:
+        """The measures of a video (or rep) furthest outside the range of the model's good-form fit
+        videos (core.good_form), or None where the checkpoint knows no such range."""
+        if not good_form.has_ranges(self.head):
+            return None
+        return good_form.outside(self.head, features, self.feature_names)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities over `labels`: the form classes, or good_form against the sum of the faults."""
@@ -342,6 +350,7 @@ def train_pose_classifier(poses: pd.DataFrame, frames: pd.DataFrame, exercise: s
     head, classes = _fit(X.to_numpy(np.float64), y, kind, c)
     head["good_threshold"] = np.array([cut])
     head.update(familiarity.reference(X.to_numpy(np.float64), list(X.columns)))
+    head.update(good_form.ranges(X.to_numpy(np.float64), y == GOOD_CLASS))
     clf = PoseClassifier(exercise, ex.labels(multi_class), classes, multi_class, strategy, list(X.columns), head,
                          clip)
     info = {"head": name, "cv_scores": scores, "good_threshold": cut, "fit_videos": int(len(fit_videos)),

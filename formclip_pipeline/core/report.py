@@ -158,6 +158,17 @@ def render_html(report: dict, extras: dict) -> str:
         f"<tr><td>{s['set_number']}</td><td>{r['rep_number']}</td><td>{r['start']:.1f}-{r['end']:.1f} s</td>"
         f"<td>{e(r['form_class'])}</td><td>{e(cited_measures(report['exercise'], r))}</td></tr>"
         for s in report["sets"] for r in s["reps"])
+    against = report.get("against_good_form")
+    against_html = ""
+    if against:
+        cited = "".join(f"<tr><td>{e(c['what'])}</td><td>{c['value']} {e(c['unit'])}</td>"
+                        f"<td>{c['good_form_range'][0]} to {c['good_form_range'][1]} {e(c['unit'])}</td></tr>"
+                        for c in against["outside"])
+        against_html = (f"<h2>Against the model's good-form videos</h2><p>Where this video's measures lie furthest "
+                        f"outside the range of the {against['good_form_videos']} good-form videos the model was "
+                        f"fitted on (10th to 90th percentile).</p>"
+                        + ("<table><tr><th>Measure</th><th>This video</th><th>Good-form videos</th></tr>"
+                           f"{cited}</table>" if cited else "<p>Every measure lies within or near their range.</p>"))
     rec = report.get("exercise_recognition")
     recog = f" (recognised, {rec['confidence']:.0%} confident)" if rec else ""
     overall, v = report["overall_score"], report.get("verdict", {})
@@ -184,6 +195,7 @@ figure{{display:inline-block;margin:.5em;text-align:center}}figcaption{{font-siz
 <h2>Sets</h2><table><tr><th>Set</th><th>Reps</th><th>Form score</th><th>Good frames</th><th>Bad frames</th></tr>{sets}</table>
 <h2>Issues</h2><table><tr><th>Set</th><th>Time</th><th>Issue</th></tr>{rows}</table>
 <h2>Reps and what was measured</h2><table><tr><th>Set</th><th>Rep</th><th>When</th><th>Verdict</th><th>Measures (degrees or ratios)</th></tr>{rep_rows}</table>
+{against_html}
 <h2>Worst frame of each faulty rep</h2>{thumbs}
 <h2>Recommendations</h2><ul>{recs}</ul>
 </body></html>"""

@@ -561,11 +561,12 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
                          f"with a CLIP checkpoint (--model)")
     fps = info["sampled_fps"]
     spans, counted_from = find_reps(exercise, measures, frames, fps)
-    reference = None
+    reference, against = None, None
     if isinstance(clf, PoseClassifier):
         proba, whole = pose_frame_proba(clf, measures, times, step, spans,
                                         image_out if clf.strategy == "pose_clip" else None)
         reference = clf.familiarity(whole)
+        against = clf.against_good_form(whole)
         strategy = clf.strategy
     else:
         proba = spread_to_frames(image_out, len(times), step)
@@ -575,11 +576,15 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     result = score_frames(times, frames, proba, clf.labels, exercise, fps, spans,
                           rep_measures(exercise, measures, times, spans))
     result["verdict"] = verdict(proba, clf.labels, result["sets"], times, settings.confident_above)
+    if against and against["outside"] and result["verdict"]["label"] != GOOD_CLASS:
+        result["recommendations"].append("Furthest from the good-form videos the model learned from: "
+                                         + "; ".join(c["text"] for c in against["outside"]) + ".")
     if familiar["familiar"] is False:
         result = withhold(result, familiar["reasons"], settings.confident_above)
     report = {"video": Path(path).name, "exercise": exercise, **({"exercise_recognition": recognised} if recognised else {}),
               **result,
               "familiarity": familiar,
+              **({"against_good_form": against} if against else {}),
               "model": {"ref": described, "path": path_dir, "strategy": strategy,
                         "labels": clf.labels, "multi_class": clf.multi_class},
               "pose": {"frames_with_lifter": round(found, 3), "reps_counted_from": counted_from,

@@ -66,6 +66,10 @@ def bench_real(folder: Path, listed: dict[str, dict]) -> dict:
                                             if v["confidence"] is not None else "")
               + f"; like the training videos: {fam['familiar']}" + (f" ({'; '.join(fam['reasons'])})" if fam["reasons"] else ""))
         tally["confident_while_unfamiliar"] += bool(v["confident"] and fam["familiar"] is False)
+        against = report.get("against_good_form")
+        if against:
+            print(f"  furthest from the model's {against['good_form_videos']} good-form videos: "
+                  + ("; ".join(c["text"] for c in against["outside"]) or "nothing well outside their range"))
         for r in reps:
             tally["reps"] += 1
             tally["reps_with_measures"] += bool(r.get("measures"))
