@@ -229,7 +229,10 @@ def smoothed_measures(image: np.ndarray, world: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({c: smooth(raw[c].to_numpy()) for c in raw.columns})
 
 
-STATS = ("low", "median", "high", "range", "speed", "at_depth")
+# The summaries of a measure, each with its words for people reading a report.
+STAT_WORDS = {"low": "at its lowest", "median": "median", "high": "at its highest", "range": "range",
+              "speed": "speed", "at_depth": "at depth"}
+STATS = tuple(STAT_WORDS)
 
 
 def summarise(measures: pd.DataFrame, times: np.ndarray, primary: str | None = None) -> dict[str, float]:
@@ -313,9 +316,7 @@ PROFILE_LEGS = ("out", "back")  # to the rep's far end, and back from it
 PROFILE_KINDS = (*PROFILE_LEGS, "back_minus_out")
 
 
-# A summary or tempo feature in words, for people reading a report: (what, unit).
-STAT_WORDS = {"low": "at its lowest", "median": "median", "high": "at its highest", "range": "range",
-              "speed": "speed", "at_depth": "at depth"}
+# A tempo feature in words, for people reading a report: (what, unit).
 TEMPO_WORDS = {"rep_seconds": ("time per rep", "s"),
                "descent_share": ("share of each rep spent moving to its far end", ""),
                "far_end_share": ("share of each rep spent at its far end", "")}

@@ -344,15 +344,14 @@ def train_pose_classifier(poses: pd.DataFrame, frames: pd.DataFrame, exercise: s
     X = X[[c for c in X.columns if _judges(c, ex.judged_by)]]
     y = fit_videos["form_class"].to_numpy()
     features, (name, kind, c), scores, cut = _choose_features(X, y, multi_class)
-    X = X[features]
     if scores:
         log(f"{strategy}: cross-validated balanced accuracy by features and head {scores}; using {name}")
-    head, classes = _fit(X.to_numpy(np.float64), y, kind, c)
+    A = X[features].to_numpy(np.float64)
+    head, classes = _fit(A, y, kind, c)
     head["good_threshold"] = np.array([cut])
-    head.update(familiarity.reference(X.to_numpy(np.float64), list(X.columns)))
-    head.update(good_form.ranges(X.to_numpy(np.float64), y == GOOD_CLASS))
-    clf = PoseClassifier(exercise, ex.labels(multi_class), classes, multi_class, strategy, list(X.columns), head,
-                         clip)
+    head.update(familiarity.reference(A, features))
+    head.update(good_form.ranges(A, y == GOOD_CLASS))
+    clf = PoseClassifier(exercise, ex.labels(multi_class), classes, multi_class, strategy, features, head, clip)
     info = {"head": name, "cv_scores": scores, "good_threshold": cut, "fit_videos": int(len(fit_videos)),
             "detection_rate": float(detection.mean())}
     return clf, info

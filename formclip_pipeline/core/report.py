@@ -9,6 +9,7 @@ import io
 import numpy as np
 
 from formclip_pipeline.catalog import GOOD_CLASS
+from formclip_pipeline.core.good_form import PERCENTILES
 from formclip_pipeline.core.score import UNSURE, cited_measures
 
 
@@ -166,7 +167,7 @@ def render_html(report: dict, extras: dict) -> str:
                         for c in against["outside"])
         against_html = (f"<h2>Against the model's good-form videos</h2><p>Where this video's measures lie furthest "
                         f"outside the range of the {against['good_form_videos']} good-form videos the model was "
-                        f"fitted on (10th to 90th percentile).</p>"
+                        f"fitted on ({PERCENTILES[0]}th to {PERCENTILES[1]}th percentile).</p>"
                         + ("<table><tr><th>Measure</th><th>This video</th><th>Good-form videos</th></tr>"
                            f"{cited}</table>" if cited else "<p>Every measure lies within or near their range.</p>"))
     rec = report.get("exercise_recognition")
