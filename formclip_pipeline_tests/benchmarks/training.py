@@ -65,7 +65,9 @@ def run_pose_strategy(frames: pd.DataFrame, poses: pd.DataFrame, exercise: str, 
 
 
 def pose_features(frames: pd.DataFrame) -> pd.DataFrame:
-    """Per video: mean, min and max of each truth measurement over the frames that were sampled."""
+    """Per video: mean, min and max of each truth measurement over the frames that were sampled, and
+    its speed (90th percentile of its change per second over every frame): a bounce is told from a
+    deep good squat by time, not by any one angle."""
     rows = []
     for (video, form_class, split), group in frames.groupby(["video_path", "form_class", "split"]):
         truth = json.loads(truth_path(video).read_text())
@@ -73,7 +75,9 @@ def pose_features(frames: pd.DataFrame) -> pd.DataFrame:
         row = {"form_class": form_class, "test": split == "test"}
         for key, values in sorted(truth["pose"].items()):
             v = np.asarray(values, float)[idx]
-            row.update({f"{key}_mean": v.mean(), f"{key}_min": v.min(), f"{key}_max": v.max()})
+            every = np.asarray(values, float)
+            row.update({f"{key}_mean": v.mean(), f"{key}_min": v.min(), f"{key}_max": v.max(),
+                        f"{key}_speed": np.percentile(np.abs(np.diff(every)), 90) * truth["fps"]})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -88,7 +92,7 @@ def pose_truth_ceiling(frames: pd.DataFrame, exercise: str) -> dict[bool, dict]:
     from sklearn.preprocessing import StandardScaler
 
     videos = pose_features(frames)
-    cols = [c for c in videos.columns if c.endswith(("_mean", "_min", "_max"))]
+    cols = [c for c in videos.columns if c.endswith(("_mean", "_min", "_max", "_speed"))]
     fit, test = videos[~videos["test"]], videos[videos["test"]]
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000, class_weight="balanced"))
     model.fit(fit[cols].to_numpy(), fit["form_class"])
