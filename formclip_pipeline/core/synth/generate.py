@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -63,7 +63,6 @@ class Clip:
     view: str
     fps: int
     body: kinematics.Body
-    habit: kinematics.Habit
     scene: render.Scene
     plan: timeline.Timeline
     states: list[timeline.FrameState]
@@ -73,7 +72,7 @@ class Clip:
     def poses(self) -> Iterator[kinematics.Pose]:
         poser = kinematics.POSERS[self.spec.exercise]
         for st in self.states:
-            yield poser(self.body, st.depth, st.ascending, st.fault, self.severity, self.habit)
+            yield poser(self.body, st.depth, st.ascending, st.fault, self.severity)
 
     def frames(self) -> Iterator[np.ndarray]:
         shake = np.zeros(3)
@@ -95,8 +94,6 @@ class Clip:
             "seed": self.spec.seed,
             "camera_yaw_deg": round(self.scene.yaw_deg, 1),
             "severity": round(self.severity, 3),
-            "habit": {k: round(v, 3) for k, v in asdict(self.habit).items()},
-            "tempo": {"descent": round(self.plan.descent, 3), "pause": round(self.plan.pause, 3)},
             "sets": max((r.set_number for r in self.plan.reps), default=0),
             "reps": [
                 {"set": r.set_number, "rep": r.rep_number, "start_s": r.start_s, "end_s": r.end_s, "fault": r.fault}
@@ -116,12 +113,11 @@ def make_clip(spec: VideoSpec) -> Clip:
     fps = render.FPS_CHOICES[int(rng.integers(0, len(render.FPS_CHOICES)))]
     fps = spec.fps or fps
     body = kinematics.Body.sample(rng)
-    habit = kinematics.Habit.sample(rng)
     scene = render.make_scene(rng, spec.exercise, view, body, size=spec.size, orientation=spec.orientation)
     plan = timeline.plan(rng, spec.form_class, spec.sets, spec.reps)
     states = timeline.sample(plan, fps, sway_phase=float(rng.uniform(0, 6.28)))
     severity = float(rng.uniform(0, 1)) if spec.form_class != GOOD_CLASS else 0.0
-    return Clip(spec, view, fps, body, habit, scene, plan, states, severity, rng)
+    return Clip(spec, view, fps, body, scene, plan, states, severity, rng)
 
 
 def render_video(spec: VideoSpec, out_dir: str | Path) -> dict:

@@ -5,8 +5,6 @@ A pose is driven by `depth` in [0, 1] (0 = start of the rep, 1 = its far end: sq
 the floor, bar on the chest, bar at the ribs, bar overhead) and whether the lifter is on the way back.
 Faults are kinematic changes whose size is set by `severity` in [0, 1], kept within what a coach
 sees on real lifters (a partial squat stops 10-25 degrees short of parallel, and so on).
-Good form is not one pose either: each lifter has a `Habit` (how deep, how upright, how wide) that
-spans what coaches accept, so a model fitted on these lifters has seen more than one good squat.
 """
 from __future__ import annotations
 
@@ -155,38 +153,14 @@ def _solve_lean(body: Body, shin: float, thigh: float, target_y: float, lumbar_e
 
 
 @dataclass(frozen=True)
-class Habit:
-    """One lifter's own good form, each in [-1, 1]; 0 is the middle of what coaches accept.
-
-    depth: how far the rep goes (squat depth below parallel, deadlift start hip height, bench touch
-    point, overhead lockout); torso: how far the trunk leans (squat and row lean, overhead lean-back,
-    bench elbow tuck); width: stance and grip width. A fault overrides the part of the habit it is about.
-    """
-    depth: float = 0.0
-    torso: float = 0.0
-    width: float = 0.0
-
-    @staticmethod
-    def sample(rng: np.random.Generator) -> "Habit":
-        return Habit(*(float(v) for v in rng.uniform(-1.0, 1.0, 3)))
-
-
-NEUTRAL = Habit()
-
-
-@dataclass(frozen=True)
 class Pose:
     joints: dict
     bar: np.ndarray | None
     bench: bool = False
 
 
-def squat(body: Body, depth: float, ascending: bool, fault: str | None, severity: float,
-          habit: Habit = NEUTRAL) -> Pose:
-    # Good depth: thighs from parallel (90 degrees from vertical) to well below; trunk lean from a
-    # high-bar 30 degrees to a low-bar 50.
-    thigh_max, shin_max = 105.0 + 11.0 * habit.depth, 32.0 + 4.0 * habit.depth
-    lean_max, thoracic = 40.0 + 10.0 * habit.torso, 0.0
+def squat(body: Body, depth: float, ascending: bool, fault: str | None, severity: float) -> Pose:
+    thigh_max, shin_max, lean_max, thoracic = 102.0, 32.0, 38.0, 0.0
     valgus = 0.0
     if fault == "partial_depth":
         thigh_max = 90.0 - (10.0 + 15.0 * severity)
@@ -195,14 +169,14 @@ def squat(body: Body, depth: float, ascending: bool, fault: str | None, severity
         lean_max = 58.0 + 12.0 * severity
         thoracic = (18.0 + 14.0 * severity) * depth
     elif fault == "bouncing":
-        thigh_max = max(thigh_max, 112.0 + 6.0 * severity)
+        thigh_max = 112.0 + 6.0 * severity
         shin_max = 36.0
     elif fault == "knee_valgus" and ascending:
         # Knees cave most just out of the hole, then re-align near lockout.
         valgus = (0.45 + 0.35 * severity) * math.sin(math.pi * min(1.0, depth * 1.1)) ** 0.7
     elif fault == "knee_valgus":
         valgus = 0.12 * depth
-    stance = body.hip_width * (1.8 + 0.3 * habit.width)
+    stance = body.hip_width * 1.8
     joints, pelvis = _legs(body, shin_max * depth, thigh_max * depth, valgus, stance)
     lean = lean_max * depth
     _upper_body(joints, pelvis, body, lean, 0.0, thoracic, head_tilt=lean * 0.3)
@@ -212,10 +186,8 @@ def squat(body: Body, depth: float, ascending: bool, fault: str | None, severity
     return Pose(joints, bar)
 
 
-def deadlift(body: Body, depth: float, ascending: bool, fault: str | None, severity: float,
-             habit: Habit = NEUTRAL) -> Pose:
-    # Start position: hips from high (thighs 64 degrees from vertical) to low (80).
-    shin_b, thigh_b = 20.0 + 4.0 * habit.depth, 72.0 + 8.0 * habit.depth
+def deadlift(body: Body, depth: float, ascending: bool, fault: str | None, severity: float) -> Pose:
+    shin_b, thigh_b = 20.0, 72.0
     lumbar_extra = thoracic_extra = 0.0
     drift = 0.0
     s_leg = depth
@@ -235,7 +207,7 @@ def deadlift(body: Body, depth: float, ascending: bool, fault: str | None, sever
     arm_angle = math.asin(min(0.6, drift / body.arm))
     target = bar_y + body.arm * math.cos(arm_angle)
     lean = _solve_lean(body, shin, thigh, target, lumbar_extra, thoracic_extra)
-    joints, pelvis = _legs(body, shin, thigh, 0.0, body.hip_width * (1.5 + 0.2 * habit.width))
+    joints, pelvis = _legs(body, shin, thigh, 0.0, body.hip_width * 1.5)
     _upper_body(joints, pelvis, body, lean, lumbar_extra, thoracic_extra, head_tilt=lean * 0.7)
     sh = (joints["shoulder_l"] + joints["shoulder_r"]) / 2
     bar = np.array([0.0, bar_y, sh[2] + body.arm * math.sin(arm_angle)])
@@ -247,8 +219,7 @@ def deadlift(body: Body, depth: float, ascending: bool, fault: str | None, sever
     return Pose(joints, bar)
 
 
-def bench_press(body: Body, depth: float, ascending: bool, fault: str | None, severity: float,
-                habit: Habit = NEUTRAL) -> Pose:
+def bench_press(body: Body, depth: float, ascending: bool, fault: str | None, severity: float) -> Pose:
     joints: dict = {}
     pad = BENCH_HEIGHT + 0.06
     pelvis = np.array([0.0, pad + 0.02, 0.0])
@@ -268,8 +239,7 @@ def bench_press(body: Body, depth: float, ascending: bool, fault: str | None, se
     sh_y = joints["shoulder_l"][1]
     top = sh_y + body.arm * 0.97
     bottom = chest_y + 0.03
-    # Good elbows sit 45-70 degrees from the body; flared ones near 90.
-    tuck, flare = 0.9 - 0.25 * habit.torso, 0.35 + 0.15 * habit.torso
+    tuck, flare = 0.9, 0.35
     if fault == "partial_range":
         bottom = chest_y + 0.14 + 0.10 * severity
     elif fault == "bounce_off_chest":
@@ -277,17 +247,14 @@ def bench_press(body: Body, depth: float, ascending: bool, fault: str | None, se
     elif fault == "flared_elbows":
         tuck, flare = 0.0, 1.6 + 0.6 * severity
     bar_y = top + (bottom - top) * depth
-    # Lockout over the shoulders; the touch point from mid to lower chest.
-    bar_z = neck[2] + 0.08 + (0.12 + 0.03 * habit.depth) * depth
+    bar_z = neck[2] + 0.08 + 0.12 * depth  # lockout over the shoulders, touch at the lower chest
     bar = np.array([0.0, bar_y, bar_z])
-    grip = body.shoulder_width * (0.9 + 0.12 * habit.width)
-    _arms_to_bar(joints, body, bar, grip, pole=np.array([0.0, -1.0, tuck]), flare=flare)
+    _arms_to_bar(joints, body, bar, body.shoulder_width * 0.9, pole=np.array([0.0, -1.0, tuck]), flare=flare)
     return Pose(joints, bar, bench=True)
 
 
-def row(body: Body, depth: float, ascending: bool, fault: str | None, severity: float,
-        habit: Habit = NEUTRAL) -> Pose:
-    lean = 52.0 + 10.0 * habit.torso  # from a near-horizontal Pendlay row to a more upright one
+def row(body: Body, depth: float, ascending: bool, fault: str | None, severity: float) -> Pose:
+    lean = 52.0
     lumbar_extra = thoracic_extra = 0.0
     reach = 1.0
     if fault == "rounded_back":
@@ -296,22 +263,21 @@ def row(body: Body, depth: float, ascending: bool, fault: str | None, severity: 
         lean -= (18.0 + 14.0 * severity) * math.sin(math.pi / 2 * depth)
     elif fault == "partial_range":
         reach = 0.4 + 0.15 * severity
-    joints, pelvis = _legs(body, 16.0, 42.0, 0.0, body.hip_width * (1.5 + 0.2 * habit.width))
+    joints, pelvis = _legs(body, 16.0, 42.0, 0.0, body.hip_width * 1.5)
     _upper_body(joints, pelvis, body, lean, lumbar_extra, thoracic_extra, head_tilt=lean * 0.6)
     sh = (joints["shoulder_l"] + joints["shoulder_r"]) / 2
     hang = sh + np.array([0.0, -body.arm * 0.98, 0.02])
     front = _sag(lean + 90.0)  # the belly side of the torso
     ribs = pelvis + 0.55 * (joints["neck"] - pelvis) + front * (body.torso_depth * 0.9)
     bar = hang + (ribs - hang) * (depth * reach)
-    _arms_to_bar(joints, body, bar, body.shoulder_width * (0.65 + 0.1 * habit.width), pole=np.array([0.0, 0.6, -1.0]), flare=0.3)
+    _arms_to_bar(joints, body, bar, body.shoulder_width * 0.65, pole=np.array([0.0, 0.6, -1.0]), flare=0.3)
     return Pose(joints, bar)
 
 
-def ohp(body: Body, depth: float, ascending: bool, fault: str | None, severity: float,
-        habit: Habit = NEUTRAL) -> Pose:
+def ohp(body: Body, depth: float, ascending: bool, fault: str | None, severity: float) -> Pose:
     lumbar_extra = 0.0
-    lean = -2.5 * (habit.torso + 1.0) * depth  # upright to a slight lean back, far short of an arch
-    reach = 0.99 + 0.005 * habit.depth  # a full lockout, some with softer elbows than others
+    lean = 0.0
+    reach = 0.97
     forward = 0.0
     if fault == "excessive_back_arch":
         lean = -(12.0 + 10.0 * severity) * depth
@@ -320,7 +286,7 @@ def ohp(body: Body, depth: float, ascending: bool, fault: str | None, severity: 
         reach = 0.80 - 0.08 * severity
     elif fault == "bar_forward":
         forward = (0.14 + 0.10 * severity) * depth
-    joints, pelvis = _legs(body, 3.0, 3.0, 0.0, body.hip_width * (1.7 + 0.2 * habit.width))
+    joints, pelvis = _legs(body, 3.0, 3.0, 0.0, body.hip_width * 1.7)
     _upper_body(joints, pelvis, body, lean, lumbar_extra, 0.0, head_tilt=lean)
     sh = (joints["shoulder_l"] + joints["shoulder_r"]) / 2
     rack = sh + np.array([0.0, 0.03, 0.13])
@@ -328,8 +294,7 @@ def ohp(body: Body, depth: float, ascending: bool, fault: str | None, severity: 
     # The bar goes round the face: forward of the head low down, back over the shoulders at the top.
     bar = rack + (overhead - rack) * depth
     bar[2] += 0.06 * math.sin(math.pi * depth) + forward
-    _arms_to_bar(joints, body, bar, body.shoulder_width * (0.75 + 0.1 * habit.width), pole=np.array([0.0, -1.0, 0.7]),
-                 flare=0.2)
+    _arms_to_bar(joints, body, bar, body.shoulder_width * 0.75, pole=np.array([0.0, -1.0, 0.7]), flare=0.2)
     return Pose(joints, bar)
 
 

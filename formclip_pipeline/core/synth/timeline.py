@@ -28,9 +28,6 @@ class Rep:
 class Timeline:
     duration_s: float
     reps: list[Rep] = field(default_factory=list)
-    # The lifter's own tempo: the share of a rep spent going down, and pausing at the far end.
-    descent: float = 0.44
-    pause: float = 0.08
 
     def rep_at(self, t: float) -> Rep | None:
         for rep in self.reps:
@@ -44,8 +41,8 @@ def _ease(x: float) -> float:
     return 0.5 - 0.5 * math.cos(math.pi * x)
 
 
-def rep_depth(u: float, bouncy: bool, descent: float = 0.44, pause: float = 0.08) -> tuple[float, bool]:
-    """Depth and direction at fraction `u` of one rep; a bouncy rep has no tempo of its own."""
+def rep_depth(u: float, bouncy: bool) -> tuple[float, bool]:
+    """Depth and direction at fraction `u` of one rep."""
     if bouncy:
         down = 0.36
         if u < down:
@@ -53,7 +50,7 @@ def rep_depth(u: float, bouncy: bool, descent: float = 0.44, pause: float = 0.08
         x = (u - down) / (1 - down)
         rebound = 0.07 * math.sin(2.5 * 2 * math.pi * x) * math.exp(-6 * x)
         return max(0.0, min(1.0, 1 - _ease(x) - rebound)), True
-    down = descent
+    down, pause = 0.44, 0.08
     if u < down:
         return _ease(u / down), False
     if u < down + pause:
@@ -74,10 +71,7 @@ def plan(rng: np.random.Generator, form_class: str, sets: tuple[int, int] = (1, 
          reps: tuple[int, int] = (3, 12)) -> Timeline:
     fault = None if form_class == GOOD_CLASS else form_class
     n_sets = int(rng.integers(sets[0], sets[1] + 1))
-    # Real lifters take 1.8-4 s a rep (measured on the development clips): some brisk, some slow
-    # and controlled, with or without a pause at the bottom.
-    base_rep_s = float(rng.uniform(1.6, 4.2))
-    descent, pause = float(rng.uniform(0.36, 0.52)), float(rng.uniform(0.0, 0.2))
+    base_rep_s = float(rng.uniform(1.8, 3.0))
     t = float(rng.uniform(0.8, 2.0))
     out: list[Rep] = []
     for s in range(1, n_sets + 1):
@@ -92,7 +86,7 @@ def plan(rng: np.random.Generator, form_class: str, sets: tuple[int, int] = (1, 
         if s < n_sets:
             t += float(rng.uniform(3.0, 6.0))
     t += float(rng.uniform(0.8, 2.0))
-    return Timeline(duration_s=t, reps=out, descent=descent, pause=pause)
+    return Timeline(duration_s=t, reps=out)
 
 
 @dataclass(frozen=True)
@@ -116,6 +110,6 @@ def sample(timeline: Timeline, fps: float, sway_phase: float = 0.0) -> list[Fram
             states.append(FrameState(depth, False, None, IDLE, None))
             continue
         u = (t - rep.start_s) / (rep.end_s - rep.start_s)
-        depth, asc = rep_depth(u, rep.fault in BOUNCY_FAULTS, timeline.descent, timeline.pause)
+        depth, asc = rep_depth(u, bouncy=rep.fault in BOUNCY_FAULTS)
         states.append(FrameState(depth, asc, rep.fault, rep.fault or GOOD_CLASS, rep))
     return states
