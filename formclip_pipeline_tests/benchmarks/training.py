@@ -66,16 +66,16 @@ def run_pose_strategy(frames: pd.DataFrame, poses: pd.DataFrame, exercise: str, 
 
 def pose_features(frames: pd.DataFrame) -> pd.DataFrame:
     """Per video: mean, min and max of each truth measurement over the frames that were sampled, and
-    its speed (90th percentile of its change per second over every frame): a bounce is told from a
-    deep good squat by time, not by any one angle."""
+    its speed (90th percentile of its change per second over every frame, as `measures.summarise`
+    reads speed): a fault of timing, such as a bounce, shows in time, not in any one angle."""
     rows = []
     for (video, form_class, split), group in frames.groupby(["video_path", "form_class", "split"]):
         truth = json.loads(truth_path(video).read_text())
         idx = np.minimum((group["timestamp"].to_numpy() * truth["fps"]).round().astype(int), truth["frame_count"] - 1)
         row = {"form_class": form_class, "test": split == "test"}
         for key, values in sorted(truth["pose"].items()):
-            v = np.asarray(values, float)[idx]
             every = np.asarray(values, float)
+            v = every[idx]
             row.update({f"{key}_mean": v.mean(), f"{key}_min": v.min(), f"{key}_max": v.max(),
                         f"{key}_speed": np.percentile(np.abs(np.diff(every)), 90) * truth["fps"]})
         rows.append(row)
