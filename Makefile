@@ -45,7 +45,8 @@ dagster: setup
 	$(VENV)/bin/dagster dev
 
 mlflow: setup
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db
+	# One worker serves one user; the default four each start up on 2 cores.
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --workers 1
 
 clean:
 	rm -rf data/training_data data/pipeline data/models data/reports data/formclip.duckdb mlruns/mlflow.db mlruns/artifacts $(DAGSTER_HOME)

@@ -38,6 +38,9 @@ def _process(args: list[str], env: dict, ready, timeout: float = 180):
 
     output = tempfile.TemporaryFile()
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    # pread, not seek + read: the server writes through the same file offset, and a seek would
+    # make it overwrite its own log.
+    proc.read_log = lambda last=6000: os.pread(output.fileno(), 1 << 24, 0).decode(errors="replace")[-last:]
     try:
         deadline = time.time() + timeout
         while True:
@@ -47,8 +50,7 @@ def _process(args: list[str], env: dict, ready, timeout: float = 180):
             except Exception:
                 pass
             if proc.poll() is not None:
-                output.seek(0)
-                raise RuntimeError(f"{args[0]} exited early:\n" + output.read().decode(errors="replace")[-3000:])
+                raise RuntimeError(f"{args[0]} exited early:\n" + proc.read_log(3000))
             if time.time() > deadline:
                 raise TimeoutError(f"{' '.join(args)} was not ready within {timeout:.0f} s")
             time.sleep(2)
@@ -78,6 +80,10 @@ def dagster_dev(home: Path, extra_env: dict | None = None):
 
 @contextmanager
 def mlflow_ui(tracking_uri: str):
+    """`mlflow ui` on one worker, as `make mlflow` would serve one user. Its default four workers
+    each open the store on their first request; on 2 cores, beside a browser and another test,
+    that start-up is what a page's first requests wait on. Yields (port, a function that returns
+    the tail of its log)."""
     port = free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
 
@@ -85,8 +91,8 @@ def mlflow_ui(tracking_uri: str):
         return urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).status == 200
 
     with _process([str(mlflow), "ui", "--backend-store-uri", tracking_uri, "--host", "127.0.0.1",
-                   "--port", str(port)], dict(os.environ), ready):
-        yield port
+                   "--port", str(port), "--workers", "1"], dict(os.environ), ready) as proc:
+        yield port, proc.read_log
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,34 @@ def _wait_for_run(port: int, timeout: float = 900) -> dict:
             return runs[0]
         time.sleep(3)
     raise TimeoutError("the run launched from the UI did not finish in time")
+
+
+def _open_mlflow_page(page, url: str, wanted: str, mlflow_log, artifacts: Path) -> None:
+    """Open an MLflow UI page and wait for `wanted` on it.
+
+    MLflow's UI has shown its "Something went wrong" page once on a loaded 2-core CI machine, with
+    the store holding the run. If it does, this keeps what the browser and the server saw, reports it
+    as a warning (it prints in pytest's summary) and reloads once, as a user would; a second failure
+    fails the test with the same evidence."""
+    from playwright.sync_api import expect
+
+    failures: list[str] = []
+    page.on("pageerror", lambda e: failures.append(f"page error: {e}"))
+    page.on("response", lambda r: failures.append(f"HTTP {r.status} {r.url}")
+            if r.status >= 500 else None)
+    page.goto(url)
+    wanted_text = page.get_by_text(wanted).first
+    broken = page.get_by_text("Something went wrong").first
+    for attempt in (1, 2):
+        expect(wanted_text.or_(broken).first).to_be_visible()
+        if not broken.is_visible():
+            return
+        page.screenshot(path=artifacts / f"mlflow-error-{attempt}.png")
+        evidence = "\n".join(failures[-10:]) + "\n--- mlflow ui log ---\n" + mlflow_log(3000)
+        if attempt == 2:
+            pytest.fail(f"MLflow's UI failed twice on {url}:\n{evidence}")
+        warnings.warn(f"MLflow's UI failed on {url}, reloading once:\n{evidence}")
+        page.reload()
 
 
 def test_a_partition_materialized_from_the_dagster_ui_is_tracked_in_the_mlflow_ui(home_with_squat_videos, artifacts,
@@ -140,10 +169,10 @@ def test_a_partition_materialized_from_the_dagster_ui_is_tracked_in_the_mlflow_u
 
         tracking = f"sqlite:///{home / 'mlruns' / 'mlflow.db'}"
         experiment_id = mlflow.MlflowClient(tracking).get_run(mlflow_run_id).info.experiment_id
-        with mlflow_ui(tracking) as ml_port:
+        with mlflow_ui(tracking) as (ml_port, mlflow_log):
             # MLflow 3 opens experiments in its GenAI view; a training run lives in the model-training view.
-            page.goto(f"http://127.0.0.1:{ml_port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning")
-            expect(page.get_by_text("train-squat").first).to_be_visible()
+            _open_mlflow_page(page, f"http://127.0.0.1:{ml_port}/#/experiments/{experiment_id}/runs"
+                              "?workflowType=machine_learning", "train-squat", mlflow_log, artifacts)
             expect(page.get_by_text("1 matching run")).to_be_visible()
             page.screenshot(path=artifacts / "5-mlflow-runs.png")
             page.get_by_text("train-squat").first.click()
