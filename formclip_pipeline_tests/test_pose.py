@@ -59,6 +59,26 @@ def test_knee_gap_ratio_falls_when_the_knees_cave_in():
     assert straight == pytest.approx(1.0, abs=0.01) and caved == pytest.approx(0.6, abs=0.01)
 
 
+def _turned(points: dict, yaw_deg: float) -> dict:
+    """The lifter turned about the vertical by yaw (90: the camera sees their right side, facing right)."""
+    a = np.radians(yaw_deg)
+    return {k: np.array([p[0] * np.cos(a) + p[2] * np.sin(a), p[1], p[2] * np.cos(a) - p[0] * np.sin(a)])
+            for k, p in points.items()}
+
+
+@pytest.mark.parametrize("yaw", [90.0, 40.0, -65.0])
+def test_wrist_forward_is_read_in_foot_lengths_from_any_view_that_shows_the_feet(yaw):
+    """The feet are 0.2 m heel to toe with the mid-foot 0.05 m ahead of the ankle; the wrists 0.25 m
+    ahead of it (one foot length past the mid-foot), then 0.45 m (two). Seen side-on or at an angle,
+    either way round, the measure reads 1 and 2; from the front it cannot see forward at all."""
+    near, far = _standing_lifter(0), _standing_lifter(0)
+    for side in ("left", "right"):
+        far[f"{side}_wrist"] = far[f"{side}_wrist"] + [0.0, 0.0, 0.2]
+    m = MS.frame_measures(*_landmarks(_turned(near, yaw), _turned(far, yaw)))["wrist_forward"]
+    assert m.tolist() == pytest.approx([1.0, 2.0], abs=0.01)
+    assert MS.frame_measures(*_landmarks(near, far))["wrist_forward"].isna().all()
+
+
 def test_joints_the_model_does_not_see_give_no_measure():
     m = MS.frame_measures(*_landmarks(_standing_lifter(60), visible=0.2))
     assert m.isna().all().all()
@@ -161,6 +181,15 @@ def test_pose_classifier_saves_without_pickle_and_reloads_to_the_same_verdicts(s
         assert again.against_good_form(first) == clf.against_good_form(first)
         for kept in ("good_form_low", "good_form_high", "good_form_videos"):
             assert np.array_equal(again.head[kept], clf.head[kept], equal_nan=True)
+    # A head fitted before a measure's definition changed would read the new numbers as the old.
+    meta = json.loads((path / "formclip.json").read_text())
+    assert meta["measures_version"] == MS.DEFINITIONS_VERSION
+    del meta["measures_version"]
+    (path / "formclip.json").write_text(json.dumps(meta))
+    from formclip_pipeline.core.model import ModelError
+
+    with pytest.raises(ModelError, match="version 1 of the body measures.*formclip train --exercises squat"):
+        load_pose_classifier(path)
 
 
 def test_a_report_cites_the_measures_furthest_outside_the_good_form_videos_range():

@@ -102,6 +102,28 @@ def test_a_worse_model_never_takes_the_champion(tmp_path):
     assert client.get_model_version_by_alias("formclip-row", "champion").version == versions[2][0]
 
 
+def test_a_pose_champion_fitted_on_old_measures_gives_way_to_any_new_model(tmp_path):
+    """It cannot load any more (load_pose_classifier refuses it), so its better score must not keep
+    a model that can score in the registry's shadow."""
+    from mlflow import MlflowClient
+
+    from formclip_pipeline.core import measures as MS
+    from formclip_pipeline.core.runs import MEASURES_TAG, champion_gate
+
+    tracker = store.Tracker.at_home(tmp_path)
+    gates = []
+    for score, tags in ((0.9, {"strategy": "pose"}), (0.7, {"strategy": "pose", MEASURES_TAG: MS.DEFINITIONS_VERSION}),
+                        (0.6, {"strategy": "pose", MEASURES_TAG: MS.DEFINITIONS_VERSION})):
+        with tracker.run("train-squat") as run:
+            v = tracker.register(run.info.run_id, "squat", "checkpoint", tags)
+        gates.append(champion_gate(tracker, {"exercise": "squat", "model_version": v, "test_set": "same"},
+                                   {"video": {"balanced_accuracy": score}}))
+    assert [g["promoted"] for g in gates] == [True, True, False]
+    assert "version 1 of the body measures" in gates[1]["reason"]
+    champion = MlflowClient(tracking_uri=tracker.uri).get_model_version_by_alias("formclip-squat", "champion")
+    assert str(champion.version) == "2"
+
+
 def test_a_failed_write_leaves_the_previous_file_whole(tmp_path):
     target = tmp_path / "report.json"
     target.write_text('{"good": true}')

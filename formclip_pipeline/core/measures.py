@@ -17,6 +17,10 @@ import pandas as pd
 from formclip_pipeline.core.pose import INDEX
 
 MIN_VISIBILITY = 0.5
+# Raised whenever a measure's definition changes. A pose head fitted on one definition reads another's
+# numbers as if they were its own, so a checkpoint records the version it was fitted on and loading
+# refuses any other (2: the bar's distance ahead of the mid-foot read in the image, in foot lengths).
+DEFINITIONS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ MEASURES = {m.name: m for m in (
     Measure("elbow_flexion", "deg", "how far the elbow is bent (0 = locked out)"),
     Measure("shoulder_abduction", "deg", "upper arm away from the trunk (90 = elbows flared level with the shoulders)"),
     Measure("wrist_height", "ratio", "wrists (the bar) above the shoulders, in torso lengths"),
-    Measure("wrist_forward", "ratio", "wrists (the bar) ahead of the mid-foot, in torso lengths"),
+    Measure("wrist_forward", "ratio", "wrists (the bar) ahead of the mid-foot, in foot lengths"),
     Measure("hip_below_knee", "ratio", "hip below the knee, in thigh lengths (above 0: below parallel)"),
     Measure("camera_frontality", "ratio", "shoulder width over trunk length as the camera sees them: about 0.7 "
             "facing the camera, under 0.3 side-on; tells the other measures' reliability apart by view"),
@@ -104,21 +108,51 @@ def frame_measures(image: np.ndarray, world: np.ndarray) -> pd.DataFrame:
 
     The sagittal angles and heights (knee and hip flexion, trunk lean, hip below knee, wrist height)
     come from how tall the body's segments stand in the image (`_from_heights`), which no turn of the
-    camera round the lifter changes. The others come from the image plane when the camera looks at
-    their plane, else from BlazePose's 3-D world landmarks."""
+    camera round the lifter changes; the bar's distance ahead of the mid-foot from how far the wrists
+    and feet lie apart across it (`_wrist_forward`). The others come from the image plane when the
+    camera looks at their plane, else from BlazePose's 3-D world landmarks."""
     from_world = _measures(image, world)
     flat = np.concatenate([image[..., :2], np.zeros_like(image[..., :1])], axis=-1)
     in_image = _measures(image, flat)
     frontality = pd.Series(from_world["camera_frontality"]).interpolate(limit_direction="both").to_numpy()
     side_on = np.nan_to_num(frontality, nan=1.0) < SIDE_ON_BELOW
     out = {}
-    for name in MEASURE_NAMES:
+    for name in from_world:
         use_image = ~side_on if name in FRONTAL else side_on
         out[name] = np.where(use_image, in_image[name], from_world[name])
     out["camera_frontality"] = in_image["camera_frontality"]
     for name, values in _from_heights(image).items():
         out[name] = np.where(np.isnan(values), out[name], values)
-    return pd.DataFrame(out)
+    out["wrist_forward"] = _wrist_forward(image)
+    return pd.DataFrame(out)[list(MEASURE_NAMES)]
+
+
+# The camera sees a foot's length when it spans at least this share of the torso's image length:
+# about 0.3 side-on and 0.2 at 40 degrees, under 0.1 from the front.
+FOOT_SEEN_ACROSS = 0.12
+
+
+def _wrist_forward(image: np.ndarray) -> np.ndarray:
+    """Wrists ahead of the mid-foot in foot lengths, per frame.
+
+    Wherever the camera sees the feet's length, this is read in the image: the wrists' horizontal
+    distance from the mid-foot over the foot's (heel to toe, median over the video). A turn of the
+    camera shrinks both alike, and the foot's direction gives the sign, so the ratio holds from the
+    side and at an angle. On synthetic deadlifts its frames correlated with the generator's bar
+    position at 0.91 from the oblique view and 0.68 from the side, against 0.47 and 0.60 for the
+    same measure from BlazePose's 3-D landmarks (docs/benchmarks.md). From the front, the forward
+    direction points at the camera, and BlazePose's depth is too rough to read it (good-form lifters
+    read 2.8 foot lengths ahead, more than any bar drift): unread there."""
+    wrists_seen = _vis(image, ["left_wrist"]) | _vis(image, ["right_wrist"])
+    feet_seen = _vis(image, ["left_heel", "left_foot_index"]) | _vis(image, ["right_heel", "right_foot_index"])
+    ok = wrists_seen & feet_seen
+    toe, heel, wrist = (_mid(image, p)[:, :2].astype(np.float64) for p in ("foot_index", "heel", "wrist"))
+    trunk = np.linalg.norm(_mid(image, "shoulder")[:, :2] - _mid(image, "hip")[:, :2], axis=1)
+    if ok.any():
+        foot = float(np.median(toe[ok, 0] - heel[ok, 0]))
+        if abs(foot) >= FOOT_SEEN_ACROSS * float(np.median(trunk[ok])):
+            return np.where(ok, (wrist[:, 0] - (toe[:, 0] + heel[:, 0]) / 2) / foot, np.nan)
+    return np.full(len(image), np.nan)
 
 
 def _segment_tilt(image: np.ndarray, a: str, b: str) -> tuple[np.ndarray, float]:
@@ -174,7 +208,7 @@ def _from_heights(image: np.ndarray) -> dict[str, np.ndarray]:
 def _measures(image: np.ndarray, world: np.ndarray) -> dict[str, np.ndarray]:
     """The measures from one set of 3-D points (world metres, or image pixels with z = 0)."""
     up = np.array([0.0, -1.0, 0.0])  # world y points down
-    hip, shoulder, knee, ankle = _mid(world, "hip"), _mid(world, "shoulder"), _mid(world, "knee"), _mid(world, "ankle")
+    hip, shoulder, knee = _mid(world, "hip"), _mid(world, "shoulder"), _mid(world, "knee")
     trunk = shoulder - hip
     torso = np.linalg.norm(trunk, axis=1) + 1e-6
     out = {
@@ -192,15 +226,9 @@ def _measures(image: np.ndarray, world: np.ndarray) -> dict[str, np.ndarray]:
     gap = np.linalg.norm(world[:, INDEX["left_knee"]] - world[:, INDEX["right_knee"]], axis=1)
     base = np.linalg.norm(world[:, INDEX["left_ankle"]] - world[:, INDEX["right_ankle"]], axis=1)
     out["knee_gap_ratio"] = np.where(_vis(image, legs) & (base > 0.02), gap / np.maximum(base, 1e-6), np.nan)
-    # The body's forward direction: heel to toe, flattened onto the floor.
-    foot = (_mid(world, "foot_index") - _mid(world, "heel")) * np.array([1.0, 0.0, 1.0])
-    forward = foot / (np.linalg.norm(foot, axis=1, keepdims=True) + 1e-9)
     wrist = _mid(world, "wrist")
-    wrists_seen = _vis(image, ["left_wrist", "right_wrist"]) | _vis(image, ["left_wrist"]) | _vis(image, ["right_wrist"])
+    wrists_seen = _vis(image, ["left_wrist"]) | _vis(image, ["right_wrist"])
     out["wrist_height"] = np.where(wrists_seen, (shoulder[:, 1] - wrist[:, 1]) / torso, np.nan)
-    feet_seen = _vis(image, ["left_heel", "left_foot_index"]) | _vis(image, ["right_heel", "right_foot_index"])
-    out["wrist_forward"] = np.where(wrists_seen & feet_seen,
-                                    np.sum((wrist - ankle) * forward, axis=1) / torso, np.nan)
     shoulders_seen = _vis(image, ["left_shoulder", "right_shoulder", "left_hip", "right_hip"])
     px = image[..., :2].astype(np.float64)
     width = np.linalg.norm(px[:, INDEX["left_shoulder"]] - px[:, INDEX["right_shoulder"]], axis=1)
@@ -210,7 +238,7 @@ def _measures(image: np.ndarray, world: np.ndarray) -> dict[str, np.ndarray]:
     thigh = np.linalg.norm(hip - knee, axis=1) + 1e-6
     out["hip_below_knee"] = np.where(_vis(image, ["left_hip", "left_knee"]) | _vis(image, ["right_hip", "right_knee"]),
                                      (hip[:, 1] - knee[:, 1]) / thigh, np.nan)
-    return {name: np.asarray(out[name], np.float64) for name in MEASURE_NAMES}
+    return {name: np.asarray(values, np.float64) for name, values in out.items()}
 
 
 def smooth(series: np.ndarray, max_gap: int = 2) -> np.ndarray:

@@ -171,7 +171,7 @@ class PoseClassifier:
         path = Path(path)
         meta = {"kind": POSE_KIND, "exercise": self.exercise, "labels": self.labels, "classes": self.classes,
                 "multi_class": self.multi_class, "strategy": self.strategy, "feature_names": self.feature_names,
-                **extra_meta}
+                "measures_version": MS.DEFINITIONS_VERSION, **extra_meta}
         tensors = {k: np.ascontiguousarray(v) for k, v in self.head.items()}
         if self.clip is not None:  # the base CLIP's files and our meta, then the head beside them
             save_checkpoint(self.clip, path, meta)
@@ -196,6 +196,15 @@ def load_pose_classifier(path: str | Path) -> PoseClassifier:
 
     path = Path(path)
     meta = json.loads((path / META_FILE).read_text())
+    fitted_on = meta.get("measures_version", 1)
+    if fitted_on != MS.DEFINITIONS_VERSION:
+        from formclip_pipeline.core.model import ModelError
+
+        raise ModelError(f"{path} was fitted on version {fitted_on} of the body measures and this FormClip computes "
+                         f"version {MS.DEFINITIONS_VERSION}; its verdicts would read the new numbers as the old. "
+                         f"Retrain it: formclip train --exercises {meta.get('exercise')} --strategy {meta.get('strategy')}"
+                         f"{' --multi-class' if meta.get('multi_class') else ''}, or materialize the exercise's "
+                         f"finetuned_checkpoint in Dagster")
     t = load_file(str(path / HEAD_FILE))
     clip = None
     if meta["strategy"] == "pose_clip":

@@ -15,6 +15,7 @@ from typing import Callable
 
 import pandas as pd
 
+from formclip_pipeline.core import measures as MS
 from formclip_pipeline.core import metrics as MT
 from formclip_pipeline.core import store
 from formclip_pipeline.core.frames import frames_array
@@ -68,7 +69,9 @@ def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, co
             clf.save(path, meta)
         mlflow.log_artifacts(str(path), artifact_path="checkpoint")
         version = tracker.register(run_id, exercise, "checkpoint",
-                                   {"strategy": config.strategy, "local_path": str(path)})
+                                   {"strategy": config.strategy, "local_path": str(path),
+                                    **({MEASURES_TAG: MS.DEFINITIONS_VERSION} if config.strategy in POSE_STRATEGIES
+                                       else {})})
         mlflow.set_tag("model_version", version)
     return {"exercise": exercise, "path": str(path), "run_id": run_id, "model_version": version,
             "strategy": config.strategy, "multi_class": config.multi_class, "base_model": config.base_model,
@@ -136,6 +139,16 @@ def evaluate_run(checkpoint: dict, frames: pd.DataFrame, tracker: store.Tracker,
     return {"exercise": exercise, "results": results, "rows": rows, "confusion_png": str(png), "gate": gate}
 
 
+MEASURES_TAG = "measures_version"
+
+
+def _reads_old_measures(model_version) -> bool:
+    """A pose champion fitted on another definition of the measures: it refuses to load (see
+    load_pose_classifier), so no score of its can keep its place."""
+    tags = model_version.tags
+    return tags.get("strategy") in POSE_STRATEGIES and tags.get(MEASURES_TAG, "1") != str(MS.DEFINITIONS_VERSION)
+
+
 def champion_gate(tracker: store.Tracker, checkpoint: dict, metrics: dict) -> dict:
     """Promote the new version only if it beats the champion's score on the same test videos."""
     new = metrics["video"].get("balanced_accuracy", float("nan"))
@@ -143,6 +156,10 @@ def champion_gate(tracker: store.Tracker, checkpoint: dict, metrics: dict) -> di
     version = str(checkpoint["model_version"])
     if current is None:
         promote, reason = True, f"no champion yet; version {version} becomes champion ({GATE_METRIC} {new:.3f})"
+    elif _reads_old_measures(current):
+        promote, reason = True, (f"champion v{current.version} was fitted on version "
+                                 f"{current.tags.get(MEASURES_TAG, 1)} of the body measures, which this FormClip no "
+                                 f"longer computes, so it cannot score; version {version} replaces it ({new:.3f})")
     else:
         old = float(current.tags.get(GATE_METRIC, "nan"))
         same_test = current.tags.get("test_set") == checkpoint.get("test_set")
