@@ -145,6 +145,7 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from formclip_pipeline.core import store
+    from formclip_pipeline.core.model import ModelError
     from formclip_pipeline.core.runs import evaluate_run
 
     latest = Path(args.model) / "latest.json"
@@ -152,13 +153,18 @@ def cmd_evaluate(args) -> int:
         raise SystemExit(f"formclip evaluate: {args.model} holds no trained models (no latest.json); run `formclip train`")
     checkpoints = json.loads(latest.read_text())
     frames_by_ex = _load_frames(args.data_dir, args.exercises)
-    report, all_rows = {}, []
+    report, all_rows, unusable = {}, [], []
     for ex, ck in checkpoints.items():
         if ex not in frames_by_ex:
             continue
-        out = evaluate_run(ck, frames_by_ex[ex], store.Tracker.for_home(environment.home()),
-                           store.MetricsStore.at_home(environment.home()), Path(args.model),
-                           poses=_load_poses(args.data_dir, ex))
+        try:
+            out = evaluate_run(ck, frames_by_ex[ex], store.Tracker.for_home(environment.home()),
+                               store.MetricsStore.at_home(environment.home()), Path(args.model),
+                               poses=_load_poses(args.data_dir, ex))
+        except ModelError as exc:  # one model that cannot load leaves the others to be evaluated
+            print(f"formclip evaluate: {ex}: {exc}", file=sys.stderr)
+            unusable.append(ex)
+            continue
         main = out["results"][ck["strategy"]]
         print(f"\n{ex.replace('_', ' ').title()}:")
         frame_acc = f"  (frames: {main['frame']['accuracy']:.2f})" if "accuracy" in main["frame"] else ""
@@ -195,7 +201,7 @@ def cmd_evaluate(args) -> int:
         from formclip_pipeline.core.files import write_json
 
         write_json(args.json, report)
-    return 0
+    return 2 if unusable else 0
 
 
 def _frames_and_annotations(data_dir: Path, ex: str):

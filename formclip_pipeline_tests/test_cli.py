@@ -48,6 +48,15 @@ def test_synth_extract_train_evaluate(tmp_path):
     video = next(p for p in (tmp_path / "videos").rglob("*.mp4"))
     scored = formclip("score", str(video), "--exercise", "ohp", "--model", "model", "--json", "r.json", cwd=tmp_path, env=home)
     assert scored.returncode == 0 and json.loads((tmp_path / "r.json").read_text())["model"]["ref"] == "model (ohp)"
+    # A pose model fitted before the measures were last redefined is refused, with what to run.
+    meta_file = tmp_path / json.loads((tmp_path / "model" / "latest.json").read_text())["ohp"]["path"] / "formclip.json"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({k: v for k, v in meta.items() if k != "measures_version"}))
+    for args in (("evaluate", "--model", "model", "--data-dir", "frames"),
+                 ("score", str(video), "--exercise", "ohp", "--model", "model")):
+        res = formclip(*args, cwd=tmp_path, env=home, check=False)
+        assert res.returncode != 0 and "Traceback" not in res.stderr
+        assert "version 1 of the body measures" in res.stderr and "formclip train --exercises ohp" in res.stderr
 
 
 def test_unknown_exercise_and_missing_data_are_one_clear_sentence(tmp_path):

@@ -139,7 +139,7 @@ def _wrist_forward(image: np.ndarray) -> np.ndarray:
     distance from the mid-foot over the foot's (heel to toe, median over the video). A turn of the
     camera shrinks both alike, and the foot's direction gives the sign, so the ratio holds from the
     side and at an angle. On synthetic deadlifts its frames correlated with the generator's bar
-    position at 0.91 from the oblique view and 0.68 from the side, against 0.47 and 0.60 for the
+    position at 0.91 from the oblique view and 0.72 from the side, against 0.47 and 0.60 for the
     same measure from BlazePose's 3-D landmarks (docs/benchmarks.md). From the front, the forward
     direction points at the camera, and BlazePose's depth is too rough to read it (good-form lifters
     read 2.8 foot lengths ahead, more than any bar drift): unread there."""
