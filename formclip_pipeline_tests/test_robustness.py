@@ -108,12 +108,12 @@ def test_a_pose_champion_fitted_on_old_measures_gives_way_to_any_new_model(tmp_p
     from mlflow import MlflowClient
 
     from formclip_pipeline.core import measures as MS
-    from formclip_pipeline.core.runs import MEASURES_TAG, champion_gate
+    from formclip_pipeline.core.runs import champion_gate
 
     tracker = store.Tracker.at_home(tmp_path)
     gates = []
-    for score, tags in ((0.9, {"strategy": "pose"}), (0.7, {"strategy": "pose", MEASURES_TAG: MS.DEFINITIONS_VERSION}),
-                        (0.6, {"strategy": "pose", MEASURES_TAG: MS.DEFINITIONS_VERSION})):
+    for score, tags in ((0.9, {"strategy": "pose"}), (0.7, {"strategy": "pose", MS.VERSION_KEY: MS.DEFINITIONS_VERSION}),
+                        (0.6, {"strategy": "pose", MS.VERSION_KEY: MS.DEFINITIONS_VERSION})):
         with tracker.run("train-squat") as run:
             v = tracker.register(run.info.run_id, "squat", "checkpoint", tags)
         gates.append(champion_gate(tracker, {"exercise": "squat", "model_version": v, "test_set": "same"},

@@ -21,6 +21,13 @@ MIN_VISIBILITY = 0.5
 # numbers as if they were its own, so a checkpoint records the version it was fitted on and loading
 # refuses any other (2: the bar's distance ahead of the mid-foot read in the image, in foot lengths).
 DEFINITIONS_VERSION = 2
+VERSION_KEY = "measures_version"  # in a pose checkpoint's meta and on its registered model version
+
+
+def recorded_version(record: dict) -> int:
+    """The measures version a checkpoint's meta or a model version's tags recorded; those saved
+    before versions were recorded were fitted on version 1."""
+    return int(record.get(VERSION_KEY, 1))
 
 
 @dataclass(frozen=True)

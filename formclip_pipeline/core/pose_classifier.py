@@ -171,7 +171,7 @@ class PoseClassifier:
         path = Path(path)
         meta = {"kind": POSE_KIND, "exercise": self.exercise, "labels": self.labels, "classes": self.classes,
                 "multi_class": self.multi_class, "strategy": self.strategy, "feature_names": self.feature_names,
-                "measures_version": MS.DEFINITIONS_VERSION, **extra_meta}
+                MS.VERSION_KEY: MS.DEFINITIONS_VERSION, **extra_meta}
         tensors = {k: np.ascontiguousarray(v) for k, v in self.head.items()}
         if self.clip is not None:  # the base CLIP's files and our meta, then the head beside them
             save_checkpoint(self.clip, path, meta)
@@ -196,7 +196,7 @@ def load_pose_classifier(path: str | Path) -> PoseClassifier:
 
     path = Path(path)
     meta = json.loads((path / META_FILE).read_text())
-    fitted_on = meta.get("measures_version", 1)
+    fitted_on = MS.recorded_version(meta)
     if fitted_on != MS.DEFINITIONS_VERSION:
         from formclip_pipeline.core.model import ModelError
 

@@ -70,7 +70,7 @@ def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, co
         mlflow.log_artifacts(str(path), artifact_path="checkpoint")
         version = tracker.register(run_id, exercise, "checkpoint",
                                    {"strategy": config.strategy, "local_path": str(path),
-                                    **({MEASURES_TAG: MS.DEFINITIONS_VERSION} if config.strategy in POSE_STRATEGIES
+                                    **({MS.VERSION_KEY: MS.DEFINITIONS_VERSION} if config.strategy in POSE_STRATEGIES
                                        else {})})
         mlflow.set_tag("model_version", version)
     return {"exercise": exercise, "path": str(path), "run_id": run_id, "model_version": version,
@@ -139,14 +139,11 @@ def evaluate_run(checkpoint: dict, frames: pd.DataFrame, tracker: store.Tracker,
     return {"exercise": exercise, "results": results, "rows": rows, "confusion_png": str(png), "gate": gate}
 
 
-MEASURES_TAG = "measures_version"
-
-
 def _reads_old_measures(model_version) -> bool:
     """A pose champion fitted on another definition of the measures: it refuses to load (see
     load_pose_classifier), so no score of its can keep its place."""
     tags = model_version.tags
-    return tags.get("strategy") in POSE_STRATEGIES and tags.get(MEASURES_TAG, "1") != str(MS.DEFINITIONS_VERSION)
+    return tags.get("strategy") in POSE_STRATEGIES and MS.recorded_version(tags) != MS.DEFINITIONS_VERSION
 
 
 def champion_gate(tracker: store.Tracker, checkpoint: dict, metrics: dict) -> dict:
@@ -158,7 +155,7 @@ def champion_gate(tracker: store.Tracker, checkpoint: dict, metrics: dict) -> di
         promote, reason = True, f"no champion yet; version {version} becomes champion ({GATE_METRIC} {new:.3f})"
     elif _reads_old_measures(current):
         promote, reason = True, (f"champion v{current.version} was fitted on version "
-                                 f"{current.tags.get(MEASURES_TAG, 1)} of the body measures, which this FormClip no "
+                                 f"{MS.recorded_version(current.tags)} of the body measures, which this FormClip no "
                                  f"longer computes, so it cannot score; version {version} replaces it ({new:.3f})")
     else:
         old = float(current.tags.get(GATE_METRIC, "nan"))
