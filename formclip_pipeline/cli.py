@@ -73,7 +73,8 @@ def cmd_extract(args) -> int:
         bar = tqdm(total=int((manifest["status"] == "ok").sum()), desc=f"extracting {ex}", unit="video")
         frames, poses, failures = extract_dataset(manifest, args.frames_per_video, args.skip_first, args.skip_last,
                                                   args.split_seed, pose_fps=args.pose_fps,
-                                                  progress=lambda _: bar.update())
+                                                  progress=lambda _: bar.update(), test_share=args.test_share,
+                                                  workers=args.workers)
         bar.close()
         for f in failures:
             print(f"no frames from {f['path']}: {f['error']}", file=sys.stderr)

@@ -24,6 +24,49 @@ def test_splits_are_fixed_by_seed():
     assert assign_splits(videos, 0) != assign_splits(videos, 1)
 
 
+def test_test_share_sets_how_many_videos_each_class_holds_out():
+    videos = pd.DataFrame({"form_class": ["a"] * 6 + ["b"] * 10, "sha256": [f"h{i}" for i in range(16)]})
+    held_out = lambda share: pd.Series(assign_splits(videos, 0, share)).eq("test").groupby(  # noqa: E731
+        videos.set_index("sha256")["form_class"]).sum().to_dict()
+    assert held_out(0.15) == {"a": 1, "b": 2}
+    assert held_out(0.34) == {"a": 2, "b": 3}
+
+
+def test_each_class_is_dealt_out_by_view():
+    # Class "a": 4 side and 2 front videos; "b": 9 side and 3 front. Without the view, a seed can put
+    # both of a's test videos on one side.
+    videos = pd.DataFrame({"form_class": ["a"] * 6 + ["b"] * 12, "sha256": [f"h{i}" for i in range(18)],
+                           "view": ["side"] * 4 + ["front"] * 2 + ["side"] * 9 + ["front"] * 3})
+    views = videos.set_index("sha256")["view"]
+    for seed in range(20):
+        split = pd.Series(assign_splits(videos, seed, 0.34))
+        for form_class, group in videos.groupby("form_class"):
+            tested = split[group["sha256"]].eq("test")
+            assert set(views[tested[tested].index]) == {"side", "front"}, (seed, form_class)
+            assert set(views[tested[~tested].index]) == {"side", "front"}, (seed, form_class)
+    unknown = assign_splits(videos.drop(columns="view"), 3, 0.34)
+    assert unknown == assign_splits(videos.assign(view=None), 3, 0.34)
+
+
+def test_videos_read_side_by_side_give_what_one_process_gives(squat_videos, tmp_path):
+    root, _ = squat_videos
+    copy = tmp_path / "videos"
+    for form_class in ("good_form", "bouncing"):
+        shutil.copytree(root / "squat" / form_class, copy / "squat" / form_class)
+    manifest = video_manifest(copy, "squat")
+    assert (manifest["status"] == "ok").sum() == 6
+    # Broken after the manifest read it: the worker that decodes it reports it, the others go on.
+    broken = manifest["path"].iloc[2]
+    with open(broken, "r+b") as f:
+        f.truncate(2000)
+    one = extract_dataset(manifest, frames_per_video=3, skip_first=0, skip_last=0, pose_fps=2)
+    two = extract_dataset(manifest, frames_per_video=3, skip_first=0, skip_last=0, pose_fps=2, workers=2)
+    assert [f["path"] for f in two[2]] == [broken] and one[2] == two[2]
+    assert two[0]["source_video"].nunique() == 5
+    pd.testing.assert_frame_equal(one[0], two[0])
+    pd.testing.assert_frame_equal(one[1], two[1])
+
+
 def test_broken_video_is_listed_with_its_reason_and_the_rest_go_on(squat_videos, tmp_path):
     root, _ = squat_videos
     copy = tmp_path / "videos"

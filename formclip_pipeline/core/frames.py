@@ -5,9 +5,11 @@ A video that cannot be read is listed with its reason and skipped; the others go
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import types
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -18,6 +20,7 @@ from PIL import Image
 
 from formclip_pipeline.catalog import get_exercise
 from formclip_pipeline.core.pose import POSE_FPS
+from formclip_pipeline.core.settings import TEST_SHARE
 from formclip_pipeline.core.synth.generate import truth_path
 from formclip_pipeline.core.video import VIDEO_EXTENSIONS, VideoError, file_sha256, probe, sample_times
 
@@ -76,18 +79,33 @@ def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def assign_splits(videos: pd.DataFrame, seed: int = 0, fractions=(0.7, 0.15, 0.15)) -> dict[str, str]:
-    """Split by video content hash, stratified by class: no video's frames land in two splits.
+VAL_SHARE = 0.15  # of each class's videos, for choosing the epoch (CLIP) or checking the fit
 
-    Each class is shuffled by a seeded hash of its videos' content and cut by the fractions, with at
-    least one test video (and one validation video) wherever a class has three or more.
+
+def assign_splits(videos: pd.DataFrame, seed: int = 0, test_share: float = TEST_SHARE) -> dict[str, str]:
+    """Split by video content hash, stratified by class and, where it is known, camera view: no
+    video's frames land in two splits.
+
+    Each class's videos are shuffled by a seeded hash of their content and dealt out one view at a
+    time; the first `test_share` of them (rounded) are held out for testing and the next VAL_SHARE
+    for validation, with at least one test video wherever a class has two or more, and one validation
+    video wherever it has three or more. Dealing by view keeps a class's test videos from all coming
+    from one view while its training videos come from the others: with eight videos a class, the
+    demo's squat model once met only front views of good form in testing, having trained on one.
     """
     out: dict[str, str] = {}
-    for _, group in videos.groupby("form_class"):
-        shas = sorted(set(group["sha256"]), key=lambda s: zlib.crc32(f"{seed}:{s}".encode()))
+    views = videos["view"].fillna("") if "view" in videos else pd.Series("", index=videos.index)
+    for _, group in videos.assign(_view=views).groupby("form_class"):
+        shuffled = group.drop_duplicates("sha256")
+        shuffled = shuffled.assign(_key=[zlib.crc32(f"{seed}:{s}".encode()) for s in shuffled["sha256"]])
+        shuffled = shuffled.sort_values("_key")
+        # Round k deals the k-th video of each view, in shuffled order; with the view unknown this
+        # is the shuffled order itself.
+        shuffled["_round"] = shuffled.groupby("_view").cumcount()
+        shas = list(shuffled.sort_values(["_round", "_key"])["sha256"])
         n = len(shas)
-        n_test = max(1 if n >= 2 else 0, int(round(n * fractions[2])))
-        n_val = max(1 if n >= 3 else 0, int(round(n * fractions[1])))
+        n_test = max(1 if n >= 2 else 0, int(round(n * test_share)))
+        n_val = max(1 if n >= 3 else 0, int(round(n * VAL_SHARE)))
         for i, sha in enumerate(shas):
             out.setdefault(sha, "test" if i < n_test else "val" if i < n_test + n_val else "train")
     return out
@@ -149,38 +167,71 @@ def frames_and_poses(path: str, times: list[float], size: int = FRAME_SIZE, pose
     return frames, poses
 
 
+def _read_video(path: str, duration_s: float, frames_per_video: int, skip_first: float, skip_last: float,
+                size: int, pose_fps: float) -> tuple[list, list[dict]] | str:
+    """One video's frames (as JPEG) and poses, or the reason it could not be read: what a worker
+    process hands back to extract_dataset."""
+    try:
+        times = sample_times(duration_s, frames_per_video, skip_first, skip_last)
+        frames, poses = frames_and_poses(path, times, size, pose_fps)
+    except VideoError as exc:
+        return str(exc)
+    return [(t, jpeg_bytes(frame)) for t, frame in frames], poses
+
+
 def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_first: float = 1.0,
                     skip_last: float = 1.0, seed: int = 0, size: int = FRAME_SIZE, pose_fps: float = POSE_FPS,
-                    progress: Callable[[str], None] | None = None,
-                    splits: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+                    progress: Callable[[str], None] | None = None, test_share: float = TEST_SHARE,
+                    splits: dict[str, str] | None = None,
+                    workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """Sample frames and poses from every readable video, decoding each once; returns
     (frames, poses, failures). A video that fails is listed in failures and the others go on.
 
     `splits` (content hash -> train/val/test) is given when the manifest is one share of a larger
-    one, whose split was drawn over all its videos; otherwise it is drawn here with `seed`."""
+    one, whose split was drawn over all its videos; otherwise it is drawn here with `seed`.
+    With `workers` above 1, that many processes (at most one per core) read videos side by side:
+    decoding and BlazePose each keep one core busy, so one process leaves the others idle."""
     from formclip_pipeline.core.pose import POSE_COLUMNS
 
     ok = manifest[manifest["status"] == "ok"]
     if splits is None:
-        splits = assign_splits(ok, seed) if len(ok) else {}
+        splits = assign_splits(ok, seed, test_share) if len(ok) else {}
+    records = list(ok.itertuples(index=False))
+    jobs = [(rec.path, float(rec.duration_s), frames_per_video, skip_first, skip_last, size, pose_fps)
+            for rec in records]
+    workers = max(1, min(workers, os.cpu_count() or 1, len(jobs)))
     rows, pose_rows, failures = [], [], []
-    for rec in ok.itertuples(index=False):
-        try:
-            times = sample_times(float(rec.duration_s), frames_per_video, skip_first, skip_last)
-            frames, poses = frames_and_poses(rec.path, times, size, pose_fps)
-        except VideoError as exc:
-            failures.append({"path": rec.path, "error": str(exc)})
-            continue
-        for k, (t, frame) in enumerate(frames):
-            rows.append({"exercise": rec.exercise, "form_class": rec.form_class, "source_video": rec.file_name,
-                         "video_sha256": rec.sha256, "frame_index": k, "timestamp": round(float(t), 3),
-                         "view": rec.view, "split": splits[rec.sha256], "image": jpeg_bytes(frame)})
-        for p in poses:
-            pose_rows.append({"exercise": rec.exercise, "form_class": rec.form_class, "source_video": rec.file_name,
-                              "video_sha256": rec.sha256, **p})
-        if progress:
-            progress(rec.file_name)
+    with _pool(workers) as pool:
+        results = pool.map(_read_video, *zip(*jobs)) if jobs else []
+        for rec, result in zip(records, results):
+            if isinstance(result, str):
+                failures.append({"path": rec.path, "error": result})
+                continue
+            frames, poses = result
+            for k, (t, image) in enumerate(frames):
+                rows.append({"exercise": rec.exercise, "form_class": rec.form_class, "source_video": rec.file_name,
+                             "video_sha256": rec.sha256, "frame_index": k, "timestamp": round(float(t), 3),
+                             "view": rec.view, "split": splits[rec.sha256], "image": image})
+            for p in poses:
+                pose_rows.append({"exercise": rec.exercise, "form_class": rec.form_class,
+                                  "source_video": rec.file_name, "video_sha256": rec.sha256, **p})
+            if progress:
+                progress(rec.file_name)
     return pd.DataFrame(rows, columns=FRAME_COLUMNS), pd.DataFrame(pose_rows, columns=POSE_COLUMNS), failures
+
+
+@contextlib.contextmanager
+def _pool(workers: int):
+    """Something with an ordered, lazy `map`: the calling process itself for one worker, else a pool
+    of fresh ("spawn") processes, since BlazePose and torch's threads do not survive a fork."""
+    if workers <= 1:
+        yield types.SimpleNamespace(map=map)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
 
 
 def frames_array(frames: pd.DataFrame) -> np.ndarray:

@@ -26,7 +26,7 @@ def share_out_videos(context: dg.OpExecutionContext, config: ExtractConfig, raw_
     """The readable videos with their split, drawn over the whole exercise, in shares of
     `videos_per_step` (one share when it is 0)."""
     ok = raw_videos[raw_videos["status"] == "ok"].reset_index(drop=True)
-    splits = assign_splits(ok, config.split_seed) if len(ok) else {}
+    splits = assign_splits(ok, config.split_seed, config.test_share) if len(ok) else {}
     ok = ok.assign(split=ok["sha256"].map(splits))
     size = config.videos_per_step or max(len(ok), 1)
     shares = [ok.iloc[i:i + size] for i in range(0, max(len(ok), 1), size)]
@@ -47,7 +47,8 @@ def extract_share(context: dg.OpExecutionContext, config: ExtractConfig, share: 
 
     frames, poses, failures = extract_dataset(share, config.frames_per_video, config.skip_first, config.skip_last,
                                               pose_fps=config.pose_fps, progress=progress,
-                                              splits=dict(zip(share["sha256"], share["split"])))
+                                              splits=dict(zip(share["sha256"], share["split"])),
+                                              workers=config.workers)
     for f in failures:
         context.log.warning(f"no frames from {f['path']}: {f['error']}")
     yield dg.Output(frames, "frames")
