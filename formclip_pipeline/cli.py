@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from formclip_pipeline.core import environment
+from formclip_pipeline.demo import DEMO_VIDEOS_PER_CLASS
 from formclip_pipeline.core.settings import (ExtractSettings, PretrainConfig, ScoringSettings, Thresholds, TrainConfig,
                                              add_flags, from_args, number)
 
@@ -448,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt.set_defaults(func=cmd_pretrain)
 
     d = sub.add_parser("demo", help="render synthetic data and materialize every asset through Dagster")
-    d.add_argument("--videos-per-class", type=number(int, 1), default=4)
+    d.add_argument("--videos-per-class", type=number(int, 1), default=DEMO_VIDEOS_PER_CLASS)
     d.add_argument("--epochs", type=number(int, 1), default=6)
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=cmd_demo)
