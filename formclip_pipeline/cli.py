@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from formclip_pipeline.core import environment
-from formclip_pipeline.demo import DEMO_VIDEOS_PER_CLASS
 from formclip_pipeline.core.settings import (ExtractSettings, PretrainConfig, ScoringSettings, Thresholds, TrainConfig,
                                              add_flags, from_args, number)
+from formclip_pipeline.demo import DEMO_VIDEOS_PER_CLASS
 
 
 def _exercises(value: str | None) -> list[str]:

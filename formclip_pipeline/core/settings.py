@@ -97,9 +97,9 @@ class ExtractSettings:
     skip_first: float = setting(1.0, "seconds left out at the start (setting up)", low=0)
     skip_last: float = setting(1.0, "seconds left out at the end (racking)", low=0)
     split_seed: int = setting(0, "seed of the train/val/test split by video")
-    test_share: float = setting(TEST_SHARE, "share of each class's videos held out as test videos (at least one where a "
-                                      "class has two); with a handful a class, more test videos make the "
-                                      "evaluation less of a coin toss", low=0, above=True, high=0.5)
+    test_share: float = setting(TEST_SHARE, "share of each class's videos held out as test videos (at least one "
+                                            "where a class has two); with a handful a class, more test videos make "
+                                            "the evaluation less of a coin toss", low=0, above=True, high=0.5)
     pose_fps: float = setting(POSE_FPS, "BlazePose samples per second of video (0: no poses, only CLIP frames)",
                               low=0, high=MAX_FPS)
     workers: int = setting(2, "processes reading videos side by side, at most one per core (each keeps a core "
