@@ -179,7 +179,9 @@ def test_pose_classifier_saves_without_pickle_and_reloads_to_the_same_verdicts(s
         assert np.allclose(again.predict_proba(again.features(squat_poses, squat_frames)), before, atol=1e-5)
         first = X.iloc[0].to_dict()
         assert again.against_good_form(first) == clf.against_good_form(first)
-        for kept in ("good_form_low", "good_form_high", "good_form_videos"):
+        # Each measure is also read against the good-form fit videos at the camera's angle (good_form).
+        assert any(f.endswith("_against_good_form_at_angle") for f in clf.feature_names)
+        for kept in ("good_form_low", "good_form_high", "good_form_videos", "at_angle_intercept", "at_angle_slope"):
             assert np.array_equal(again.head[kept], clf.head[kept], equal_nan=True)
     # A head fitted before a measure's definition changed would read the new numbers as the old.
     meta = json.loads((path / "formclip.json").read_text())
@@ -221,6 +223,46 @@ def test_a_report_cites_the_measures_furthest_outside_the_good_form_videos_range
     # Fewer than three good-form videos say nothing about a range.
     sparse = good_form.ranges(X, np.r_[np.ones(2, bool), np.zeros(22, bool)])
     assert good_form.has_ranges(head) and not good_form.has_ranges(sparse)
+
+
+def test_measures_read_against_good_form_at_the_cameras_angle_undo_a_view_that_stands_for_the_class():
+    """Good form filmed from every angle, the fault only side-on, where the measure reads high anyway:
+    read as it is, side-on good form looks like the fault; read against the good-form videos' line
+    at the same angle, it does not."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    from formclip_pipeline.core import good_form
+    from formclip_pipeline.core.pose_classifier import PoseClassifier, _fit
+
+    rng = np.random.default_rng(3)
+
+    def videos(n, angles, fault):
+        angle = rng.uniform(*angles, n)
+        lean = 35 + 25 * (1 - angle) + 4 * fault + rng.normal(0, 1.0, n)
+        return pd.DataFrame({"trunk_lean_at_depth": lean, good_form.FRONTALITY: angle})
+
+    fit = pd.concat([videos(40, (0.0, 0.7), 0), videos(40, (0.0, 0.25), 1)], ignore_index=True)
+    y = np.repeat(["good_form", "chest_collapse"], 40)
+    test = pd.concat([videos(40, (0.0, 0.25), 0), videos(40, (0.0, 0.25), 1)], ignore_index=True)
+    lines = good_form.angle_lines(fit[["trunk_lean_at_depth"]], y == "good_form", good_form.frontality(fit))
+    # The line runs through the good-form videos alone: 60 degrees side-on, 25 less facing the camera.
+    assert abs(lines[good_form.ANGLE_INTERCEPT][0] - 60) < 1.5 and abs(lines[good_form.ANGLE_SLOPE][0] + 25) < 3
+
+    def side_on_accuracy(columns):
+        X = good_form.against_angle(fit, ["trunk_lean_at_depth"], lines, good_form.frontality(fit))
+        T = good_form.against_angle(test, ["trunk_lean_at_depth"], lines, good_form.frontality(test))
+        head, classes = _fit(X[columns].to_numpy(float), y, "logistic")
+        clf = PoseClassifier("", classes, classes, True, "pose", columns, head)
+        return balanced_accuracy_score(np.repeat(["good_form", "chest_collapse"], 40),
+                                       np.array(classes)[clf.class_proba(T).argmax(1)])
+
+    as_read = side_on_accuracy(["trunk_lean_at_depth"])
+    against = side_on_accuracy(["trunk_lean_at_depth", good_form.at_angle("trunk_lean_at_depth")])
+    assert against >= 0.9 and against > as_read + 0.1
+    # An unread angle takes the fit videos' median; a lifter lying down (far above 1) is clipped to facing.
+    unread = pd.DataFrame({good_form.FRONTALITY: [np.nan, 5.4]})
+    assert good_form.frontality(unread, 0.3).tolist() == [0.3, 1.0]
+    assert good_form.as_read(good_form.at_angle("knee_flexion_out_30")) == "knee_flexion_out_30"
 
 
 def test_pose_strategy_separates_depth_on_videos_it_never_saw(squat_frames, squat_poses):
