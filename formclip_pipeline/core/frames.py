@@ -5,11 +5,9 @@ A video that cannot be read is listed with its reason and skipped; the others go
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import types
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -19,6 +17,7 @@ import pandas as pd
 from PIL import Image
 
 from formclip_pipeline.catalog import get_exercise
+from formclip_pipeline.core.parallel import processes
 from formclip_pipeline.core.pose import POSE_FPS
 from formclip_pipeline.core.settings import TEST_SHARE
 from formclip_pipeline.core.synth.generate import truth_path
@@ -201,7 +200,7 @@ def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_fir
             for rec in records]
     workers = max(1, min(workers, os.cpu_count() or 1, len(jobs)))
     rows, pose_rows, failures = [], [], []
-    with _pool(workers) as pool:
+    with processes(workers) as pool:
         results = pool.map(_read_video, *zip(*jobs)) if jobs else []
         for rec, result in zip(records, results):
             if isinstance(result, str):
@@ -218,20 +217,6 @@ def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_fir
             if progress:
                 progress(rec.file_name)
     return pd.DataFrame(rows, columns=FRAME_COLUMNS), pd.DataFrame(pose_rows, columns=POSE_COLUMNS), failures
-
-
-@contextlib.contextmanager
-def _pool(workers: int):
-    """Something with an ordered, lazy `map`: the calling process itself for one worker, else a pool
-    of fresh ("spawn") processes, since BlazePose and torch's threads do not survive a fork."""
-    if workers <= 1:
-        yield types.SimpleNamespace(map=map)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield pool
 
 
 def frames_array(frames: pd.DataFrame) -> np.ndarray:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import zlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -15,6 +14,7 @@ import numpy as np
 
 from formclip_pipeline.catalog import GOOD_CLASS, VIEWS, get_exercise
 from formclip_pipeline.core.files import write_json
+from formclip_pipeline.core.parallel import processes
 from formclip_pipeline.core.video import VideoWriter
 
 from . import kinematics, render, timeline
@@ -159,15 +159,8 @@ def generate_dataset(out_dir: str | Path, specs: list[VideoSpec], workers: int =
                      progress: Callable[[dict], None] | None = None) -> list[dict]:
     """Render every spec (in parallel processes); results in spec order."""
     results: list[dict] = []
-    jobs = [(s, str(out_dir)) for s in specs]
-    if workers <= 1:
-        for job in jobs:
-            results.append(_render_one(job))
-            if progress:
-                progress(results[-1])
-        return results
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for res in pool.map(_render_one, jobs):
+    with processes(workers) as pool:
+        for res in pool.map(_render_one, [(s, str(out_dir)) for s in specs]):
             results.append(res)
             if progress:
                 progress(res)
