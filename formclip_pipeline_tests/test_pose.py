@@ -312,7 +312,10 @@ def test_scoring_with_a_pose_model_gives_each_rep_its_measures(squat_videos, squ
         low, high = c["good_form_range"]
         assert not low <= c["value"] <= high and c["feature"] in clf.feature_names
     assert {MS.measure_of(c["feature"]) for c in against["outside"]} & {"knee_flexion", "hip_below_knee"}
-    assert "Against the model's good-form videos" in render_html(report, extras)
+    page = render_html(report, extras)
+    assert "Against the model's good-form videos" in page
+    # Where the lifter is found, the report says which way the camera looked and what that view shows poorly.
+    assert report["camera"]["view"] in ("front", "oblique", "side") and report["camera"]["note"] in page
     # A partial squat never bends the knee as far as the generator's good squats do (about 120+ degrees).
     assert max(r["measures"]["knee_flexion_max"] for r in reps) < 115
     assert truth_path(result["video"]).exists()

@@ -180,6 +180,8 @@ def render_html(report: dict, extras: dict) -> str:
         sure = "" if not v else f"<p>{e(v['label'])}, {v['confidence']:.0%} " + \
             ("(confident)" if v["confident"] else f"(not confident: under {v['threshold']:.0%})") + "</p>"
         score_html = f"<div class='score' style='color:{colour}'>{overall}<span style='font-size:.4em'>/100</span></div>{sure}"
+    camera = report.get("camera")
+    camera_html = f"<p><b>Camera:</b> {e(camera['note'])}</p>" if camera else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>FormClip report: {e(report['video'])}</title>
 <style>
@@ -191,6 +193,7 @@ figure{{display:inline-block;margin:.5em;text-align:center}}figcaption{{font-siz
 <h1>{e(report['video'])}</h1>
 <p>{e(report['exercise'].replace('_', ' ').title())}{recog} &middot; model {e(str(report['model']['ref']))}</p>
 {score_html}
+{camera_html}
 <h2>Timeline</h2><img alt="per-frame form probability with rep and set boundaries" src="data:image/png;base64,{timeline_png(report, extras)}">
 {angle_html}
 <h2>Sets</h2><table><tr><th>Set</th><th>Reps</th><th>Form score</th><th>Good frames</th><th>Bad frames</th></tr>{sets}</table>

@@ -506,6 +506,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     from formclip_pipeline.core.pose import stack_landmarks
     from formclip_pipeline.core.pose_classifier import PoseClassifier
     from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise
+    from formclip_pipeline.core.views import camera_view, qualify
 
     t0 = time.perf_counter()
     models = models or LoadedModels(model_ref, root)
@@ -579,11 +580,14 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     if against and against["outside"] and result["verdict"]["label"] != GOOD_CLASS:
         result["recommendations"].append("Furthest from the good-form videos the model learned from: "
                                          + "; ".join(c["text"] for c in against["outside"]) + ".")
+    camera = camera_view(exercise, world)
     if familiar["familiar"] is False:
         result = withhold(result, familiar["reasons"], settings.confident_above)
+    else:
+        result = qualify(result, exercise, camera)
     report = {"video": Path(path).name, "exercise": exercise, **({"exercise_recognition": recognised} if recognised else {}),
               **result,
-              "familiarity": familiar,
+              "familiarity": familiar, "camera": camera,
               **({"against_good_form": against} if against else {}),
               "model": {"ref": described, "path": path_dir, "strategy": strategy,
                         "labels": clf.labels, "multi_class": clf.multi_class},
