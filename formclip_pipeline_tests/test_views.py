@@ -60,8 +60,10 @@ def test_a_report_marks_what_its_view_shows_poorly_and_keeps_the_rest():
     seen = V.qualify(_scored("partial_depth", "partial_depth"), "squat", side)
     assert "view_hides_it" not in seen["sets"][0]["issues"][0] and "shown_poorly" not in seen["verdict"]
     good = V.qualify(_scored("good_form", "good_form"), "squat", V.camera_view("squat", _shoulders_and_hips(0)))
-    assert good["verdict"]["shown_poorly"] == ["shallow depth", "chest collapsing forward", "bouncing out of the bottom"]
-    untouched = V.qualify(_scored("knee_valgus", "knee_valgus"), "squat", V.camera_view("squat", _shoulders_and_hips(45)))
+    assert good["verdict"]["shown_poorly"] == ["shallow depth", "chest collapsing forward",
+                                               "bouncing out of the bottom"]
+    oblique = V.camera_view("squat", _shoulders_and_hips(45))
+    untouched = V.qualify(_scored("knee_valgus", "knee_valgus"), "squat", oblique)
     assert untouched == _scored("knee_valgus", "knee_valgus")
 
 

@@ -101,7 +101,8 @@ def qualify(result: dict, exercise: str, camera: dict) -> dict:
         for issue in st["issues"]:
             if issue["form_class"] in hidden:
                 issue["view_hides_it"] = True
-                issue["issue"] += f"; a view {VIEW_WORDS[camera['view']]} shows this poorly, so check it on another angle"
+                issue["issue"] += (f"; a view {VIEW_WORDS[camera['view']]} shows this poorly, "
+                                   f"so check it on another angle")
     if result.get("verdict", {}).get("label") == GOOD_CLASS:
         result["verdict"]["shown_poorly"] = [ex.form_class(c).issue for c in hidden]
     result["recommendations"].append(camera["note"])
