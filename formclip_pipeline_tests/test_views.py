@@ -80,3 +80,19 @@ def test_blazepose_tells_the_synthetic_lifter_filmed_from_the_front_from_one_fil
     assert all(read[s] != "side" for s in view_of_video.index[view_of_video == "front"])
     assert all(read[s] != "front" for s in view_of_video.index[view_of_video == "side"])
     assert np.median(by_view["front"]) < np.median(by_view["oblique"]) < np.median(by_view["side"])
+
+
+def test_measures_a_view_reads_poorly_are_not_cited_against_good_form():
+    """From the side the knees' gap is read from BlazePose's depth guess: a report filmed side-on cites
+    the depth that lies outside the good-form range, not the gap; from the front it cites both."""
+    from formclip_pipeline.core import good_form
+
+    names = ["knee_gap_ratio_median", "knee_flexion_high"]
+    head = {good_form.LOW: np.array([0.9, 130.0]), good_form.HIGH: np.array([1.1, 140.0]),
+            good_form.COUNT: np.array([6.0])}
+    video = {"knee_gap_ratio_median": 0.6, "knee_flexion_high": 115.0}
+    assert V.measures_read_poorly("side") == ("knee_gap_ratio", "shoulder_abduction")
+    side = good_form.outside(head, video, names, read_poorly=V.measures_read_poorly("side"))
+    front = good_form.outside(head, video, names, read_poorly=V.measures_read_poorly("front"))
+    assert [c["feature"] for c in side["outside"]] == ["knee_flexion_high"]
+    assert {c["feature"] for c in front["outside"]} == set(names)

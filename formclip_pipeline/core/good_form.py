@@ -61,14 +61,16 @@ def _digits(feature: str) -> int:
     return MEASURES[measure].digits if measure else 2
 
 
-def outside(head: dict, features: dict, names: list[str], most: int = MOST_CITED) -> dict:
+def outside(head: dict, features: dict, names: list[str], most: int = MOST_CITED,
+            read_poorly: tuple[str, ...] = ()) -> dict:
     """{"good_form_videos": n, "outside": [...]}: the features of `names` (the head's, in its order)
-    furthest outside the good-form range, most first, each with its value, the range and a sentence."""
+    furthest outside the good-form range, most first, each with its value, the range and a sentence.
+    Features of the measures in `read_poorly` (those the camera's view reads poorly) are not cited."""
     cited = []
     for name, low, high in zip(names, head[LOW], head[HIGH]):
         words = in_words(name)
         value = features.get(name)
-        if words is None or value is None or np.isnan(value) or np.isnan(low):
+        if words is None or value is None or np.isnan(value) or np.isnan(low) or measure_of(name) in read_poorly:
             continue
         width = max(float(high - low), _floor(name))
         beyond = (value - high) / width if value > high else (low - value) / width if value < low else 0.0

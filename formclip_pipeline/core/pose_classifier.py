@@ -156,12 +156,13 @@ class PoseClassifier:
         x = np.array([features.get(n, np.nan) for n in self.feature_names], np.float64)
         return familiarity.check(self.head, x, self.feature_names, get_exercise(self.exercise).judged_by or None)
 
-    def against_good_form(self, features: dict) -> dict | None:
+    def against_good_form(self, features: dict, read_poorly: tuple[str, ...] = ()) -> dict | None:
         """The measures of a video (or rep) furthest outside the range of the model's good-form fit
-        videos (core.good_form), or None where the checkpoint knows no such range."""
+        videos (core.good_form), leaving out those of `read_poorly`; None where the checkpoint knows
+        no such range."""
         if not good_form.has_ranges(self.head):
             return None
-        return good_form.outside(self.head, features, self.feature_names)
+        return good_form.outside(self.head, features, self.feature_names, read_poorly=read_poorly)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities over `labels`: the form classes, or good_form against the sum of the faults."""

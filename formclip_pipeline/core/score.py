@@ -308,7 +308,7 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
         if cls in ex.class_names:
             recs.append(ex.form_class(cls).recommendation)
         else:
-            recs.append("Film the lift from the side and retrain with named faults (--multi-class) for specific advice.")
+            recs.append("Retrain with named faults (--multi-class) for advice on what went wrong.")
     if not recs:
         recs.append(ex.form_class(GOOD_CLASS).recommendation)
     return {"sets": sets, "overall_score": overall, "recommendations": recs}
@@ -506,7 +506,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     from formclip_pipeline.core.pose import stack_landmarks
     from formclip_pipeline.core.pose_classifier import PoseClassifier
     from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise
-    from formclip_pipeline.core.views import camera_view, qualify
+    from formclip_pipeline.core.views import camera_view, measures_read_poorly, qualify
 
     t0 = time.perf_counter()
     models = models or LoadedModels(model_ref, root)
@@ -563,11 +563,12 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     fps = info["sampled_fps"]
     spans, counted_from = find_reps(exercise, measures, frames, fps)
     reference, against = None, None
+    camera = camera_view(exercise, world)
     if isinstance(clf, PoseClassifier):
         proba, whole = pose_frame_proba(clf, measures, times, step, spans,
                                         image_out if clf.strategy == "pose_clip" else None)
         reference = clf.familiarity(whole)
-        against = clf.against_good_form(whole)
+        against = clf.against_good_form(whole, measures_read_poorly(camera["view"]))
         strategy = clf.strategy
     else:
         proba = spread_to_frames(image_out, len(times), step)
@@ -580,7 +581,6 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     if against and against["outside"] and result["verdict"]["label"] != GOOD_CLASS:
         result["recommendations"].append("Furthest from the good-form videos the model learned from: "
                                          + "; ".join(c["text"] for c in against["outside"]) + ".")
-    camera = camera_view(exercise, world)
     if familiar["familiar"] is False:
         result = withhold(result, familiar["reasons"], settings.confident_above)
     else:

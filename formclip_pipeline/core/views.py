@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from formclip_pipeline.catalog import GOOD_CLASS, VIEWS, get_exercise
+from formclip_pipeline.core.measures import FRONTAL
 from formclip_pipeline.core.pose import INDEX
 
 FACING_BELOW_DEG = 15.0  # a median turn under this: filmed from the front (or from behind)
@@ -50,6 +51,14 @@ def view_of(turn: float | None) -> str | None:
     if turn is None:
         return None
     return "front" if turn < FACING_BELOW_DEG else "side" if turn > SIDE_ON_ABOVE_DEG else "oblique"
+
+
+def measures_read_poorly(view: str | None) -> tuple[str, ...]:
+    """The measures this view reads poorly. From the side, the knees' gap and the elbows' flare move
+    along the camera's line of sight, and only BlazePose's rough depth estimate reads them (a good
+    side-on squat of the real development clips read a knee gap of 0.73, knees well inside the feet).
+    The bar's distance ahead of the mid-foot is left unread from the front by the measure itself."""
+    return FRONTAL if view == "side" else ()
 
 
 def hidden_classes(exercise: str, view: str | None) -> list[str]:

@@ -1,11 +1,13 @@
 """`make bench-real DIR=folder [LIST=clips.tsv]`: score every video of a folder of real footage as a
 user would (no --exercise, the registered champions) and print, per clip, the reps found against
-the reps counted by eye, the exercise recognised against the one listed, the verdict and whether
-the video was like the model's training videos, and each rep's measures. Prints; asserts nothing.
+the reps counted by eye, the exercise recognised against the one listed, the camera's view read
+against the one listed, the verdict and whether the video was like the model's training videos,
+and each rep's measures. Prints; asserts nothing.
 
 The list is a tab-separated file with the columns `file`, `exercise` (its first word is the
-exercise's catalogue name) and `reps_by_eye` (its first number is the count), as in the project's
-development list of public clips. Clips are never part of the repository or of the tests.
+exercise's catalogue name), `reps_by_eye` (its first number is the count) and optionally `camera`
+(its first word is side, front, oblique or rear), as in the project's development list of public
+clips. Clips are never part of the repository or of the tests.
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ import sys
 from pathlib import Path
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"}
+# The list's camera words as the report's views: from behind, the camera looks along the same line
+# as from the front, and sees the same faults poorly.
+LISTED_VIEWS = {"side": "side", "front": "front", "rear": "front", "behind": "front", "oblique": "oblique"}
 
 
 def read_list(path: Path | None) -> dict[str, dict]:
@@ -26,8 +31,10 @@ def read_list(path: Path | None) -> dict[str, dict]:
     out = {}
     for row in rows:
         reps = re.search(r"\d+", row.get("reps_by_eye") or "")
+        camera = re.match(r"[a-z]+", (row.get("camera") or "").strip().lower())
         out[row["file"]] = {"exercise": (row.get("exercise") or "").split(" ")[0] or None,
-                            "reps": int(reps.group()) if reps else None}
+                            "reps": int(reps.group()) if reps else None,
+                            "view": LISTED_VIEWS.get(camera.group()) if camera else None}
     return out
 
 
@@ -37,7 +44,7 @@ def bench_real(folder: Path, listed: dict[str, dict]) -> dict:
 
     clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     tally = {"clips": len(clips), "reps_within_one": 0, "reps_listed": 0, "exercise_right": 0, "exercise_listed": 0,
-             "reps_with_measures": 0, "reps": 0, "confident_while_unfamiliar": 0}
+             "reps_with_measures": 0, "reps": 0, "confident_while_unfamiliar": 0, "view_right": 0, "view_listed": 0}
     for clip in clips:
         truth = listed.get(clip.name, {})
         print(f"\n{clip.name}")
@@ -61,6 +68,14 @@ def bench_real(folder: Path, listed: dict[str, dict]) -> dict:
         if truth.get("reps") is not None:
             tally["reps_listed"] += 1
             tally["reps_within_one"] += abs(len(reps) - truth["reps"]) <= 1
+        camera = report["camera"]
+        print(f"  camera: {camera['view'] or 'not read'}"
+              + (f" (turned {camera['body_turn_deg']:.0f} degrees)" if camera["body_turn_deg"] is not None else "")
+              + (f"  listed: {truth['view']}" if truth.get("view") else "")
+              + (f"; shows poorly: {', '.join(camera['shows_poorly'])}" if camera.get("shows_poorly") else ""))
+        if truth.get("view"):
+            tally["view_listed"] += 1
+            tally["view_right"] += truth["view"] == camera["view"]
         v, fam = report["verdict"], report["familiarity"]
         print(f"  verdict: {v['label']}" + (f" {v['confidence']:.0%} ({'confident' if v['confident'] else 'not confident'})"
                                             if v["confidence"] is not None else "")
@@ -90,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     tally = bench_real(args.folder, read_list(args.list or args.folder / "clips.tsv"))
     print(f"\n{tally['clips']} clips: reps within one on {tally['reps_within_one']}/{tally['reps_listed']} listed, "
           f"exercise recognised on {tally['exercise_right']}/{tally['exercise_listed']} listed, "
+          f"camera's view read on {tally['view_right']}/{tally['view_listed']} listed, "
           f"{tally['reps_with_measures']}/{tally['reps']} reps with measures, "
           f"{tally['confident_while_unfamiliar']} confident verdicts on videos marked unlike the training videos")
     return 0
