@@ -45,20 +45,22 @@ def test_a_view_names_the_faults_it_shows_poorly_and_the_views_that_show_them():
     assert oblique["shows_poorly"] == [] and "every fault" in oblique["note"]
 
 
-def _scored(form_class: str, verdict: str) -> dict:
+def _scored(form_class: str, verdict: str, confident: bool = False) -> dict:
     issue = {"timestamp": "0:03", "issue": "Knees caving in on rep 2", "form_class": form_class, "reps": [2]}
     return {"sets": [{"issues": [issue] if form_class != "good_form" else []}], "recommendations": ["Keep at it."],
-            "verdict": {"label": verdict, "confidence": 0.8}}
+            "verdict": {"label": verdict, "confidence": 0.8, "confident": confident}}
 
 
 def test_a_report_marks_what_its_view_shows_poorly_and_keeps_the_rest():
     side = V.camera_view("squat", _shoulders_and_hips(85))
-    flagged = V.qualify(_scored("knee_valgus", "knee_valgus"), "squat", side)
+    flagged = V.qualify(_scored("knee_valgus", "knee_valgus", confident=True), "squat", side)
+    assert not flagged["verdict"]["confident"] and "from the side" in flagged["verdict"]["reason"]
     issue = flagged["sets"][0]["issues"][0]
     assert issue["view_hides_it"] and "shows this poorly" in issue["issue"]
     assert flagged["recommendations"] == ["Keep at it.", side["note"]]
-    seen = V.qualify(_scored("partial_depth", "partial_depth"), "squat", side)
+    seen = V.qualify(_scored("partial_depth", "partial_depth", confident=True), "squat", side)
     assert "view_hides_it" not in seen["sets"][0]["issues"][0] and "shown_poorly" not in seen["verdict"]
+    assert seen["verdict"]["confident"]
     good = V.qualify(_scored("good_form", "good_form"), "squat", V.camera_view("squat", _shoulders_and_hips(0)))
     assert good["verdict"]["shown_poorly"] == ["shallow depth", "chest collapsing forward",
                                                "bouncing out of the bottom"]

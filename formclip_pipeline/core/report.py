@@ -177,8 +177,9 @@ def render_html(report: dict, extras: dict) -> str:
         score_html = f"<div class='score' style='color:#5f6368'>No verdict</div><p>{e(v.get('reason', ''))}</p>"
     else:
         colour = "#1e8e3e" if overall >= 80 else "#f29900" if overall >= 60 else "#d93025"
+        doubt = v.get("reason") or f"under {v.get('threshold', 0):.0%}"
         sure = "" if not v else f"<p>{e(v['label'])}, {v['confidence']:.0%} " + \
-            ("(confident)" if v["confident"] else f"(not confident: under {v['threshold']:.0%})") + "</p>"
+            ("(confident)" if v["confident"] else f"(not confident: {e(doubt)})") + "</p>"
         score_html = f"<div class='score' style='color:{colour}'>{overall}<span style='font-size:.4em'>/100</span></div>{sure}"
     camera = report.get("camera")
     camera_html = f"<p><b>Camera:</b> {e(camera['note'])}</p>" if camera else ""

@@ -100,8 +100,9 @@ def camera_view(exercise: str, world: np.ndarray) -> dict:
 
 def qualify(result: dict, exercise: str, camera: dict) -> dict:
     """The scored result told what its camera sees poorly: an issue of a class the view hides is
-    marked and says so, a good-form verdict lists the faults it cannot vouch for, and the camera's
-    note joins the recommendations."""
+    marked and says so, a good-form verdict lists the faults it cannot vouch for, a verdict naming
+    such a fault is not confident whatever its probability, and the camera's note joins the
+    recommendations."""
     hidden = camera.get("shows_poorly") or []
     if not hidden:
         return result
@@ -112,7 +113,11 @@ def qualify(result: dict, exercise: str, camera: dict) -> dict:
                 issue["view_hides_it"] = True
                 issue["issue"] += (f"; a view {VIEW_WORDS[camera['view']]} shows this poorly, "
                                    f"so check it on another angle")
-    if result.get("verdict", {}).get("label") == GOOD_CLASS:
-        result["verdict"]["shown_poorly"] = [ex.form_class(c).issue for c in hidden]
+    verdict = result.get("verdict", {})
+    if verdict.get("label") == GOOD_CLASS:
+        verdict["shown_poorly"] = [ex.form_class(c).issue for c in hidden]
+    elif verdict.get("label") in hidden and verdict.get("confident"):
+        verdict.update(confident=False, reason=f"{ex.form_class(verdict['label']).issue} shows poorly from "
+                                                f"{VIEW_WORDS[camera['view']]}")
     result["recommendations"].append(camera["note"])
     return result

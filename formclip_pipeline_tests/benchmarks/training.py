@@ -4,7 +4,8 @@ Per exercise and strategy: held-out per-video balanced accuracy (binary) and mac
 training seconds and training frames per second, all on the same grouped split (the test videos are
 a separately rendered set, seed 4242, so the figures do not rest on one test video per class), and
 how many fit and test videos of each class they rest on. Pose strategies read BlazePose's landmarks
-of the same videos (and the detection rate per view is printed); CLIP strategies start from the
+of the same videos (the detection rate per view is printed, and the camera's view read from the
+pose against the view rendered); CLIP strategies start from the
 pretrained `formclip-tiny`. A ceiling, `pose_truth_ceiling`: a video-level linear model on the
 generator's own joint measurements at the same sampled frames. It shows what the labels allow when
 the pose is known exactly, so a gap between it and the strategies is the image model's, not the data's.
@@ -31,11 +32,13 @@ from formclip_pipeline.core import model as M
 from formclip_pipeline.core.metrics import scores
 from formclip_pipeline.core.annotate import template_annotations
 from formclip_pipeline.core.frames import extract_dataset, video_manifest
+from formclip_pipeline.core.pose import stack_landmarks
 from formclip_pipeline.core.pose_classifier import evaluate_pose_classifier, train_pose_classifier
 from formclip_pipeline.core.runs import evaluate_classifier
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
 from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset, truth_path
 from formclip_pipeline.core.train import TrainConfig, train_classifier
+from formclip_pipeline.core.views import body_turn, view_of
 
 
 def run_strategy(frames: pd.DataFrame, exercise: str, base: str, strategy: str, multi_class: bool,
@@ -180,6 +183,11 @@ def main() -> None:
             print(f"\n{ex}: videos per class\n{counts.to_string()}")
             found = poses.merge(videos[["video_sha256", "view"]], on="video_sha256").groupby("view")["detected"].mean()
             print(f"{ex}: lifter found by BlazePose, per view: {found.round(3).to_dict()}", flush=True)
+            read = videos["video_sha256"].map({sha: view_of(body_turn(stack_landmarks(g)[1]))
+                                               for sha, g in poses.groupby("video_sha256")}).fillna("not read")
+            views = pd.crosstab(pd.Series(videos["view"].to_numpy(), name="rendered"),
+                                pd.Series(read.to_numpy(), name="read from the pose"))
+            print(f"{ex}: the camera's view\n{views.to_string()}", flush=True)
             ceiling = pose_truth_ceiling(frames, ex)
             for multi_class in (False, True):
                 rows.append(ceiling[multi_class])
