@@ -344,8 +344,12 @@ def test_video_report_writes_reports_and_records_failures(squat_videos, squat_mo
                                 tags=videos_tag({key: (path, "squat")}))
         assert result.success
     rows = store.MetricsStore.at_home(tmp_path).query(
-                              "select video_sha256, status, reason, html_path from scored_videos order by status")
+        "select video_sha256, status, reason, html_path, camera_view from scored_videos order by status")
     assert list(rows["status"]) == ["failed", "ok"]
-    assert "not a video" in rows.loc[0, "reason"]
+    assert "not a video" in rows.loc[0, "reason"] and rows.loc[0, "camera_view"] is None
     assert Path(rows.loc[1, "html_path"]).exists()
-    assert len(list((tmp_path / "data" / "reports").glob("*.json"))) == 1
+    reports = list((tmp_path / "data" / "reports").glob("*.json"))
+    assert len(reports) == 1
+    # The table names the camera's view, as the report reads it, so videos filmed from a view that hides
+    # faults can be found with one query.
+    assert rows.loc[1, "camera_view"] == json.loads(reports[0].read_text())["camera"]["view"] is not None

@@ -40,7 +40,7 @@ def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: Loa
     path, exercise = video["path"], video.get("exercise")
     row = {"video_sha256": key, "path": path, "exercise": exercise, "status": "ok", "reason": None,
            "overall_score": None, "sets": None, "reps": None, "json_path": None, "html_path": None,
-           "model": None, "scored_at": datetime.now(timezone.utc)}
+           "model": None, "camera_view": None, "scored_at": datetime.now(timezone.utc)}
     if Path(path).exists() and file_sha256(path)[:16] != key:
         # Replaced since the sensor hashed it: the sensor sees the new content as a new video and
         # scores it once; scoring the new bytes under the old key would mislabel the report.
@@ -54,7 +54,7 @@ def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: Loa
         write_text(html_path, render_html(report, extras))
         row.update(exercise=report["exercise"], overall_score=report["overall_score"], sets=len(report["sets"]),
                    reps=sum(len(s["reps"]) for s in report["sets"]), json_path=str(json_path),
-                   html_path=str(html_path), model=report["model"]["ref"])
+                   html_path=str(html_path), model=report["model"]["ref"], camera_view=report["camera"]["view"])
         view = report["camera"]["view"]
         context.log.info(f"{os.path.basename(path)}: score {report['overall_score']}, {row['reps']} reps, "
                          f"camera {view or 'view not read'}; "
