@@ -33,6 +33,7 @@ test: setup
 bench: setup
 	$(PY) -m formclip_pipeline_tests.benchmarks.scoring
 	$(PY) -m formclip_pipeline_tests.benchmarks.training
+	$(PY) -m formclip_pipeline_tests.benchmarks.pose_reading
 	$(PY) -m formclip_pipeline_tests.benchmarks.cluster
 
 # Real footage is never in the repository: DIR is a folder of clips (and optionally LIST a TSV of
