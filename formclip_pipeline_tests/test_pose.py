@@ -7,7 +7,7 @@ import pytest
 
 from formclip_pipeline.core import measures as MS
 from formclip_pipeline.core.pose import INDEX, N_LANDMARKS, stack_landmarks
-from formclip_pipeline.core.synth.generate import truth_path
+from formclip_pipeline.core.synth.generate import truth_frames, truth_path
 
 
 def _landmarks(*frames: dict[str, tuple[float, float, float]], visible: float = 0.9):
@@ -103,7 +103,7 @@ def test_blazepose_follows_the_synthetic_lifter_and_the_measures_follow_the_trut
         image, world, detected = stack_landmarks(group)
         assert detected.mean() > 0.6, f"{name} ({truth['view']}): lifter found in {detected.mean():.0%} of samples"
         knee = MS.smoothed_measures(image, world)["knee_flexion"].to_numpy()
-        idx = np.minimum((group["timestamp"].to_numpy() * truth["fps"]).round().astype(int), truth["frame_count"] - 1)
+        idx = truth_frames(truth, group["timestamp"])
         true_flexion = 180 - np.asarray(truth["pose"]["knee_angle"])[idx]
         ok = ~np.isnan(knee)
         correlations.append(np.corrcoef(knee[ok], true_flexion[ok])[0, 1])

@@ -23,7 +23,7 @@ from formclip_pipeline.catalog import GOOD_CLASS, VIEWS, get_exercise
 from formclip_pipeline.core import measures as MS
 from formclip_pipeline.core.frames import extract_dataset, video_manifest
 from formclip_pipeline.core.pose import stack_landmarks
-from formclip_pipeline.core.synth.generate import VideoSpec, generate_dataset, truth_path
+from formclip_pipeline.core.synth.generate import VideoSpec, generate_dataset, truth_frames, truth_path
 
 KNEE_WITHIN, TRUNK_WITHIN = 25.0, 10.0
 
@@ -32,7 +32,7 @@ def read_against_truth(poses: pd.DataFrame, video: str) -> dict:
     """One video's readings against its truth, at the frames BlazePose was run on."""
     truth = json.loads(truth_path(video).read_text())
     poses = poses.reset_index(drop=True)
-    idx = np.minimum((poses["timestamp"].to_numpy() * truth["fps"]).round().astype(int), truth["frame_count"] - 1)
+    idx = truth_frames(truth, poses["timestamp"])
     image, world, detected = stack_landmarks(poses)
     read = MS.frame_measures(image, world)
     knee_true = 180.0 - np.asarray(truth["pose"]["knee_angle"], float)[idx]

@@ -36,7 +36,7 @@ from formclip_pipeline.core.pose import stack_landmarks
 from formclip_pipeline.core.pose_classifier import evaluate_pose_classifier, train_pose_classifier
 from formclip_pipeline.core.runs import evaluate_classifier
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
-from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset, truth_path
+from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset, truth_frames, truth_path
 from formclip_pipeline.core.train import TrainConfig, train_classifier
 from formclip_pipeline.core.views import body_turn, view_of
 
@@ -74,7 +74,7 @@ def pose_features(frames: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (video, form_class, split), group in frames.groupby(["video_path", "form_class", "split"]):
         truth = json.loads(truth_path(video).read_text())
-        idx = np.minimum((group["timestamp"].to_numpy() * truth["fps"]).round().astype(int), truth["frame_count"] - 1)
+        idx = truth_frames(truth, group["timestamp"])
         row = {"form_class": form_class, "test": split == "test"}
         for key, values in sorted(truth["pose"].items()):
             every = np.asarray(values, float)

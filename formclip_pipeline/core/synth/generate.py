@@ -43,6 +43,11 @@ def truth_path(video: str | Path) -> Path:
     return video.with_name(video.stem + ".truth.json")
 
 
+def truth_frames(truth: dict, timestamps) -> np.ndarray:
+    """The rendered frame each timestamp (seconds) falls on, to index the truth's per-frame series."""
+    return np.minimum((np.asarray(timestamps, float) * truth["fps"]).round().astype(int), truth["frame_count"] - 1)
+
+
 def _rng(*parts) -> np.random.Generator:
     """A generator seeded from the parts, stable across processes and Python versions."""
     words = [p if isinstance(p, int) else zlib.crc32(str(p).encode()) for p in parts]
