@@ -55,9 +55,8 @@ def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: Loa
         row.update(exercise=report["exercise"], overall_score=report["overall_score"], sets=len(report["sets"]),
                    reps=sum(len(s["reps"]) for s in report["sets"]), json_path=str(json_path),
                    html_path=str(html_path), model=report["model"]["ref"], camera_view=report["camera"]["view"])
-        view = report["camera"]["view"]
         context.log.info(f"{os.path.basename(path)}: score {report['overall_score']}, {row['reps']} reps, "
-                         f"camera {view or 'view not read'}; "
+                         f"camera {row['camera_view'] or 'view not read'}; "
                          + ("; ".join(f"{i['timestamp']} {i['issue']}" for s in report["sets"] for i in s["issues"])
                             or "no issues"))
     except (ScoreError, VideoError, KeyError) as exc:
