@@ -122,3 +122,54 @@ def test_contact_sheet_is_a_picture_of_every_video(squat_videos, tmp_path):
     img = Image.open(path)
     assert img.size == (320, 160)
     assert np.asarray(img).std() > 10
+
+
+def _side_view_scene(**overrides):
+    from dataclasses import replace
+
+    from formclip_pipeline.core.synth import render
+
+    rng = np.random.default_rng(5)
+    body = kinematics.Body.sample(rng)
+    scene = render.make_scene(rng, "squat", "side", body, size=(640, 360))
+    scene = replace(scene, gain=1.0, flicker=0.0, noise=np.zeros((1, 360, 640, 1), np.int16), skin=(230, 180, 120),
+                    shorts=(20, 40, 200), shirt=(30, 200, 40), **overrides)
+    return render, body, scene
+
+
+def test_the_nearer_solid_hides_the_farther_whatever_the_order_they_are_drawn_in():
+    render, _, scene = _side_view_scene()
+    cam = scene.camera
+    toward = (cam.position - cam.target) / np.linalg.norm(cam.position - cam.target)
+    near, far = cam.target + 0.3 * toward, cam.target - 0.3 * toward
+    for order in ((near, far), (far, near)):
+        solids = render._Solids(cam, np.zeros(3), light=np.array([0.0, 1.0, 0.0]))
+        for centre in order:
+            solids.ball(centre, 0.1, (200, 0, 0) if centre is near else (0, 0, 200), "ball")
+        middle = solids.colour[cam.height // 2, cam.width // 2]
+        assert middle[0] > 0 and middle[2] == 0, order
+
+
+def test_a_solid_lit_from_above_is_brighter_on_top():
+    render, _, scene = _side_view_scene()
+    cam = scene.camera
+    solids = render._Solids(cam, np.zeros(3), light=np.array([0.0, 1.0, 0.0]))
+    solids.ball(cam.target, 0.15, (200, 200, 200), "ball")
+    xy, z = cam.project(cam.target[None], np.zeros(3))
+    x, y = int(xy[0, 0]), int(xy[0, 1])
+    reach = int(0.15 * cam.focal / z[0] * 0.7)
+    assert solids.colour[y - reach, x].sum() > solids.colour[y + reach, x].sum() + 60
+
+
+@pytest.mark.parametrize("hem", [0.5, 0.9])
+def test_shorts_cover_the_thigh_down_to_their_hem_and_the_skin_shows_below(hem):
+    render, body, scene = _side_view_scene(shorts_hem=hem, leggings=False)
+    pose = kinematics.squat(body, 0.0, False, None, 0.0)
+    frame = render.draw_pose(scene, body, pose, np.zeros(3))
+    near = min("lr", key=lambda s: np.linalg.norm(pose.joints[f"knee_{s}"] - scene.camera.position))
+    hip, knee = pose.joints[f"hip_{near}"], pose.joints[f"knee_{near}"]
+    # Half way down the shorts, and half way from their hem to the knee.
+    xy, _ = scene.camera.project(np.stack([hip + f * (knee - hip) for f in (hem / 2, (hem + 1) / 2)]), np.zeros(3))
+    covered, bare = (frame[int(y), int(x)].astype(int) for x, y in xy)
+    assert covered[2] > covered[0], covered  # the shorts' blue
+    assert bare[0] > bare[2], bare  # the skin's warm tone

@@ -6,8 +6,8 @@ reads with the generator's truth at the same frames: over all frames (correlatio
 bottom (the frames in the top fifth of the true knee flexion). A video's knee is read well at the
 bottom when within 25 degrees of the truth there, its trunk when within 10. Prints; asserts nothing.
 
-It is the probe for the renderer's lifter: BlazePose loses the legs of about half the side-view
-synthetic deadlifts at the bottom, where it follows real lifters folded as deep (docs/benchmarks.md).
+It is the probe for the renderer's lifter: BlazePose still loses the legs of some side-view synthetic
+deadlifts at the bottom, where it follows real lifters folded as deep (docs/benchmarks.md).
 """
 from __future__ import annotations
 

@@ -47,8 +47,8 @@ class Camera:
         u = np.cross(r, f)
         return r, u, f
 
-    def project(self, pts: np.ndarray, shake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r, u, f = self.basis(shake)
+    def project(self, pts: np.ndarray, shake: np.ndarray, basis=None) -> tuple[np.ndarray, np.ndarray]:
+        r, u, f = self.basis(shake) if basis is None else basis
         v = pts - self.position
         zc = np.maximum(v @ f, 0.05)
         px = self.width / 2 + self.focal * (v @ r) / zc
@@ -74,6 +74,9 @@ class Scene:
     yaw_deg: float
     hair: tuple = (40, 30, 20)
     plate_radius: float = PLATE_RADIUS
+    shorts_hem: float = 1.0  # how far down the thigh the shorts reach, as a fraction of it from the hip
+    sleeve_hem: float = 0.45  # how far down the upper arm the sleeves reach (0: sleeveless)
+    leggings: bool = False  # the legs covered to the ankle
 
     @property
     def size(self) -> tuple[int, int]:
@@ -202,6 +205,11 @@ def make_scene(rng: np.random.Generator, exercise: str, view: str, body: Body,
         hair=HAIR[int(rng.integers(0, len(HAIR)))],
         # Iron plates are smaller than bumpers; a deadlift bar rests on full-size plates.
         plate_radius=PLATE_RADIUS if exercise == "deadlift" else float(rng.uniform(0.16, PLATE_RADIUS)),
+        # Lifters wear what they like. Where cloth meets skin a pose model may see a knee or an elbow,
+        # so one cut for everybody would let it learn the hem instead of the joint.
+        shorts_hem=float(rng.uniform(0.45, 1.0)),
+        sleeve_hem=float(rng.uniform(0.25, 0.6)) if rng.random() < 0.8 else 0.0,
+        leggings=bool(rng.random() < 0.2),
     )
 
 
@@ -210,15 +218,109 @@ def _disc(center: np.ndarray, radius: float, n: int = 14) -> np.ndarray:
     return center + np.stack([np.zeros(n), radius * np.cos(a), radius * np.sin(a)], axis=1)
 
 
-LIMBS = [  # (from, to, radius factor at `from`, at `to`, colour key): limbs taper as real ones do
-    ("ankle", "knee", 0.75, 1.15, "skin"), ("knee", "hip", 1.2, 1.7, "shorts"),
-    ("shoulder", "elbow", 1.05, 0.85, "shirt"), ("elbow", "wrist", 0.85, 0.65, "skin"),
-    ("heel", "toe", 0.75, 0.6, "shoes"),
+LIMBS = [  # (from, to, radius at each end in limb radii): bare limbs, tapering as real ones do
+    ("ankle", "knee", 0.69, 1.03), ("knee", "hip", 1.12, 1.62),
+    ("shoulder", "elbow", 0.97, 0.69), ("elbow", "wrist", 0.72, 0.5),
 ]
+CLOTH = 1.06  # cloth stands this much proud of the limb it covers
 
 
-def _face(cam: Camera, shake: np.ndarray, pose: Pose, body: Body):
-    """Where hair, skin and the facial features fall on the head, seen from the camera.
+class _Solids:
+    """The lifter's body as lit solids drawn pixel by pixel with a depth buffer.
+
+    Limbs, trunk and head are round cones (a cone between two spheres) shaded by a light from above,
+    so the body reads as one volume with overlapping, shaded parts. A pose model loses the legs and
+    hips of a lifter folded into a hinge when they are flat-coloured strokes painted back to front.
+    """
+
+    def __init__(self, cam: Camera, shake: np.ndarray, light: np.ndarray):
+        self.cam, self.shake = cam, shake
+        self.basis = self.r, self.u, self.f = cam.basis(shake)
+        l_cam = np.array([light @ self.r, light @ self.u, light @ self.f])
+        self.light = l_cam / np.linalg.norm(l_cam)
+        h, w = cam.height, cam.width
+        self.depth = np.full((h, w), np.inf, np.float32)
+        self.colour = np.zeros((h, w, 3), np.float32)
+        self.part = np.full((h, w), -1, np.int16)
+        self.parts: list[str] = []
+
+    def cone(self, a: np.ndarray, b: np.ndarray, ra: float, rb: float, colour, name: str = "", tint=None,
+             cut: bool = False):
+        """A round cone from world point `a` (radius `ra`) to `b` (radius `rb`), in `colour`;
+        `tint(normal_world)` may return a second colour and where to use it (hair on a head); `cut`
+        ends it flat at both ends, as a hem is, instead of rounding them."""
+        cam = self.cam
+        xy, z = cam.project(np.stack([a, b]), self.shake, self.basis)
+        if min(z) <= 0.06:
+            return
+        (ax, ay), (bx, by) = xy
+        pa, pb = ra * cam.focal / z[0], rb * cam.focal / z[1]
+        reach = max(pa, pb) + 1
+        x0, x1 = int(max(0, min(ax, bx) - reach)), int(min(cam.width, max(ax, bx) + reach + 1))
+        y0, y1 = int(max(0, min(ay, by) - reach)), int(min(cam.height, max(ay, by) + reach + 1))
+        if x1 <= x0 or y1 <= y0:
+            return
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
+        dx_ab, dy_ab = bx - ax, by - ay
+        along = ((xs - ax) * dx_ab + (ys - ay) * dy_ab) / max(dx_ab * dx_ab + dy_ab * dy_ab, 1e-6)
+        t = np.clip(along, 0.0, 1.0)
+        ox, oy = xs - (ax + t * dx_ab), ys - (ay + t * dy_ab)
+        rad = pa + t * (pb - pa)
+        d2 = (ox * ox + oy * oy) / (rad * rad)
+        inside = d2 < 1.0
+        if cut:
+            inside &= (along >= 0.0) & (along <= 1.0)
+        if not inside.any():
+            return
+        bulge = np.sqrt(np.maximum(0.0, 1.0 - d2))
+        surface = (z[0] + t * (z[1] - z[0])) - bulge * (ra + t * (rb - ra))
+        window = (slice(y0, y1), slice(x0, x1))
+        nearer = inside & (surface < self.depth[window])
+        if not nearer.any():
+            return
+        nx, ny, nz = ox / rad, -oy / rad, -bulge
+        lit = np.maximum(0.0, nx * self.light[0] + ny * self.light[1] + nz * self.light[2])
+        # Ambient, direct light, and a darker rim where the surface turns away from the camera.
+        shade = (0.42 + 0.62 * lit) * (0.72 + 0.28 * bulge)
+        base = np.broadcast_to(np.asarray(colour, np.float32), nx.shape + (3,))
+        if tint is not None:
+            normal = nx[..., None] * self.r + ny[..., None] * self.u + nz[..., None] * self.f
+            second, where = tint(normal)
+            base = np.where(where[..., None], np.asarray(second, np.float32), base)
+        self.depth[window][nearer] = surface[nearer]
+        self.colour[window][nearer] = (base * shade[..., None])[nearer]
+        if name not in self.parts:
+            self.parts.append(name)
+        self.part[window][nearer] = self.parts.index(name)
+
+    def ball(self, c: np.ndarray, radius: float, colour, name: str = "", tint=None):
+        self.cone(c, c, radius, radius, colour, name, tint)
+
+    def disc(self, outline: np.ndarray, colour, edge):
+        """A flat plate: its projected outline at the depth of its centre."""
+        xy, z = self.cam.project(outline, self.shake, self.basis)
+        if min(z) <= 0.06:
+            return
+        x0, y0 = np.floor(xy.min(0)).astype(int)
+        x1, y1 = np.ceil(xy.max(0)).astype(int) + 1
+        x0, y0 = max(x0, 0), max(y0, 0)
+        x1, y1 = min(x1, self.cam.width), min(y1, self.cam.height)
+        if x1 <= x0 or y1 <= y0:
+            return
+        mask = Image.new("L", (x1 - x0, y1 - y0), 0)
+        ImageDraw.Draw(mask).polygon([(p[0] - x0, p[1] - y0) for p in xy], fill=2, outline=1)
+        m = np.asarray(mask)
+        window = (slice(y0, y1), slice(x0, x1))
+        nearer = (m > 0) & (float(z.mean()) < self.depth[window])
+        self.depth[window][nearer] = float(z.mean())
+        self.colour[window][nearer & (m == 2)] = colour
+        self.colour[window][nearer & (m == 1)] = edge
+        self.part[window][nearer] = -2
+
+
+def _face(cam: Camera, shake: np.ndarray, pose: Pose, body: Body) -> list[tuple[str, tuple, float]]:
+    """The facial features on the side of the head facing the camera: (what, where in the image, size
+    in head radii).
 
     The face looks along the body's forward direction, tilted with the neck. Pose detectors key on
     the face first, so a lifter without one is found far less often than a person would be.
@@ -232,83 +334,51 @@ def _face(cam: Camera, shake: np.ndarray, pose: Pose, body: Body):
     r = body.head_radius
     to_cam = cam.position - j["head"]
     to_cam = to_cam / np.linalg.norm(to_cam)
-    spots = {
-        "hair": j["head"] + r * (0.25 * up - 0.3 * fwd),
-        "skin": j["head"] + r * (0.18 * fwd - 0.1 * up),
-    }
     feats = [("eye", 0.9 * fwd + 0.38 * lat + 0.2 * up, 0.13), ("eye", 0.9 * fwd - 0.38 * lat + 0.2 * up, 0.13),
              ("brow", 0.85 * fwd + 0.38 * lat + 0.42 * up, 0.12), ("brow", 0.85 * fwd - 0.38 * lat + 0.42 * up, 0.12),
              ("nose", 1.05 * fwd - 0.05 * up, 0.12), ("mouth", 0.88 * fwd - 0.45 * up, 0.14),
              ("ear", 0.98 * lat, 0.2), ("ear", -0.98 * lat, 0.2)]
-    pts = np.stack([spots["hair"], spots["skin"]] + [j["head"] + r * v for _, v, _ in feats])
-    xy, _ = cam.project(pts, shake)
-    features = []
-    for (what, v, size), p in zip(feats, xy[2:]):
-        if float(np.dot(v / np.linalg.norm(v), to_cam)) > 0.15:  # on the side of the head facing the camera
-            features.append((what, tuple(p), size))
-    return tuple(xy[0]), tuple(xy[1]), features
+    xy, _ = cam.project(np.stack([j["head"] + r * v for _, v, _ in feats]), shake)
+    return [(what, tuple(p), size) for (what, v, size), p in zip(feats, xy)
+            if float(np.dot(v / np.linalg.norm(v), to_cam)) > 0.15]  # on the side of the head facing the camera
+
+
+def _draw_face(solids: _Solids, scene: Scene, body: Body, pose: Pose):
+    """The eyes, nose, mouth and ears, where the head is the nearest thing: an arm in front hides them."""
+    if "head" not in solids.parts:
+        return
+    cam = solids.cam
+    hxy, hz = cam.project(pose.joints["head"][None], solids.shake, solids.basis)
+    hr = body.head_radius * cam.focal / hz[0]
+    x0, y0 = (max(0, int(c - 1.3 * hr)) for c in hxy[0])
+    x1, y1 = min(cam.width, int(hxy[0, 0] + 1.3 * hr) + 1), min(cam.height, int(hxy[0, 1] + 1.3 * hr) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return
+    face, mask = Image.new("RGB", (x1 - x0, y1 - y0)), Image.new("L", (x1 - x0, y1 - y0), 0)
+    fd, md = ImageDraw.Draw(face), ImageDraw.Draw(mask)
+    for what, (fx, fy), size in _face(cam, solids.shake, pose, body):
+        fx, fy, fr = fx - x0, fy - y0, max(1.0, hr * size)
+        colour = {"eye": (30, 25, 25), "mouth": _shade(scene.skin, 0.55), "nose": _shade(scene.skin, 0.8),
+                  "ear": _shade(scene.skin, 0.85), "brow": scene.hair}[what]
+        for draw, fill in ((fd, colour), (md, 255)):
+            if what in ("mouth", "brow"):
+                draw.line([fx - fr * 1.6, fy, fx + fr * 1.6, fy], fill=fill, width=max(1, int(fr * 0.6)))
+            else:
+                draw.ellipse([fx - fr, fy - fr, fx + fr, fy + fr], fill=fill)
+    window = (slice(y0, y1), slice(x0, x1))
+    on_head = (np.asarray(mask) > 0) & (solids.part[window] == solids.parts.index("head"))
+    solids.colour[window][on_head] = np.asarray(face, np.float32)[on_head] * 0.9
 
 
 def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
     """One frame as an HxWx3 uint8 array."""
     cam = scene.camera
-    names = list(pose.joints)
-    pts = np.stack([pose.joints[n] for n in names])
-    xy, zc = cam.project(pts, shake)
-    P = {n: (xy[i], zc[i]) for i, n in enumerate(names)}
-    scale = cam.focal
-
-    def px(n):
-        return tuple(P[n][0])
-
-    items = []  # (depth, kind, payload)
-    colours = {"skin": scene.skin, "shirt": scene.shirt, "shorts": scene.shorts, "shoes": scene.shoes}
-    # Far-side limbs are darker so left and right read apart, as under real light.
-    sides = sorted(("l", "r"), key=lambda s: -P[f"hip_{s}"][1])
-    for rank, s in enumerate(sides):
-        k = 0.72 if rank == 0 else 1.0
-        for a, b, ra, rb, ck in LIMBS:
-            za = (P[f"{a}_{s}"][1] + P[f"{b}_{s}"][1]) / 2
-            pa, pb = np.array(px(f"{a}_{s}")), np.array(px(f"{b}_{s}"))
-            for t0, t1, rf in ((0.0, 0.5, ra), (0.5, 1.0, rb)):
-                width = max(2, int(2 * body.limb_radius * rf * scale / za))
-                seg = [tuple(pa + (pb - pa) * t0), tuple(pa + (pb - pa) * t1)]
-                items.append((za, "seg", (seg, width, _shade(colours[ck], k))))
-            if b == "wrist":  # a hand: a mitt past the wrist, along the forearm
-                hand = pb + (pb - pa) * 0.18
-                hr = max(2.0, 1.1 * body.limb_radius * scale / za)
-                items.append((za - 0.005, "hand", (tuple(hand), hr, _shade(scene.skin, k))))
-    zt = float(np.mean([P[n][1] for n in ("pelvis", "mid_spine", "neck")]))
-    tw = max(3, int(body.torso_depth * scale / zt))
-    quad = [px("hip_l"), px("hip_r"), px("shoulder_r"), px("shoulder_l")]
-    # Hips and seat: a volume behind and below the pelvis in the shorts' colour. Without it the
-    # trunk ends in a stick at the hip and a pose model puts the hip joint too high in a deep squat.
     j = pose.joints
-    trunk_up = j["neck"] - j["pelvis"]
-    trunk_up = trunk_up / (np.linalg.norm(trunk_up) + 1e-9)
-    facing = np.array([0.0, -trunk_up[2], trunk_up[1]])
-    seat = j["pelvis"] - facing * body.torso_depth * 0.3 - trunk_up * body.torso_depth * 0.1
-    sxy, sz = cam.project(np.stack([seat, seat + np.array([body.hip_width * 0.75, 0.0, 0.0])]), shake)
-    seat_r = max(3.0, float(np.hypot(*(sxy[1] - sxy[0]))), body.torso_depth * 0.55 * scale / float(sz[0]))
-    items.append((zt + 0.005, "seat", (tuple(sxy[0]), seat_r)))
-    items.append((zt, "torso", (quad, [px("pelvis"), px("mid_spine"), px("neck")], tw)))
-    zh = P["head"][1]
-    hr = body.head_radius * scale / zh
-    items.append((zh - 0.01, "head", (px("head"), hr, [px("neck"), px("head")], max(2, int(tw * 0.35)),
-                                      _face(cam, shake, pose, body))))
-    if pose.bar is not None:
-        ends = np.stack([pose.bar + [BAR_HALF_LENGTH, 0, 0], pose.bar - [BAR_HALF_LENGTH, 0, 0]])
-        bxy, bz = cam.project(ends, shake)
-        items.append((float(bz.mean()) - 0.02, "bar", ([tuple(bxy[0]), tuple(bxy[1])], max(2, int(0.03 * scale / bz.mean())))))
-        for sign in (1, -1):
-            for off, rad in ((PLATE_OFFSET, scene.plate_radius), (PLATE_OFFSET + 0.05, scene.plate_radius * 0.8)):
-                disc = _disc(pose.bar + [sign * off, 0, 0], rad)
-                dxy, dz = cam.project(disc, shake)
-                items.append((float(dz.mean()), "plate", [tuple(p) for p in dxy]))
+    h = body.height
     img = Image.fromarray(scene.background)
     d = ImageDraw.Draw(img)
     # Contact shadow under the lifter.
-    feet = np.stack([pose.joints["ankle_l"], pose.joints["ankle_r"]]).mean(0) * [1, 0, 1]
+    feet = np.stack([j["ankle_l"], j["ankle_r"]]).mean(0) * [1, 0, 1]
     shadow = np.stack([feet + [dx, 0, dz] for dx, dz in ((-0.45, 0), (0.45, 0), (0, -0.35), (0, 0.5))])
     sxy, _ = cam.project(shadow, shake)
     d.ellipse([sxy[:, 0].min(), sxy[:, 1].min() - 2, sxy[:, 0].max(), sxy[:, 1].max() + 2], fill=_shade(scene.background[-1, 0], 0.6))
@@ -323,50 +393,65 @@ def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.r
         d.polygon([tuple(bxy[i]) for i in (0, 1, 3, 2)], fill=_shade(scene.bench_colour, 0.6))
         d.polygon([tuple(bxy[i]) for i in (4, 5, 7, 6)], fill=_shade(scene.bench_colour, 0.6))
         d.polygon(top, fill=scene.bench_colour)
-    for _, kind, payload in sorted(items, key=lambda it: -it[0]):
-        if kind == "seg":
-            # A limb is a lit cylinder: darker at its edges, brightest along the middle.
-            pts2, width, colour = payload
-            for k, shade in ((1.0, 0.7), (0.65, 1.0), (0.25, 1.2)):
-                wk = max(1, int(round(width * k)))
-                c = _shade(colour, shade)
-                d.line(pts2, fill=c, width=wk)
-                for p in pts2:
-                    d.ellipse([p[0] - wk / 2, p[1] - wk / 2, p[0] + wk / 2, p[1] + wk / 2], fill=c)
-        elif kind == "seat":
-            c, r = payload
-            d.ellipse([c[0] - r, c[1] - r * 0.85, c[0] + r, c[1] + r * 0.85], fill=scene.shorts)
-        elif kind == "torso":
-            quad, spine, width = payload
-            d.polygon(quad, fill=scene.shirt)
-            d.line(spine, fill=scene.shirt, width=width, joint="curve")
-            for p in spine:
-                d.ellipse([p[0] - width / 2, p[1] - width / 2, p[0] + width / 2, p[1] + width / 2], fill=scene.shirt)
-        elif kind == "hand":
-            c, r, colour = payload
-            d.ellipse([c[0] - r, c[1] - r, c[0] + r, c[1] + r], fill=colour)
-        elif kind == "head":
-            c, r, neck, nw, face = payload
-            d.line(neck, fill=scene.skin, width=nw)
-            hair_c, skin_c, features = face
-            d.ellipse([hair_c[0] - r * 1.04, hair_c[1] - r * 1.04, hair_c[0] + r * 1.04, hair_c[1] + r * 1.04],
-                      fill=scene.hair)
-            d.ellipse([skin_c[0] - r * 0.92, skin_c[1] - r * 0.92, skin_c[0] + r * 0.92, skin_c[1] + r * 0.92],
-                      fill=scene.skin)
-            for what, (fx, fy), size in features:
-                fr = max(1.0, r * size)
-                colour = {"eye": (30, 25, 25), "mouth": _shade(scene.skin, 0.55), "nose": _shade(scene.skin, 0.8),
-                          "ear": _shade(scene.skin, 0.85), "brow": scene.hair}[what]
-                if what in ("mouth", "brow"):
-                    d.line([fx - fr * 1.6, fy, fx + fr * 1.6, fy], fill=colour, width=max(1, int(fr * 0.6)))
-                else:
-                    d.ellipse([fx - fr, fy - fr, fx + fr, fy + fr], fill=colour)
-        elif kind == "bar":
-            pts2, width = payload
-            d.line(pts2, fill=(150, 150, 155), width=width)
-        elif kind == "plate":
-            d.polygon(payload, fill=scene.plate, outline=_shade(scene.plate, 0.6))
-    arr = np.asarray(img, dtype=np.int16)
+
+    solids = _Solids(cam, shake, light=np.array([0.25, 1.0, 0.35]))
+    trunk_up = j["neck"] - j["pelvis"]
+    trunk_up = trunk_up / (np.linalg.norm(trunk_up) + 1e-9)
+    facing = np.array([0.0, -trunk_up[2], trunk_up[1]])
+    lr = body.limb_radius
+    # The far side sits a little in shadow, as under real light, so left and right read apart.
+    sides = sorted(("l", "r"), key=lambda s: -float(np.linalg.norm(j[f"hip_{s}"] - cam.position)))
+    for rank, s in enumerate(sides):
+        k = 0.85 if rank == 0 else 1.0
+        at = {name: j[f"{name}_{s}"] for name in ("ankle", "knee", "hip", "heel", "toe", "shoulder", "elbow", "wrist")}
+        skin = _shade(scene.skin, k)
+        for a, b, ra, rb in LIMBS:
+            solids.cone(at[a], at[b], ra * lr, rb * lr, skin, a)
+        forearm = (at["wrist"] - at["elbow"]) / (np.linalg.norm(at["wrist"] - at["elbow"]) + 1e-9)
+        solids.ball(at["wrist"] + forearm * 1.1 * lr, 0.69 * lr, skin, "hand")
+        shorts, shirt, shoes = (_shade(c, k) for c in (scene.shorts, scene.shirt, scene.shoes))
+        hem = 1.0 if scene.leggings else scene.shorts_hem
+        solids.cone(at["hip"], at["hip"] + hem * (at["knee"] - at["hip"]), CLOTH * 1.62 * lr,
+                    CLOTH * (1.62 - 0.5 * hem) * lr, shorts, "shorts", cut=not scene.leggings)
+        if scene.leggings:
+            solids.cone(at["knee"], at["ankle"], CLOTH * 1.03 * lr, CLOTH * 0.69 * lr, shorts, "shorts")
+        solids.ball(at["hip"] - facing * 1.1 * lr - trunk_up * 0.3 * lr, 1.72 * lr, shorts, "seat")
+        solids.ball(at["shoulder"], 1.06 * lr, shirt if scene.sleeve_hem else skin, "shoulder")
+        if scene.sleeve_hem:
+            solids.cone(at["shoulder"], at["shoulder"] + scene.sleeve_hem * (at["elbow"] - at["shoulder"]),
+                        CLOTH * 0.97 * lr, CLOTH * (0.97 - 0.28 * scene.sleeve_hem) * lr, shirt, "sleeve", cut=True)
+        solids.cone(at["heel"], at["toe"], 0.69 * lr, 0.56 * lr, shoes, "foot")
+        solids.cone(at["ankle"], (at["heel"] + at["toe"]) / 2, 0.69 * lr, 0.62 * lr, shoes, "foot")
+    # The trunk: three columns side by side from the hips to the chest, giving it a rounded-box section
+    # (broad seen from the front, deep seen from the side) that bends with the spine.
+    across_hips = (j["hip_l"] - j["hip_r"]) / (np.linalg.norm(j["hip_l"] - j["hip_r"]) + 1e-9)
+    across_chest = (j["shoulder_l"] - j["shoulder_r"]) / (np.linalg.norm(j["shoulder_l"] - j["shoulder_r"]) + 1e-9)
+    across_waist = (across_hips + across_chest) / np.linalg.norm(across_hips + across_chest)
+    deep = body.torso_depth / 2
+    top = j["neck"] - trunk_up * 0.03 * h
+    for side in (-1.0, 0.0, 1.0):
+        hip_pt = j["pelvis"] + side * (0.085 * h - deep) * across_hips
+        waist_pt = j["mid_spine"] + side * (0.08 * h - deep) * across_waist
+        chest_pt = top + side * (0.095 * h - deep) * across_chest
+        solids.cone(hip_pt, waist_pt, deep, deep * 0.92, scene.shirt, "trunk")
+        solids.cone(waist_pt, chest_pt, deep * 0.92, deep * 1.02, scene.shirt, "trunk")
+    solids.cone(j["neck"], j["head"], 0.88 * lr, 0.81 * lr, scene.skin, "neck")
+    up = j["head"] - j["neck"]
+    up = up / (np.linalg.norm(up) + 1e-9)
+    fwd = np.array([0.0, -up[2], up[1]])
+    hair_dir = (0.75 * up - 0.65 * fwd) / np.linalg.norm(0.75 * up - 0.65 * fwd)
+    solids.ball(j["head"], body.head_radius, scene.skin, "head",
+                tint=lambda n: (scene.hair, n @ hair_dir > 0.3))
+    if pose.bar is not None:
+        solids.cone(pose.bar + [BAR_HALF_LENGTH, 0, 0], pose.bar - [BAR_HALF_LENGTH, 0, 0], 0.014, 0.014,
+                    (150, 150, 155), "bar")
+        for sign in (1, -1):
+            for off, rad in ((PLATE_OFFSET, scene.plate_radius), (PLATE_OFFSET + 0.05, scene.plate_radius * 0.8)):
+                solids.disc(_disc(pose.bar + [sign * off, 0, 0], rad), scene.plate, _shade(scene.plate, 0.6))
+    _draw_face(solids, scene, body, pose)
+    arr = np.asarray(img, dtype=np.float32).copy()
+    drawn = np.isfinite(solids.depth)
+    arr[drawn] = solids.colour[drawn]
     gain = scene.gain * (1 + (rng.uniform(-scene.flicker, scene.flicker) if rng is not None else 0.0))
     noise = scene.noise[int(rng.integers(0, len(scene.noise))) if rng is not None else 0]
     return np.clip(arr * gain + noise, 0, 255).astype(np.uint8)
