@@ -260,24 +260,29 @@ class _Solids:
         y0, y1 = int(max(0, min(ay, by) - reach)), int(min(cam.height, max(ay, by) + reach + 1))
         if x1 <= x0 or y1 <= y0:
             return
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
+        xs = np.arange(x0, x1, dtype=np.float32)[None, :] + 0.5
+        ys = np.arange(y0, y1, dtype=np.float32)[:, None] + 0.5
         dx_ab, dy_ab = bx - ax, by - ay
         along = ((xs - ax) * dx_ab + (ys - ay) * dy_ab) / max(dx_ab * dx_ab + dy_ab * dy_ab, 1e-6)
         t = np.clip(along, 0.0, 1.0)
         ox, oy = xs - (ax + t * dx_ab), ys - (ay + t * dy_ab)
         rad = pa + t * (pb - pa)
-        d2 = (ox * ox + oy * oy) / (rad * rad)
-        inside = d2 < 1.0
+        inside = ox * ox + oy * oy < rad * rad
         if cut:
             inside &= (along >= 0.0) & (along <= 1.0)
-        if not inside.any():
+        # From here on only the pixels the cone covers: most of its bounding box is not the cone.
+        iy, ix = np.nonzero(inside)
+        if not len(iy):
             return
+        t, ox, oy, rad = (v[iy, ix] for v in (t, ox, oy, rad))
+        d2 = (ox * ox + oy * oy) / (rad * rad)
         bulge = np.sqrt(np.maximum(0.0, 1.0 - d2))
         surface = (z[0] + t * (z[1] - z[0])) - bulge * (ra + t * (rb - ra))
-        window = (slice(y0, y1), slice(x0, x1))
-        nearer = inside & (surface < self.depth[window])
+        depth = self.depth[y0:y1, x0:x1]
+        nearer = surface < depth[iy, ix]
         if not nearer.any():
             return
+        iy, ix, surface, ox, oy, rad, bulge = (v[nearer] for v in (iy, ix, surface, ox, oy, rad, bulge))
         nx, ny, nz = ox / rad, -oy / rad, -bulge
         lit = np.maximum(0.0, nx * self.light[0] + ny * self.light[1] + nz * self.light[2])
         # Ambient, direct light, and a darker rim where the surface turns away from the camera.
@@ -287,11 +292,11 @@ class _Solids:
             normal = nx[..., None] * self.r + ny[..., None] * self.u + nz[..., None] * self.f
             second, where = tint(normal)
             base = np.where(where[..., None], np.asarray(second, np.float32), base)
-        self.depth[window][nearer] = surface[nearer]
-        self.colour[window][nearer] = (base * shade[..., None])[nearer]
+        depth[iy, ix] = surface
+        self.colour[y0:y1, x0:x1][iy, ix] = base * shade[..., None]
         if name not in self.parts:
             self.parts.append(name)
-        self.part[window][nearer] = self.parts.index(name)
+        self.part[y0:y1, x0:x1][iy, ix] = self.parts.index(name)
 
     def ball(self, c: np.ndarray, radius: float, colour, name: str = "", tint=None):
         self.cone(c, c, radius, radius, colour, name, tint)
