@@ -242,6 +242,7 @@ class _Solids:
         self.depth = np.full((h, w), np.inf, np.float32)
         self.colour = np.zeros((h, w, 3), np.float32)
         self.part = np.full((h, w), -1, np.int16)
+        self.box = [h, w, 0, 0]  # rows and columns drawn on so far: y0, x0, y1, x1
         self.parts: list[str] = []
 
     def cone(self, a: np.ndarray, b: np.ndarray, ra: float, rb: float, colour, name: str = "", tint=None,
@@ -297,6 +298,11 @@ class _Solids:
         if name not in self.parts:
             self.parts.append(name)
         self.part[y0:y1, x0:x1][iy, ix] = self.parts.index(name)
+        self._drew(y0 + int(iy.min()), x0 + int(ix.min()), y0 + int(iy.max()) + 1, x0 + int(ix.max()) + 1)
+
+    def _drew(self, y0: int, x0: int, y1: int, x1: int):
+        b = self.box
+        self.box = [min(b[0], y0), min(b[1], x0), max(b[2], y1), max(b[3], x1)]
 
     def ball(self, c: np.ndarray, radius: float, colour, name: str = "", tint=None):
         self.cone(c, c, radius, radius, colour, name, tint)
@@ -321,6 +327,8 @@ class _Solids:
         self.colour[window][nearer & (m == 2)] = colour
         self.colour[window][nearer & (m == 1)] = edge
         self.part[window][nearer] = -2
+        if nearer.any():
+            self._drew(y0, x0, y1, x1)
 
 
 def _face(cam: Camera, shake: np.ndarray, pose: Pose, body: Body) -> list[tuple[str, tuple, float]]:
@@ -454,9 +462,11 @@ def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.r
             for off, rad in ((PLATE_OFFSET, scene.plate_radius), (PLATE_OFFSET + 0.05, scene.plate_radius * 0.8)):
                 solids.disc(_disc(pose.bar + [sign * off, 0, 0], rad), scene.plate, _shade(scene.plate, 0.6))
     _draw_face(solids, scene, body, pose)
-    arr = np.asarray(img, dtype=np.float32).copy()
-    drawn = np.isfinite(solids.depth)
-    arr[drawn] = solids.colour[drawn]
+    arr = np.array(img, dtype=np.float32)
+    y0, x0, y1, x1 = solids.box  # only the part of the frame the solids cover
+    region = arr[y0:y1, x0:x1]
+    drawn = np.isfinite(solids.depth[y0:y1, x0:x1])
+    region[drawn] = solids.colour[y0:y1, x0:x1][drawn]
     gain = scene.gain * (1 + (rng.uniform(-scene.flicker, scene.flicker) if rng is not None else 0.0))
     noise = scene.noise[int(rng.integers(0, len(scene.noise))) if rng is not None else 0]
     return np.clip(arr * gain + noise, 0, 255).astype(np.uint8)
