@@ -218,11 +218,20 @@ def _disc(center: np.ndarray, radius: float, n: int = 14) -> np.ndarray:
     return center + np.stack([np.zeros(n), radius * np.cos(a), radius * np.sin(a)], axis=1)
 
 
-LIMBS = [  # (from, to, radius at each end in limb radii): bare limbs, tapering as real ones do
-    ("ankle", "knee", 0.69, 1.03), ("knee", "hip", 1.12, 1.62),
-    ("shoulder", "elbow", 0.97, 0.69), ("elbow", "wrist", 0.72, 0.5),
-]
+LIMBS = {  # (from, to, radius at each end in limb radii): bare limbs, tapering as real ones do
+    "shank": ("ankle", "knee", 0.69, 1.03), "thigh": ("knee", "hip", 1.12, 1.62),
+    "upper_arm": ("shoulder", "elbow", 0.97, 0.69), "forearm": ("elbow", "wrist", 0.72, 0.5),
+}
 CLOTH = 1.06  # cloth stands this much proud of the limb it covers
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / (np.linalg.norm(v) + 1e-9)
+
+
+def _turned_forward(axis: np.ndarray) -> np.ndarray:
+    """`axis` turned 90 degrees forward in the sagittal plane: the way a trunk or head along it faces."""
+    return np.array([0.0, -axis[2], axis[1]])
 
 
 class _Solids:
@@ -241,15 +250,14 @@ class _Solids:
         h, w = cam.height, cam.width
         self.depth = np.full((h, w), np.inf, np.float32)
         self.colour = np.zeros((h, w, 3), np.float32)
-        self.part = np.full((h, w), -1, np.int16)
+        self.head = np.zeros((h, w), bool)  # where the head is the nearest thing, for the face
         self.box = [h, w, 0, 0]  # rows and columns drawn on so far: y0, x0, y1, x1
-        self.parts: list[str] = []
 
-    def cone(self, a: np.ndarray, b: np.ndarray, ra: float, rb: float, colour, name: str = "", tint=None,
-             cut: bool = False):
+    def cone(self, a: np.ndarray, b: np.ndarray, ra: float, rb: float, colour, tint=None, cut: bool = False,
+             head: bool = False):
         """A round cone from world point `a` (radius `ra`) to `b` (radius `rb`), in `colour`;
         `tint(normal_world)` may return a second colour and where to use it (hair on a head); `cut`
-        ends it flat at both ends, as a hem is, instead of rounding them."""
+        ends it flat at both ends, as a hem is, instead of rounding them; `head` marks it as the head."""
         cam = self.cam
         xy, z = cam.project(np.stack([a, b]), self.shake, self.basis)
         if min(z) <= 0.06:
@@ -295,17 +303,15 @@ class _Solids:
             base = np.where(where[..., None], np.asarray(second, np.float32), base)
         depth[iy, ix] = surface
         self.colour[y0:y1, x0:x1][iy, ix] = base * shade[..., None]
-        if name not in self.parts:
-            self.parts.append(name)
-        self.part[y0:y1, x0:x1][iy, ix] = self.parts.index(name)
+        self.head[y0:y1, x0:x1][iy, ix] = head
         self._drew(y0 + int(iy.min()), x0 + int(ix.min()), y0 + int(iy.max()) + 1, x0 + int(ix.max()) + 1)
 
     def _drew(self, y0: int, x0: int, y1: int, x1: int):
         b = self.box
         self.box = [min(b[0], y0), min(b[1], x0), max(b[2], y1), max(b[3], x1)]
 
-    def ball(self, c: np.ndarray, radius: float, colour, name: str = "", tint=None):
-        self.cone(c, c, radius, radius, colour, name, tint)
+    def ball(self, c: np.ndarray, radius: float, colour, tint=None, head: bool = False):
+        self.cone(c, c, radius, radius, colour, tint, head=head)
 
     def disc(self, outline: np.ndarray, colour, edge):
         """A flat plate: its projected outline at the depth of its centre."""
@@ -326,9 +332,15 @@ class _Solids:
         self.depth[window][nearer] = float(z.mean())
         self.colour[window][nearer & (m == 2)] = colour
         self.colour[window][nearer & (m == 1)] = edge
-        self.part[window][nearer] = -2
+        self.head[window][nearer] = False
         if nearer.any():
             self._drew(y0, x0, y1, x1)
+
+
+def _head_axes(pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+    """(up, forward) of the head: along the neck, and the way the face looks."""
+    up = _unit(pose.joints["head"] - pose.joints["neck"])
+    return up, _unit(_turned_forward(up))
 
 
 def _face(cam: Camera, shake: np.ndarray, pose: Pose, body: Body) -> list[tuple[str, tuple, float]]:
@@ -339,10 +351,7 @@ def _face(cam: Camera, shake: np.ndarray, pose: Pose, body: Body) -> list[tuple[
     the face first, so a lifter without one is found far less often than a person would be.
     """
     j = pose.joints
-    up = j["head"] - j["neck"]
-    up = up / (np.linalg.norm(up) + 1e-9)
-    fwd = np.array([0.0, -up[2], up[1]])  # the neck axis turned 90 degrees forward in the sagittal plane
-    fwd = fwd / (np.linalg.norm(fwd) + 1e-9)
+    up, fwd = _head_axes(pose)
     lat = np.cross(up, fwd)
     r = body.head_radius
     to_cam = cam.position - j["head"]
@@ -358,8 +367,6 @@ def _face(cam: Camera, shake: np.ndarray, pose: Pose, body: Body) -> list[tuple[
 
 def _draw_face(solids: _Solids, scene: Scene, body: Body, pose: Pose):
     """The eyes, nose, mouth and ears, where the head is the nearest thing: an arm in front hides them."""
-    if "head" not in solids.parts:
-        return
     cam = solids.cam
     hxy, hz = cam.project(pose.joints["head"][None], solids.shake, solids.basis)
     hr = body.head_radius * cam.focal / hz[0]
@@ -379,7 +386,7 @@ def _draw_face(solids: _Solids, scene: Scene, body: Body, pose: Pose):
             else:
                 draw.ellipse([fx - fr, fy - fr, fx + fr, fy + fr], fill=fill)
     window = (slice(y0, y1), slice(x0, x1))
-    on_head = (np.asarray(mask) > 0) & (solids.part[window] == solids.parts.index("head"))
+    on_head = (np.asarray(mask) > 0) & solids.head[window]
     solids.colour[window][on_head] = np.asarray(face, np.float32)[on_head] * 0.9
 
 
@@ -408,9 +415,8 @@ def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.r
         d.polygon(top, fill=scene.bench_colour)
 
     solids = _Solids(cam, shake, light=np.array([0.25, 1.0, 0.35]))
-    trunk_up = j["neck"] - j["pelvis"]
-    trunk_up = trunk_up / (np.linalg.norm(trunk_up) + 1e-9)
-    facing = np.array([0.0, -trunk_up[2], trunk_up[1]])
+    trunk_up = _unit(j["neck"] - j["pelvis"])
+    facing = _turned_forward(trunk_up)
     lr = body.limb_radius
     # The far side sits a little in shadow, as under real light, so left and right read apart.
     sides = sorted(("l", "r"), key=lambda s: -float(np.linalg.norm(j[f"hip_{s}"] - cam.position)))
@@ -418,27 +424,31 @@ def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.r
         k = 0.85 if rank == 0 else 1.0
         at = {name: j[f"{name}_{s}"] for name in ("ankle", "knee", "hip", "heel", "toe", "shoulder", "elbow", "wrist")}
         skin = _shade(scene.skin, k)
-        for a, b, ra, rb in LIMBS:
-            solids.cone(at[a], at[b], ra * lr, rb * lr, skin, a)
-        forearm = (at["wrist"] - at["elbow"]) / (np.linalg.norm(at["wrist"] - at["elbow"]) + 1e-9)
-        solids.ball(at["wrist"] + forearm * 1.1 * lr, 0.69 * lr, skin, "hand")
+        for a, b, ra, rb in LIMBS.values():
+            solids.cone(at[a], at[b], ra * lr, rb * lr, skin)
+
+        def cover(limb: str, start_joint: str, reach: float, colour, cut: bool = True):
+            """Cloth over `limb` from `start_joint` for `reach` of its length, as thick as the limb
+            beneath it there plus CLOTH."""
+            a, b, ra, rb = LIMBS[limb]
+            (start, r0), (end, r1) = ((at[a], ra), (at[b], rb)) if start_joint == a else ((at[b], rb), (at[a], ra))
+            solids.cone(start, start + reach * (end - start), CLOTH * r0 * lr, CLOTH * (r0 + reach * (r1 - r0)) * lr,
+                        colour, cut=cut)
+
+        solids.ball(at["wrist"] + _unit(at["wrist"] - at["elbow"]) * 1.1 * lr, 0.69 * lr, skin)
         shorts, shirt, shoes = (_shade(c, k) for c in (scene.shorts, scene.shirt, scene.shoes))
-        hem = 1.0 if scene.leggings else scene.shorts_hem
-        solids.cone(at["hip"], at["hip"] + hem * (at["knee"] - at["hip"]), CLOTH * 1.62 * lr,
-                    CLOTH * (1.62 - 0.5 * hem) * lr, shorts, "shorts", cut=not scene.leggings)
+        cover("thigh", "hip", 1.0 if scene.leggings else scene.shorts_hem, shorts, cut=not scene.leggings)
         if scene.leggings:
-            solids.cone(at["knee"], at["ankle"], CLOTH * 1.03 * lr, CLOTH * 0.69 * lr, shorts, "shorts")
-        solids.ball(at["hip"] - facing * 1.1 * lr - trunk_up * 0.3 * lr, 1.72 * lr, shorts, "seat")
-        solids.ball(at["shoulder"], 1.06 * lr, shirt if scene.sleeve_hem else skin, "shoulder")
+            cover("shank", "knee", 1.0, shorts, cut=False)
+        solids.ball(at["hip"] - facing * 1.1 * lr - trunk_up * 0.3 * lr, 1.72 * lr, shorts)  # the seat
+        solids.ball(at["shoulder"], 1.06 * lr, shirt if scene.sleeve_hem else skin)
         if scene.sleeve_hem:
-            solids.cone(at["shoulder"], at["shoulder"] + scene.sleeve_hem * (at["elbow"] - at["shoulder"]),
-                        CLOTH * 0.97 * lr, CLOTH * (0.97 - 0.28 * scene.sleeve_hem) * lr, shirt, "sleeve", cut=True)
-        solids.cone(at["heel"], at["toe"], 0.69 * lr, 0.56 * lr, shoes, "foot")
-        solids.cone(at["ankle"], (at["heel"] + at["toe"]) / 2, 0.69 * lr, 0.62 * lr, shoes, "foot")
+            cover("upper_arm", "shoulder", scene.sleeve_hem, shirt)
+        solids.cone(at["heel"], at["toe"], 0.69 * lr, 0.56 * lr, shoes)
+        solids.cone(at["ankle"], (at["heel"] + at["toe"]) / 2, 0.69 * lr, 0.62 * lr, shoes)
     # The trunk: three columns side by side from the hips to the chest, giving it a rounded-box section
     # (broad seen from the front, deep seen from the side) that bends with the spine.
-    across_hips = (j["hip_l"] - j["hip_r"]) / (np.linalg.norm(j["hip_l"] - j["hip_r"]) + 1e-9)
-    across_chest = (j["shoulder_l"] - j["shoulder_r"]) / (np.linalg.norm(j["shoulder_l"] - j["shoulder_r"]) + 1e-9)
+    across_hips, across_chest = _unit(j["hip_l"] - j["hip_r"]), _unit(j["shoulder_l"] - j["shoulder_r"])
     across_waist = (across_hips + across_chest) / np.linalg.norm(across_hips + across_chest)
     deep = body.torso_depth / 2
     top = j["neck"] - trunk_up * 0.03 * h
@@ -446,18 +456,15 @@ def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.r
         hip_pt = j["pelvis"] + side * (0.085 * h - deep) * across_hips
         waist_pt = j["mid_spine"] + side * (0.08 * h - deep) * across_waist
         chest_pt = top + side * (0.095 * h - deep) * across_chest
-        solids.cone(hip_pt, waist_pt, deep, deep * 0.92, scene.shirt, "trunk")
-        solids.cone(waist_pt, chest_pt, deep * 0.92, deep * 1.02, scene.shirt, "trunk")
-    solids.cone(j["neck"], j["head"], 0.88 * lr, 0.81 * lr, scene.skin, "neck")
-    up = j["head"] - j["neck"]
-    up = up / (np.linalg.norm(up) + 1e-9)
-    fwd = np.array([0.0, -up[2], up[1]])
-    hair_dir = (0.75 * up - 0.65 * fwd) / np.linalg.norm(0.75 * up - 0.65 * fwd)
-    solids.ball(j["head"], body.head_radius, scene.skin, "head",
-                tint=lambda n: (scene.hair, n @ hair_dir > 0.3))
+        solids.cone(hip_pt, waist_pt, deep, deep * 0.92, scene.shirt)
+        solids.cone(waist_pt, chest_pt, deep * 0.92, deep * 1.02, scene.shirt)
+    solids.cone(j["neck"], j["head"], 0.88 * lr, 0.81 * lr, scene.skin)
+    up, fwd = _head_axes(pose)
+    hair_dir = _unit(0.75 * up - 0.65 * fwd)  # hair over the crown and the back of the head
+    solids.ball(j["head"], body.head_radius, scene.skin, tint=lambda n: (scene.hair, n @ hair_dir > 0.3), head=True)
     if pose.bar is not None:
         solids.cone(pose.bar + [BAR_HALF_LENGTH, 0, 0], pose.bar - [BAR_HALF_LENGTH, 0, 0], 0.014, 0.014,
-                    (150, 150, 155), "bar")
+                    (150, 150, 155))
         for sign in (1, -1):
             for off, rad in ((PLATE_OFFSET, scene.plate_radius), (PLATE_OFFSET + 0.05, scene.plate_radius * 0.8)):
                 solids.disc(_disc(pose.bar + [sign * off, 0, 0], rad), scene.plate, _shade(scene.plate, 0.6))
