@@ -9,6 +9,7 @@ import colorsys
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -234,6 +235,50 @@ def _turned_forward(axis: np.ndarray) -> np.ndarray:
     return np.array([0.0, -axis[2], axis[1]])
 
 
+@numba.njit(cache=True)
+def _raster_cone(depth, colour, head_mask, x0, y0, x1, y1, ax, ay, dx, dy, length2, pa, dp, za, dz, ra, dr, cut,
+                 lx, ly, lz, red, green, blue, red2, green2, blue2, tr, tu, tf, above, head):
+    """Draw one round cone into the depth and colour buffers over columns x0:x1, rows y0:y1 (see
+    `_Solids.cone`); returns the drawn box (y0, x0, y1, x1), or -1s where it is hidden or missed.
+
+    The axis runs from (ax, ay) by (dx, dy) in pixels, radius pa + t * dp pixels and depth za + t * dz
+    along it (world radius ra + t * dr). Normals are in camera axes (right, up, forward); (lx, ly, lz)
+    is the light and (tr, tu, tf) the tint's direction in them.
+    """
+    zero, one = np.float32(0.0), np.float32(1.0)
+    by0, bx0, by1, bx1 = -1, -1, -1, -1
+    for y in range(y0, y1):
+        py = np.float32(y) + np.float32(0.5)
+        for x in range(x0, x1):
+            px = np.float32(x) + np.float32(0.5)
+            along = ((px - ax) * dx + (py - ay) * dy) / length2
+            t = min(max(along, zero), one)
+            ox = px - (ax + t * dx)
+            oy = py - (ay + t * dy)
+            rad = pa + t * dp
+            r2 = ox * ox + oy * oy
+            if not r2 < rad * rad or (cut and (along < zero or along > one)):
+                continue
+            bulge = np.sqrt(max(zero, one - r2 / (rad * rad)))
+            surface = (za + t * dz) - bulge * (ra + t * dr)
+            if not surface < depth[y, x]:
+                continue
+            nx, ny, nz = ox / rad, -oy / rad, -bulge
+            lit = max(zero, nx * lx + ny * ly + nz * lz)
+            shade = (np.float32(0.42) + np.float32(0.62) * lit) * (np.float32(0.72) + np.float32(0.28) * bulge)
+            tinted = np.float64(nx) * tr + np.float64(ny) * tu + np.float64(nz) * tf > above
+            depth[y, x] = surface
+            colour[y, x, 0] = (red2 if tinted else red) * shade
+            colour[y, x, 1] = (green2 if tinted else green) * shade
+            colour[y, x, 2] = (blue2 if tinted else blue) * shade
+            head_mask[y, x] = head
+            if by0 < 0:
+                by0, bx0, by1, bx1 = y, x, y + 1, x + 1
+            else:
+                bx0, by1, bx1 = min(bx0, x), y + 1, max(bx1, x + 1)
+    return by0, bx0, by1, bx1
+
+
 class _Solids:
     """The lifter's body as lit solids drawn pixel by pixel with a depth buffer.
 
@@ -256,8 +301,9 @@ class _Solids:
     def cone(self, a: np.ndarray, b: np.ndarray, ra: float, rb: float, colour, tint=None, cut: bool = False,
              head: bool = False):
         """A round cone from world point `a` (radius `ra`) to `b` (radius `rb`), in `colour`;
-        `tint(normal_world)` may return a second colour and where to use it (hair on a head); `cut`
-        ends it flat at both ends, as a hem is, instead of rounding them; `head` marks it as the head."""
+        `tint` = (second colour, world direction, cosine) paints the second colour where the surface
+        faces within that cosine of the direction (hair on a head); `cut` ends it flat at both ends, as
+        a hem is, instead of rounding them; `head` marks it as the head."""
         cam = self.cam
         xy, z = cam.project(np.stack([a, b]), self.shake, self.basis)
         if min(z) <= 0.06:
@@ -269,42 +315,17 @@ class _Solids:
         y0, y1 = int(max(0, min(ay, by) - reach)), int(min(cam.height, max(ay, by) + reach + 1))
         if x1 <= x0 or y1 <= y0:
             return
-        xs = np.arange(x0, x1, dtype=np.float32)[None, :] + 0.5
-        ys = np.arange(y0, y1, dtype=np.float32)[:, None] + 0.5
-        dx_ab, dy_ab = bx - ax, by - ay
-        along = ((xs - ax) * dx_ab + (ys - ay) * dy_ab) / max(dx_ab * dx_ab + dy_ab * dy_ab, 1e-6)
-        t = np.clip(along, 0.0, 1.0)
-        ox, oy = xs - (ax + t * dx_ab), ys - (ay + t * dy_ab)
-        rad = pa + t * (pb - pa)
-        inside = ox * ox + oy * oy < rad * rad
-        if cut:
-            inside &= (along >= 0.0) & (along <= 1.0)
-        # From here on only the pixels the cone covers: most of its bounding box is not the cone.
-        iy, ix = np.nonzero(inside)
-        if not len(iy):
-            return
-        t, ox, oy, rad = (v[iy, ix] for v in (t, ox, oy, rad))
-        d2 = (ox * ox + oy * oy) / (rad * rad)
-        bulge = np.sqrt(np.maximum(0.0, 1.0 - d2))
-        surface = (z[0] + t * (z[1] - z[0])) - bulge * (ra + t * (rb - ra))
-        depth = self.depth[y0:y1, x0:x1]
-        nearer = surface < depth[iy, ix]
-        if not nearer.any():
-            return
-        iy, ix, surface, ox, oy, rad, bulge = (v[nearer] for v in (iy, ix, surface, ox, oy, rad, bulge))
-        nx, ny, nz = ox / rad, -oy / rad, -bulge
-        lit = np.maximum(0.0, nx * self.light[0] + ny * self.light[1] + nz * self.light[2])
-        # Ambient, direct light, and a darker rim where the surface turns away from the camera.
-        shade = (0.42 + 0.62 * lit) * (0.72 + 0.28 * bulge)
-        base = np.broadcast_to(np.asarray(colour, np.float32), nx.shape + (3,))
-        if tint is not None:
-            normal = nx[..., None] * self.r + ny[..., None] * self.u + nz[..., None] * self.f
-            second, where = tint(normal)
-            base = np.where(where[..., None], np.asarray(second, np.float32), base)
-        depth[iy, ix] = surface
-        self.colour[y0:y1, x0:x1][iy, ix] = base * shade[..., None]
-        self.head[y0:y1, x0:x1][iy, ix] = head
-        self._drew(y0 + int(iy.min()), x0 + int(ix.min()), y0 + int(iy.max()) + 1, x0 + int(ix.max()) + 1)
+        second, towards, above = tint if tint is not None else (colour, np.zeros(3), np.inf)
+        dx, dy = bx - ax, by - ay
+        f32 = np.float32
+        # Per-pixel sums run in float32, the buffers' type, with each scalar rounded to float32 once.
+        drawn = _raster_cone(
+            self.depth, self.colour, self.head, x0, y0, x1, y1, f32(ax), f32(ay), f32(dx), f32(dy),
+            f32(max(dx * dx + dy * dy, 1e-6)), f32(pa), f32(pb - pa), f32(z[0]), f32(z[1] - z[0]), f32(ra),
+            f32(rb - ra), cut, *(f32(v) for v in self.light), *(f32(c) for c in colour), *(f32(c) for c in second),
+            float(self.r @ towards), float(self.u @ towards), float(self.f @ towards), float(above), head)
+        if drawn[0] >= 0:
+            self._drew(*drawn)
 
     def _drew(self, y0: int, x0: int, y1: int, x1: int):
         b = self.box
@@ -461,7 +482,7 @@ def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.r
     solids.cone(j["neck"], j["head"], 0.88 * lr, 0.81 * lr, scene.skin)
     up, fwd = _head_axes(pose)
     hair_dir = _unit(0.75 * up - 0.65 * fwd)  # hair over the crown and the back of the head
-    solids.ball(j["head"], body.head_radius, scene.skin, tint=lambda n: (scene.hair, n @ hair_dir > 0.3), head=True)
+    solids.ball(j["head"], body.head_radius, scene.skin, tint=(scene.hair, hair_dir, 0.3), head=True)
     if pose.bar is not None:
         solids.cone(pose.bar + [BAR_HALF_LENGTH, 0, 0], pose.bar - [BAR_HALF_LENGTH, 0, 0], 0.014, 0.014,
                     (150, 150, 155))
@@ -469,11 +490,22 @@ def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.r
             for off, rad in ((PLATE_OFFSET, scene.plate_radius), (PLATE_OFFSET + 0.05, scene.plate_radius * 0.8)):
                 solids.disc(_disc(pose.bar + [sign * off, 0, 0], rad), scene.plate, _shade(scene.plate, 0.6))
     _draw_face(solids, scene, body, pose)
-    arr = np.array(img, dtype=np.float32)
-    y0, x0, y1, x1 = solids.box  # only the part of the frame the solids cover
-    region = arr[y0:y1, x0:x1]
-    drawn = np.isfinite(solids.depth[y0:y1, x0:x1])
-    region[drawn] = solids.colour[y0:y1, x0:x1][drawn]
     gain = scene.gain * (1 + (rng.uniform(-scene.flicker, scene.flicker) if rng is not None else 0.0))
     noise = scene.noise[int(rng.integers(0, len(scene.noise))) if rng is not None else 0]
-    return np.clip(arr * gain + noise, 0, 255).astype(np.uint8)
+    return _expose(np.asarray(img), solids.depth, solids.colour, *solids.box, np.float32(gain), noise)
+
+
+@numba.njit(cache=True)
+def _expose(background, depth, colour, y0, x0, y1, x1, gain, noise):
+    """The frame the camera records: the solids over the background (within the box they were drawn
+    in), times the exposure gain, plus sensor noise (rows x columns x 1), in uint8."""
+    h, w = background.shape[:2]
+    out = np.empty((h, w, 3), np.uint8)
+    for y in range(h):
+        for x in range(w):
+            n = np.float32(noise[y, x, 0])
+            solid = y0 <= y < y1 and x0 <= x < x1 and depth[y, x] < np.inf
+            for c in range(3):
+                v = (colour[y, x, c] if solid else np.float32(background[y, x, c])) * gain + n
+                out[y, x, c] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
+    return out
