@@ -9,6 +9,7 @@ Seeds live in their own namespace ("pretrain"), disjoint from every dataset `for
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -19,6 +20,7 @@ from formclip_pipeline.catalog import VIEWS, exercise_names, get_exercise
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core.captions import caption, drop_attributes
 from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings, training_device
+from formclip_pipeline.core.parallel import processes
 from formclip_pipeline.core.recognise import image_exercise_proba
 from formclip_pipeline.core.settings import PretrainConfig
 from formclip_pipeline.core.synth import kinematics, render
@@ -38,32 +40,46 @@ def _letterbox(frame: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(canvas).resize((size, size), Image.BILINEAR))
 
 
-def render_corpus(n_clips: int, frames_per_clip: int = 8, size: int = 96, seed: int = 0,
-                  progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[str], list[str]]:
-    """Frames, captions and exercise names for `n_clips` random lifters, each filmed once."""
-    images, captions, exercises = [], [], []
+def _render_clip(job: tuple[int, int, int, int]) -> tuple[list[np.ndarray], list[str], str]:
+    """One random lifter filmed once: `frames` captioned frames of clip `index` of the corpus `seed`."""
+    index, frames, size, seed = job
+    rng = _rng("pretrain", seed, index)
     names = exercise_names()
-    for c in range(n_clips):
-        rng = _rng("pretrain", seed, c)
-        ex = names[int(rng.integers(0, len(names)))]
-        classes = get_exercise(ex).class_names
-        form_class = classes[int(rng.integers(0, len(classes)))]
-        view = choose_view(rng, ex, form_class, VIEWS) if rng.random() < 0.7 else VIEWS[int(rng.integers(0, 3))]
-        body = kinematics.Body.sample(rng)
-        scene = render.make_scene(rng, ex, view, body, size=PRETRAIN_SIZES[int(rng.integers(0, len(PRETRAIN_SIZES)))])
-        fault = None if form_class == "good_form" else form_class
-        severity = float(rng.uniform(0, 1))
-        for _ in range(frames_per_clip):
-            depth = float(rng.uniform(0, 1)) ** 0.7
-            asc = bool(rng.random() < 0.5)
-            f = fault if rng.random() < 0.8 else None
-            pose = kinematics.POSERS[ex](body, depth, asc, f, severity)
-            frame = render.draw_pose(scene, body, pose, rng.normal(0, scene.shake_amp, 3), rng)
-            images.append(_letterbox(frame, size))
-            captions.append(caption(ex, depth, asc, kinematics.measures(pose), view, body.height))
-            exercises.append(ex)
-        if progress and (c + 1) % 100 == 0:
-            progress(c + 1)
+    ex = names[int(rng.integers(0, len(names)))]
+    classes = get_exercise(ex).class_names
+    form_class = classes[int(rng.integers(0, len(classes)))]
+    view = choose_view(rng, ex, form_class, VIEWS) if rng.random() < 0.7 else VIEWS[int(rng.integers(0, 3))]
+    body = kinematics.Body.sample(rng)
+    scene = render.make_scene(rng, ex, view, body, size=PRETRAIN_SIZES[int(rng.integers(0, len(PRETRAIN_SIZES)))])
+    fault = None if form_class == "good_form" else form_class
+    severity = float(rng.uniform(0, 1))
+    images, captions = [], []
+    for _ in range(frames):
+        depth = float(rng.uniform(0, 1)) ** 0.7
+        asc = bool(rng.random() < 0.5)
+        f = fault if rng.random() < 0.8 else None
+        pose = kinematics.POSERS[ex](body, depth, asc, f, severity)
+        frame = render.draw_pose(scene, body, pose, rng.normal(0, scene.shake_amp, 3), rng)
+        images.append(_letterbox(frame, size))
+        captions.append(caption(ex, depth, asc, kinematics.measures(pose), view, body.height))
+    return images, captions, ex
+
+
+def render_corpus(n_clips: int, frames_per_clip: int = 8, size: int = 96, seed: int = 0,
+                  progress: Callable[[int], None] | None = None,
+                  workers: int = 1) -> tuple[np.ndarray, list[str], list[str]]:
+    """Frames, captions and exercise names for `n_clips` random lifters, each filmed once; each clip
+    has its own random stream, so the corpus is the same on any number of `workers`."""
+    images, captions, exercises = [], [], []
+    with processes(workers) as pool:
+        jobs = [(c, frames_per_clip, size, seed) for c in range(n_clips)]
+        chunks = {"chunksize": 25} if workers > 1 else {}
+        for c, (clip_images, clip_captions, ex) in enumerate(pool.map(_render_clip, jobs, **chunks), 1):
+            images += clip_images
+            captions += clip_captions
+            exercises += [ex] * len(clip_images)
+            if progress and c % 100 == 0:
+                progress(c)
     return np.stack(images), captions, exercises
 
 
@@ -98,11 +114,12 @@ def pretrain_base(out_dir, config: PretrainConfig = PretrainConfig(), log: Calla
     tmp_base = Path(out_dir).with_name(Path(out_dir).name + ".init")
     M.build_tiny(tmp_base, seed=config.seed)
     clip = M.load_checkpoint(str(tmp_base))
+    workers = min(2, os.cpu_count() or 1)
     images, captions, _ = render_corpus(config.clips, config.frames_per_clip, clip.image_size, seed=config.seed,
-                                        progress=lambda n: log(f"rendered {n}/{config.clips} clips"))
+                                        progress=lambda n: log(f"rendered {n}/{config.clips} clips"), workers=workers)
     render_s = time.perf_counter() - t0
     # Held-out lifters for the zero-shot figure; a different seed namespace from the corpus.
-    held, _, held_ex = render_corpus(200, 4, clip.image_size, seed=config.seed + 10_000)
+    held, _, held_ex = render_corpus(200, 4, clip.image_size, seed=config.seed + 10_000, workers=workers)
 
     def zero_shot() -> float:
         hits = [max((p := image_exercise_proba(clip, held[i:i + 4])), key=p.get) == held_ex[i]
