@@ -3,6 +3,7 @@ import numpy as np
 from formclip_pipeline.core import pretrain as P
 from formclip_pipeline.core.captions import caption
 from formclip_pipeline.core.synth import kinematics
+from formclip_pipeline.core.synth.corpus import render_corpus
 
 
 def test_captions_describe_the_pose_not_the_label():
@@ -29,3 +30,12 @@ def test_pretraining_lowers_the_loss_and_saves_a_loadable_base(tmp_path):
     model = CLIPModel.from_pretrained(str(tmp_path / "base"))
     assert model.config.vision_config.image_size == 96
     assert not (tmp_path / "base.init").exists()
+
+
+def test_the_corpus_is_the_same_on_one_process_or_two():
+    alone = render_corpus(6, frames_per_clip=2, size=48, seed=3, workers=1)
+    shared = render_corpus(6, frames_per_clip=2, size=48, seed=3, workers=2)
+    other_seed = render_corpus(6, frames_per_clip=2, size=48, seed=4, workers=1)
+    assert alone[0].shape == (12, 48, 48, 3)
+    assert np.array_equal(alone[0], shared[0]) and alone[1] == shared[1] and alone[2] == shared[2]
+    assert not np.array_equal(alone[0], other_seed[0])

@@ -235,15 +235,26 @@ def _turned_forward(axis: np.ndarray) -> np.ndarray:
     return np.array([0.0, -axis[2], axis[1]])
 
 
-@numba.njit(cache=True)
+def _compiled(func):
+    """`func` compiled by numba, and cached on disk where numba finds a writable place for it (beside
+    this file, else the user's cache); where it finds none, compiled afresh in each process."""
+    try:
+        return numba.njit(cache=True)(func)
+    except RuntimeError:
+        return numba.njit(func)
+
+
+@_compiled
 def _raster_cone(depth, colour, head_mask, x0, y0, x1, y1, ax, ay, dx, dy, length2, pa, dp, za, dz, ra, dr, cut,
-                 lx, ly, lz, red, green, blue, red2, green2, blue2, tr, tu, tf, above, head):
-    """Draw one round cone into the depth and colour buffers over columns x0:x1, rows y0:y1 (see
+                 lx, ly, lz, red, green, blue, red2, green2, blue2, tr, tu, tf, tint_cos, head):
+    """Draw one round cone into the depth, colour and head buffers over columns x0:x1, rows y0:y1 (see
     `_Solids.cone`); returns the drawn box (y0, x0, y1, x1), or -1s where it is hidden or missed.
 
-    The axis runs from (ax, ay) by (dx, dy) in pixels, radius pa + t * dp pixels and depth za + t * dz
-    along it (world radius ra + t * dr). Normals are in camera axes (right, up, forward); (lx, ly, lz)
-    is the light and (tr, tu, tf) the tint's direction in them.
+    The axis runs from (ax, ay) by (dx, dy) in pixels (length2 its squared length), radius pa + t * dp
+    pixels and depth za + t * dz along it (world radius ra + t * dr); `cut` ends it flat. Normals are
+    in camera axes (right, up, forward); (lx, ly, lz) is the light in them. Where the normal's cosine
+    with the tint's direction (tr, tu, tf) exceeds tint_cos, the second colour is used. Every float
+    argument but the tint's is float32, so the sums run in float32.
     """
     zero, one = np.float32(0.0), np.float32(1.0)
     by0, bx0, by1, bx1 = -1, -1, -1, -1
@@ -266,7 +277,7 @@ def _raster_cone(depth, colour, head_mask, x0, y0, x1, y1, ax, ay, dx, dy, lengt
             nx, ny, nz = ox / rad, -oy / rad, -bulge
             lit = max(zero, nx * lx + ny * ly + nz * lz)
             shade = (np.float32(0.42) + np.float32(0.62) * lit) * (np.float32(0.72) + np.float32(0.28) * bulge)
-            tinted = np.float64(nx) * tr + np.float64(ny) * tu + np.float64(nz) * tf > above
+            tinted = np.float64(nx) * tr + np.float64(ny) * tu + np.float64(nz) * tf > tint_cos
             depth[y, x] = surface
             colour[y, x, 0] = (red2 if tinted else red) * shade
             colour[y, x, 1] = (green2 if tinted else green) * shade
@@ -315,15 +326,16 @@ class _Solids:
         y0, y1 = int(max(0, min(ay, by) - reach)), int(min(cam.height, max(ay, by) + reach + 1))
         if x1 <= x0 or y1 <= y0:
             return
-        second, towards, above = tint if tint is not None else (colour, np.zeros(3), np.inf)
+        second, towards, tint_cos = tint if tint is not None else (colour, np.zeros(3), np.inf)
         dx, dy = bx - ax, by - ay
         f32 = np.float32
-        # Per-pixel sums run in float32, the buffers' type, with each scalar rounded to float32 once.
+        # Per-pixel sums run in float32, the buffers' type, with each scalar rounded to float32 once
+        # (the tint's cosine, a threshold on a unit vector, in float64).
         drawn = _raster_cone(
             self.depth, self.colour, self.head, x0, y0, x1, y1, f32(ax), f32(ay), f32(dx), f32(dy),
             f32(max(dx * dx + dy * dy, 1e-6)), f32(pa), f32(pb - pa), f32(z[0]), f32(z[1] - z[0]), f32(ra),
             f32(rb - ra), cut, *(f32(v) for v in self.light), *(f32(c) for c in colour), *(f32(c) for c in second),
-            float(self.r @ towards), float(self.u @ towards), float(self.f @ towards), float(above), head)
+            float(self.r @ towards), float(self.u @ towards), float(self.f @ towards), float(tint_cos), head)
         if drawn[0] >= 0:
             self._drew(*drawn)
 
@@ -495,7 +507,7 @@ def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.r
     return _expose(np.asarray(img), solids.depth, solids.colour, *solids.box, np.float32(gain), noise)
 
 
-@numba.njit(cache=True)
+@_compiled
 def _expose(background, depth, colour, y0, x0, y1, x1, gain, noise):
     """The frame the camera records: the solids over the background (within the box they were drawn
     in), times the exposure gain, plus sensor noise (rows x columns x 1), in uint8."""
