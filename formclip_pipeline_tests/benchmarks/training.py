@@ -31,7 +31,7 @@ from formclip_pipeline.core import bases as B
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core.metrics import scores
 from formclip_pipeline.core.annotate import template_annotations
-from formclip_pipeline.core.frames import extract_dataset, video_manifest
+from formclip_pipeline.core.frames import decode_jpeg, extract_dataset, video_manifest
 from formclip_pipeline.core.pose import stack_landmarks
 from formclip_pipeline.core.pose_classifier import evaluate_pose_classifier, train_pose_classifier
 from formclip_pipeline.core.runs import evaluate_classifier
@@ -112,6 +112,26 @@ def pose_truth_ceiling(frames: pd.DataFrame, exercise: str) -> dict[bool, dict]:
     return rows
 
 
+def recognition_by_source(frames: pd.DataFrame, poses: pd.DataFrame, exercise: str, base) -> dict[str, float]:
+    """The share of the videos whose lift is named right from the joints alone, from the base model's
+    zero-shot view of their frames alone, and from both as `formclip score` weighs them."""
+    from formclip_pipeline.core.measures import smoothed_measures, summarise
+    from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise
+
+    hits: dict[str, list[bool]] = {"joints": [], "image": [], "both": []}
+    for sha, rows in poses.groupby("video_sha256"):
+        rows = rows.sort_values("timestamp")
+        image, world, detected = stack_landmarks(rows)
+        found = float(detected.mean())
+        summary = summarise(smoothed_measures(image, world), rows["timestamp"].to_numpy())
+        pictures = np.stack([decode_jpeg(b) for b in frames.loc[frames["video_sha256"] == sha, "image"]])
+        proba = exercise_proba_of_embeddings(base, M.embed_images(base, pictures))
+        hits["joints"].append(found >= MIN_LIFTER_FOUND and recognise(summary, found, None).exercise == exercise)
+        hits["image"].append(max(proba, key=proba.get) == exercise)
+        hits["both"].append(recognise(summary, found, proba).exercise == exercise)
+    return {source: round(float(np.mean(h)), 3) for source, h in hits.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--exercises", default="squat,deadlift,bench_press,row,ohp")
@@ -188,6 +208,8 @@ def main() -> None:
             views = pd.crosstab(pd.Series(videos["view"].to_numpy(), name="rendered"),
                                 pd.Series(read.to_numpy(), name="read from the pose"))
             print(f"{ex}: the camera's view\n{views.to_string()}", flush=True)
+            print(f"{ex}: lift recognised, by source, on {len(videos)} videos: "
+                  f"{recognition_by_source(frames, poses, ex, base)}", flush=True)
             ceiling = pose_truth_ceiling(frames, ex)
             for multi_class in (False, True):
                 rows.append(ceiling[multi_class])
