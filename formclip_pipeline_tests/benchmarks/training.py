@@ -31,7 +31,7 @@ from formclip_pipeline.core import bases as B
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core.metrics import scores
 from formclip_pipeline.core.annotate import template_annotations
-from formclip_pipeline.core.frames import decode_jpeg, extract_dataset, video_manifest
+from formclip_pipeline.core.frames import extract_dataset, frames_array, video_manifest
 from formclip_pipeline.core.pose import stack_landmarks
 from formclip_pipeline.core.pose_classifier import evaluate_pose_classifier, train_pose_classifier
 from formclip_pipeline.core.runs import evaluate_classifier
@@ -119,13 +119,13 @@ def recognition_by_source(frames: pd.DataFrame, poses: pd.DataFrame, exercise: s
     from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise
 
     hits: dict[str, list[bool]] = {"joints": [], "image": [], "both": []}
+    frames_of = dict(tuple(frames.groupby("video_sha256")))
     for sha, rows in poses.groupby("video_sha256"):
         rows = rows.sort_values("timestamp")
         image, world, detected = stack_landmarks(rows)
         found = float(detected.mean())
         summary = summarise(smoothed_measures(image, world), rows["timestamp"].to_numpy())
-        pictures = np.stack([decode_jpeg(b) for b in frames.loc[frames["video_sha256"] == sha, "image"]])
-        proba = exercise_proba_of_embeddings(base, M.embed_images(base, pictures))
+        proba = exercise_proba_of_embeddings(base, M.embed_images(base, frames_array(frames_of[sha])))
         hits["joints"].append(found >= MIN_LIFTER_FOUND and recognise(summary, found, None).exercise == exercise)
         hits["image"].append(max(proba, key=proba.get) == exercise)
         hits["both"].append(recognise(summary, found, proba).exercise == exercise)

@@ -376,7 +376,7 @@ def _head_axes(pose: Pose) -> tuple[np.ndarray, np.ndarray]:
     return up, _unit(_turned_forward(up))
 
 
-def _face(cam: Camera, shake: np.ndarray, pose: Pose, body: Body) -> list[tuple[str, tuple, float]]:
+def _face(cam: Camera, shake: np.ndarray, basis, pose: Pose, body: Body) -> list[tuple[str, tuple, float]]:
     """The facial features on the side of the head facing the camera: (what, where in the image, size
     in head radii).
 
@@ -393,7 +393,7 @@ def _face(cam: Camera, shake: np.ndarray, pose: Pose, body: Body) -> list[tuple[
              ("brow", 0.85 * fwd + 0.38 * lat + 0.42 * up, 0.12), ("brow", 0.85 * fwd - 0.38 * lat + 0.42 * up, 0.12),
              ("nose", 1.05 * fwd - 0.05 * up, 0.12), ("mouth", 0.88 * fwd - 0.45 * up, 0.14),
              ("ear", 0.98 * lat, 0.2), ("ear", -0.98 * lat, 0.2)]
-    xy, _ = cam.project(np.stack([j["head"] + r * v for _, v, _ in feats]), shake)
+    xy, _ = cam.project(np.stack([j["head"] + r * v for _, v, _ in feats]), shake, basis)
     return [(what, tuple(p), size) for (what, v, size), p in zip(feats, xy)
             if float(np.dot(v / np.linalg.norm(v), to_cam)) > 0.15]  # on the side of the head facing the camera
 
@@ -409,7 +409,7 @@ def _draw_face(solids: _Solids, scene: Scene, body: Body, pose: Pose):
         return
     face, mask = Image.new("RGB", (x1 - x0, y1 - y0)), Image.new("L", (x1 - x0, y1 - y0), 0)
     fd, md = ImageDraw.Draw(face), ImageDraw.Draw(mask)
-    for what, (fx, fy), size in _face(cam, solids.shake, pose, body):
+    for what, (fx, fy), size in _face(cam, solids.shake, solids.basis, pose, body):
         fx, fy, fr = fx - x0, fy - y0, max(1.0, hr * size)
         colour = {"eye": (30, 25, 25), "mouth": _shade(scene.skin, 0.55), "nose": _shade(scene.skin, 0.8),
                   "ear": _shade(scene.skin, 0.85), "brow": scene.hair}[what]
