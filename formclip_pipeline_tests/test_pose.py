@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from formclip_pipeline.core import measures as MS
-from formclip_pipeline.core.pose import INDEX, N_LANDMARKS, stack_landmarks
+from formclip_pipeline.core.pose import INDEX, N_LANDMARKS, stack_landmarks, trunk_outline
 from formclip_pipeline.core.synth.generate import truth_frames, truth_path
 
 
@@ -82,6 +82,75 @@ def test_wrist_forward_is_read_in_foot_lengths_from_any_view_that_shows_the_feet
 def test_joints_the_model_does_not_see_give_no_measure():
     m = MS.frame_measures(*_landmarks(_standing_lifter(60), visible=0.2))
     assert m.isna().all().all()
+
+
+def _trunk(hip, shoulder, back_bump: float = 0.0, size: int = 300):
+    """A silhouette of a trunk 25 px thick on each side of the line from hip to shoulder, its back
+    (the side facing away from where the trunk leans) bowed out by `back_bump` px at mid-trunk, and the
+    landmarks of both hips and shoulders, fully visible, in pixels."""
+    hip, shoulder = np.asarray(hip, float), np.asarray(shoulder, float)
+    along = shoulder - hip
+    length = np.hypot(*along)
+    u = along / length
+    left = np.array([u[1], -u[0]])
+    back = left if along[0] >= 0 else -left
+    y, x = np.mgrid[0:size, 0:size]
+    rel = np.stack([x - hip[0], y - hip[1]], -1)
+    t, s = rel @ u / length, rel @ back
+    mask = ((t > -0.1) & (t < 1.1) & (s > -25) & (s < 25 + back_bump * np.sin(np.pi * np.clip(t, 0, 1)))).astype(np.float32)
+    image = np.zeros((1, N_LANDMARKS, 3), np.float32)
+    for side in ("left", "right"):
+        image[0, INDEX[f"{side}_hip"]] = (*hip, 1.0)
+        image[0, INDEX[f"{side}_shoulder"]] = (*shoulder, 1.0)
+    return mask, image
+
+
+@pytest.mark.parametrize("facing", ["right", "left"])
+def test_back_rounding_is_the_bend_of_the_trunks_outline_in_degrees(facing):
+    """A trunk hinged 45 degrees: with a flat back the outline reads no bend; bowed out 30 px at mid-trunk
+    (16 px beyond the straight line through the outline's ends, over 0.7 of a 170 px trunk) it reads
+    the arc through it, 4 atan(2 x 16.4 / 119) = 62 degrees, whichever way the lifter faces."""
+    hip, shoulder = ((100, 220), (220, 100)) if facing == "right" else ((200, 220), (80, 100))
+    readings = []
+    for bump in (0.0, 30.0):
+        mask, image = _trunk(hip, shoulder, bump)
+        outline = trunk_outline(mask, image[0])[None]
+        readings.append(MS.frame_measures(image, np.zeros_like(image), outline)["back_rounding"].iloc[0])
+    assert readings[0] == pytest.approx(0.0, abs=3.0)
+    assert readings[1] == pytest.approx(61.6, abs=4.0)
+
+
+def test_back_rounding_is_not_read_from_an_upright_trunk_or_without_an_outline():
+    """Upright, the outline is the buttocks and shoulder blades, not the spine's curve."""
+    mask, image = _trunk((150, 250), (165, 80), back_bump=30.0)
+    assert np.isnan(MS.frame_measures(image, np.zeros_like(image), trunk_outline(mask, image[0])[None])["back_rounding"]).all()
+    mask, image = _trunk((100, 220), (220, 100), back_bump=30.0)
+    assert np.isnan(MS.frame_measures(image, np.zeros_like(image))["back_rounding"]).all()
+
+
+def test_rounded_backs_read_more_back_rounding_than_flat_ones_on_rendered_deadlifts(tmp_path):
+    """Rendered deadlifts filmed from the side or at an angle, read as the pipeline reads them (one decode,
+    BlazePose with its segmentation mask): each rounded back the trunk's outline reads bends further
+    than each flat one. BlazePose reads some deadlifts' trunks near upright at the bottom, where the
+    outline is not read at all, so two of three a class must be read."""
+    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+    from formclip_pipeline.core.pose import stack_outlines
+    from formclip_pipeline.core.synth.generate import VideoSpec, generate_dataset
+
+    specs = [VideoSpec("deadlift", c, 23, f"{c}_{i}", views=("side", "oblique"), sets=(1, 1), reps=(3, 3),
+                       size=(640, 360), fps=15) for c in ("good_form", "rounded_back") for i in range(3)]
+    generate_dataset(tmp_path, specs, workers=2)
+    _, poses, failures = extract_dataset(video_manifest(tmp_path, "deadlift"), frames_per_video=4)
+    assert not failures
+    read: dict[str, list[float]] = {"good_form": [], "rounded_back": []}
+    for _, group in poses.groupby("source_video"):
+        group = group.sort_values("timestamp")
+        image, world, _ = stack_landmarks(group)
+        bend = MS.smoothed_measures(image, world, stack_outlines(group))["back_rounding"]
+        if bend.notna().any():
+            read[group["form_class"].iloc[0]].append(float(bend.median()))
+    assert all(len(v) >= 2 for v in read.values()), read
+    assert min(read["rounded_back"]) > max(read["good_form"]) + 15, read
 
 
 def test_smoothing_fills_short_gaps_only_and_removes_a_spike():

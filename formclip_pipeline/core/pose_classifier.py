@@ -30,7 +30,7 @@ from formclip_pipeline.catalog import GOOD_CLASS, get_exercise, to_label
 from formclip_pipeline.core import familiarity, good_form
 from formclip_pipeline.core import measures as MS
 from formclip_pipeline.core.good_form import ANGLE_DEFAULT, ANGLE_INTERCEPT, ANGLE_SLOPE
-from formclip_pipeline.core.pose import stack_landmarks
+from formclip_pipeline.core.pose import stack_landmarks, stack_outlines
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
 
 POSE_KIND = "formclip-pose-classifier"
@@ -47,7 +47,8 @@ def video_pose_features(poses: pd.DataFrame, exercise: str) -> pd.DataFrame:
     for sha, group in poses.groupby("video_sha256", sort=False):
         group = group.sort_values("timestamp")
         image, world, detected = stack_landmarks(group)
-        feats = MS.summarise(MS.smoothed_measures(image, world), group["timestamp"].to_numpy(), primary)
+        measures = MS.smoothed_measures(image, world, stack_outlines(group))
+        feats = MS.summarise(measures, group["timestamp"].to_numpy(), primary)
         feats["detection_rate"] = float(detected.mean()) if len(detected) else 0.0
         rows[sha] = feats
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -363,6 +364,9 @@ def train_pose_classifier(poses: pd.DataFrame, frames: pd.DataFrame, exercise: s
         raise ValueError(f"no training videos of class {', '.join(missing)} for {exercise}")
     if GOOD_CLASS in missing:
         raise ValueError(f"no training videos of {GOOD_CLASS} for {exercise}")
+    if "back_rounding" in ex.judged_by and "trunk_outline" not in poses:
+        log(f"these poses of {exercise} were read without the trunk's outline, so the back's rounding is not "
+            f"judged; extract them again (materialize pose_landmarks) to judge it")
     probe = PoseClassifier(exercise, [], [], multi_class, strategy, [], {}, clip=clip)
     X = probe.features(poses[poses["video_sha256"].isin(fit_videos.index)],
                        frames[frames["video_sha256"].isin(fit_videos.index)])

@@ -503,7 +503,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
 
     from formclip_pipeline.core import model as M
     from formclip_pipeline.core.measures import smoothed_measures, summarise
-    from formclip_pipeline.core.pose import stack_landmarks
+    from formclip_pipeline.core.pose import stack_landmarks, stack_outlines
     from formclip_pipeline.core.pose_classifier import PoseClassifier
     from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise
     from formclip_pipeline.core.views import camera_view, measures_read_poorly, qualify
@@ -536,9 +536,10 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
                                        if image_model else None, poses_out=pose_rows)
     step = info["image_step"]
     image_out = np.concatenate(parts) if parts else None
-    image, world, detected = stack_landmarks(pd.DataFrame(pose_rows))
+    pose_table = pd.DataFrame(pose_rows)
+    image, world, detected = stack_landmarks(pose_table)
     found = float(detected.mean()) if len(detected) else 0.0
-    measures = smoothed_measures(image, world)
+    measures = smoothed_measures(image, world, stack_outlines(pose_table))
     summary = summarise(measures, times)
     by_joints = recognise(summary, found, None) if found >= MIN_LIFTER_FOUND else None
     recognised = None
