@@ -6,7 +6,7 @@ import pytest
 
 from formclip_pipeline.assets import TRAINING_ASSETS, TRAINING_CHECKS
 from formclip_pipeline.core import store
-from formclip_pipeline.core.pose import POSE_FPS
+from formclip_pipeline.core.pose import OUTLINE_POINTS, POSE_FPS
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking, ParquetJsonIOManager
 
 RUN_CONFIG = {"ops": {
@@ -73,6 +73,9 @@ def test_pose_asset_tracks_the_lifter_and_reports_detection_per_class_and_view(p
     assert poses["detected"].mean() > 0.7
     found = poses[poses["detected"]]
     assert all(len(v) == 33 * 3 for v in found["image_landmarks"]) and all(len(v) == 33 * 3 for v in found["world_landmarks"])
+    # The trunk's outline, both sides of the hip-to-shoulder line, from the segmentation mask of every detected frame.
+    assert all(len(v) == 2 * len(OUTLINE_POINTS) for v in found["trunk_outline"])
+    assert np.isfinite(np.concatenate(found["trunk_outline"].to_list())).mean() > 0.5
     per_video = poses.groupby("video_sha256")["timestamp"].apply(lambda t: np.diff(np.sort(t.to_numpy())).mean())
     assert np.allclose(per_video, 1 / POSE_FPS, atol=0.01)  # the default sampling rate
     event = next(e for e in result.get_asset_materialization_events()

@@ -483,3 +483,39 @@ def test_without_a_loadable_base_the_exercise_is_recognised_from_the_joints_alon
     assert report["exercise"] == "squat" and recognition["exercise"] == "squat"
     assert "from_image" not in recognition and "from_pose" in recognition
     assert recognition["note"].startswith("recognised from the joints alone") and "not_a_clip" in recognition["note"]
+
+
+@pytest.mark.parametrize("read", [True, False])
+def test_a_faulty_deadlift_reps_frame_shows_the_back_outline_where_its_rounding_was_read(read):
+    """The worst frame of a faulty rep is the deepest of those judged equally (a pose model judges a rep
+    as a whole), and on a lift judged by the back's rounding it carries the outline that was read: red
+    pixels out along the back, beyond the hip-to-shoulder line. The rounding is read on the deepest
+    frame alone, so the outline shows only if that frame was chosen; where it was not read, none."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from formclip_pipeline.core.report import worst_frames
+
+    mask, pose = _trunk((100, 220), (220, 100), back_bump=30.0)
+    outline = trunk_outline(mask, pose[0])
+    n = 5
+    depth = np.array([10.0, 40.0, 90.0, 40.0, 10.0])  # the rep's far end is frame 2
+    extras = {"times": np.arange(n) / 8.0, "frames": np.full((n, 300, 300, 3), 60, np.uint8),
+              "proba": np.tile([0.2, 0.8], (n, 1)), "labels": ["good_form", "bad_form"],
+              "landmarks": np.repeat(pose, n, axis=0), "outlines": np.repeat(outline[None], n, axis=0),
+              "pose_frame_size": (300, 300),
+              "measures": pd.DataFrame({"hip_flexion": depth, "back_rounding": [np.nan, np.nan, 60.0 if read else np.nan,
+                                                                               np.nan, np.nan]})}
+    report = {"exercise": "deadlift", "sets": [{"set_number": 1, "reps": [
+        {"rep_number": 1, "start": 0.0, "end": 0.5, "form_class": "bad_form", "confidence": 0.8}]}]}
+    (image, _), = worst_frames(report, extras, size=300)
+    pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(image))).convert("RGB")).astype(int)
+    # Mid-trunk, 40 px out along the back's normal (up and behind the line): the outline bowed out to 55 px there.
+    red = lambda p: p[0] > 150 and p[1] < 110 and p[2] < 110  # noqa: E731
+    along = np.array([120.0, -120.0]) / np.hypot(120, 120)
+    normal = np.array([along[1], -along[0]])
+    mid = np.array([160.0, 160.0])
+    band = [pixels[int(y), int(x)] for r in range(35, 70) for x, y in [mid + r * normal]]
+    assert any(red(p) for p in band) == read

@@ -151,20 +151,17 @@ HINGED_FROM = 40.0
 def _back_rounding(image: np.ndarray, outline: np.ndarray | None) -> np.ndarray:
     """The bend of the back's outline per frame, in degrees: the angle of the circular arc through its
     ends and its furthest point from the straight line joining them (for a sagitta h over a chord c,
-    4 atan(2h / c)); 0 where no point lies outside that line. The back is the side of the hip-to-shoulder line away from where the trunk
-    leans: a lifter hinged forward has the shoulders ahead of the hips, and the back faces up and
-    behind. NaN where the trunk is not hinged (HINGED_FROM), not seen, or has no outline."""
-    from formclip_pipeline.core.pose import OUTLINE_POINTS
+    4 atan(2h / c)); 0 where no point lies outside that line. The back is the side of the
+    hip-to-shoulder line away from where the trunk leans (pose.back_of). NaN where the trunk is not
+    hinged (HINGED_FROM), not seen, or has no outline."""
+    from formclip_pipeline.core.pose import OUTLINE_POINTS, back_of
 
     n = len(image)
     if outline is None or not len(outline):
         return np.full(n, np.nan)
-    along = (_mid(image, "shoulder") - _mid(image, "hip"))[:, :2].astype(np.float64)
+    back, _, along, _ = back_of(outline.astype(np.float64), image.astype(np.float64))
     lean = np.degrees(np.arctan2(np.abs(along[:, 0]), -along[:, 1]))
     seen = _vis(image, ["left_hip", "left_shoulder"]) | _vis(image, ["right_hip", "right_shoulder"])
-    # Row 0 of the outline lies to the left walking from the hips to the shoulders in the image; with
-    # the shoulders ahead in +x (image y points down), that is up and behind: the back.
-    back = np.where((along[:, 0] >= 0)[:, None], outline[:, 0], outline[:, 1]).astype(np.float64)
     t = OUTLINE_POINTS
     chord = back[:, :1] + (back[:, -1:] - back[:, :1]) * (t - t[0]) / (t[-1] - t[0])
     # Only a bow outwards counts. A flat back's outline dips inside the line between its ends, where the

@@ -183,6 +183,23 @@ def stack_landmarks(poses: "pd.DataFrame") -> tuple[np.ndarray, np.ndarray, np.n
     return image, world, detected
 
 
+def back_of(outline: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame, the back's side of the trunk's outline (N x len(OUTLINE_POINTS)), the mid-hip and the
+    hip-to-shoulder line it was measured from, and the unit normal to that line towards the back (N x 2
+    pixels each), from outlines (N x 2 x K) and image landmarks in pixels (N x 33 x 2 or more).
+
+    The back is the side away from where the trunk leans: a lifter hinged forward has the shoulders
+    ahead of the hips, and the back faces up and behind them. With the shoulders ahead in +x (image y
+    points down), that is row 0, the left walking from the hips to the shoulders."""
+    hip = (image[:, INDEX["left_hip"], :2] + image[:, INDEX["right_hip"], :2]) / 2
+    along = (image[:, INDEX["left_shoulder"], :2] + image[:, INDEX["right_shoulder"], :2]) / 2 - hip
+    ahead = along[:, 0] >= 0
+    back = np.where(ahead[:, None], outline[:, 0], outline[:, 1])
+    length = np.linalg.norm(along, axis=1, keepdims=True)
+    left = np.stack([along[:, 1], -along[:, 0]], axis=1) / np.where(length > 0, length, np.nan)
+    return back, hip, along, np.where(ahead[:, None], left, -left)
+
+
 def stack_outlines(poses: "pd.DataFrame") -> np.ndarray:  # noqa: F821
     """N x 2 x len(OUTLINE_POINTS) trunk outlines from a pose table's rows; NaN where there is none (no
     lifter, or a table written before outlines were read)."""

@@ -83,19 +83,25 @@ def joint_angle_png(report: dict, extras: dict) -> str | None:
     return out
 
 
+def _to_shown(pose_size: tuple[int, int], square: int, size: int):
+    """Pose frame pixels (x, y) -> the letterboxed square shown, `size` pixels a side."""
+    w, h = pose_size
+    k = square / max(w, h)
+    ox, oy = (square - w * k) / 2, (square - h * k) / 2
+    f = size / square
+    return lambda x, y: ((x * k + ox) * f, (y * k + oy) * f)
+
+
 def _draw_skeleton(draw, landmarks: np.ndarray, pose_size: tuple[int, int], square: int, size: int) -> None:
     """The BlazePose skeleton, from the pose frame's pixels onto the letterboxed square shown."""
     from formclip_pipeline.core.measures import MIN_VISIBILITY
     from formclip_pipeline.core.pose import INDEX, SKELETON
 
-    w, h = pose_size
-    k = square / max(w, h)
-    ox, oy = (square - w * k) / 2, (square - h * k) / 2
-    f = size / square
+    shown = _to_shown(pose_size, square, size)
 
     def at(name):
         x, y, _ = landmarks[INDEX[name]]
-        return ((x * k + ox) * f, (y * k + oy) * f)
+        return shown(x, y)
 
     for a, b in SKELETON:
         if min(landmarks[INDEX[a], 2], landmarks[INDEX[b], 2]) >= MIN_VISIBILITY:
@@ -106,13 +112,41 @@ def _draw_skeleton(draw, landmarks: np.ndarray, pose_size: tuple[int, int], squa
             draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=(0, 150, 255))
 
 
+def _draw_back(draw, landmarks: np.ndarray, outline: np.ndarray, pose_size: tuple[int, int], square: int,
+               size: int) -> None:
+    """The back's outline the silhouette showed (core.pose.trunk_outline), the one `back_rounding` reads:
+    a red line along the back from near the hips to near the shoulders."""
+    from formclip_pipeline.core.pose import OUTLINE_POINTS, back_of
+
+    back, hip, along, normal = (a[0] for a in back_of(outline[None], landmarks[None].astype(np.float64)))
+    length = float(np.hypot(*along))
+    if not (np.isfinite(back).all() and np.isfinite(normal).all()):
+        return
+    shown = _to_shown(pose_size, square, size)
+    points = [shown(*(hip + t * along + r * length * normal)) for t, r in zip(OUTLINE_POINTS, back)]
+    draw.line(points, fill=(217, 48, 37), width=3)
+
+
 def worst_frames(report: dict, extras: dict, size: int = 200) -> list[tuple[str, str]]:
-    """For each faulty rep, its frame with the lowest good-form probability, marked with the fault and
-    the lifter's skeleton."""
+    """For each faulty rep, its frame with the lowest good-form probability (of equals, the one at the
+    rep's far end), marked with the fault and the lifter's skeleton, and on a lift judged by the back's
+    rounding, the back's outline where it was read."""
     from PIL import Image, ImageDraw
+
+    from formclip_pipeline.catalog import get_exercise
 
     times, frames, proba, labels = extras["times"], extras["frames"], extras["proba"], extras["labels"]
     landmarks, pose_size = extras.get("landmarks"), extras.get("pose_frame_size")
+    exercise = get_exercise(report["exercise"]) if report.get("exercise") else None
+    measures = extras.get("measures")
+    depth = None
+    if measures is not None and exercise is not None and exercise.primary_measure in measures:
+        depth = measures[exercise.primary_measure].to_numpy(np.float64)
+    # The back's outline where `back_rounding` read it, on a lift judged by it.
+    outlines = extras.get("outlines")
+    read_back = None
+    if outlines is not None and measures is not None and exercise is not None and "back_rounding" in exercise.judged_by:
+        read_back = np.isfinite(measures["back_rounding"].to_numpy(np.float64))
     good = labels.index(GOOD_CLASS)
     out = []
     for s in report["sets"]:
@@ -122,11 +156,17 @@ def worst_frames(report: dict, extras: dict, size: int = 200) -> list[tuple[str,
             idx = np.where((times >= r["start"]) & (times <= r["end"]))[0]
             if not len(idx):
                 continue
-            i = int(idx[np.argmin(proba[idx, good])])
+            # A pose model gives a rep one verdict for all its frames: of the frames judged worst, show the
+            # one at the rep's far end (the primary measure at its highest), where most faults show.
+            worst = idx[np.isclose(proba[idx, good], proba[idx, good].min())]
+            i = int(worst[np.nanargmax(depth[worst])] if depth is not None and np.isfinite(depth[worst]).any()
+                    else worst[0])
             img = Image.fromarray(frames[i]).resize((size, size))
             d = ImageDraw.Draw(img)
             if landmarks is not None and pose_size and i < len(landmarks) and not np.isnan(landmarks[i, 0, 0]):
                 _draw_skeleton(d, landmarks[i], pose_size, frames.shape[1], size)
+                if read_back is not None and i < len(read_back) and read_back[i]:
+                    _draw_back(d, landmarks[i], outlines[i], pose_size, frames.shape[1], size)
             d.rectangle([0, 0, size - 1, size - 1], outline=(217, 48, 37), width=5)
             d.rectangle([0, size - 22, size, size], fill=(217, 48, 37))
             d.text((6, size - 18), f"{r['form_class']} {times[i]:.1f}s", fill=(255, 255, 255))

@@ -539,7 +539,8 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     pose_table = pd.DataFrame(pose_rows)
     image, world, detected = stack_landmarks(pose_table)
     found = float(detected.mean()) if len(detected) else 0.0
-    measures = smoothed_measures(image, world, stack_outlines(pose_table))
+    outlines = stack_outlines(pose_table)
+    measures = smoothed_measures(image, world, outlines)
     summary = summarise(measures, times)
     by_joints = recognise(summary, found, None) if found >= MIN_LIFTER_FOUND else None
     recognised = None
@@ -601,4 +602,4 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
               "seconds_to_score": round(time.perf_counter() - t0, 2)}
     pose_size = (pose_rows[0]["frame_width"], pose_rows[0]["frame_height"]) if pose_rows else None
     return report, {"times": times, "frames": frames, "proba": proba, "labels": clf.labels, "landmarks": image,
-                    "measures": measures, "pose_frame_size": pose_size}
+                    "outlines": outlines, "measures": measures, "pose_frame_size": pose_size}
