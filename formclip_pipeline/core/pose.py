@@ -67,6 +67,17 @@ class FramePose:
     outline: np.ndarray | None = None
 
 
+def trunk_line(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame, the mid-hip, the line from it to the mid-shoulder, and the unit normal to that line on
+    its left walking from the hips to the shoulders as the image shows it (N x 2 each, pixels), from
+    image landmarks in pixels (N x 33 x 2 or more): what the trunk's outline is measured from."""
+    hip = (image[:, INDEX["left_hip"], :2] + image[:, INDEX["right_hip"], :2]) / 2
+    along = (image[:, INDEX["left_shoulder"], :2] + image[:, INDEX["right_shoulder"], :2]) / 2 - hip
+    length = np.linalg.norm(along, axis=1, keepdims=True)
+    left = np.stack([along[:, 1], -along[:, 0]], axis=1) / np.where(length > 0, length, np.nan)
+    return hip, along, left
+
+
 def trunk_outline(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
     """How far the silhouette reaches on each side of the mid-hip to mid-shoulder line, per OUTLINE_POINTS,
     in lengths of that line: row 0 to the left of the line walking from the hips to the shoulders as the
@@ -76,14 +87,10 @@ def trunk_outline(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
     `mask` is the segmentation mask (H x W, the person's probability per pixel) and `image` the 33
     landmarks in pixels of the same frame."""
     out = np.full((2, len(OUTLINE_POINTS)), np.nan, np.float32)
-    hip = (image[INDEX["left_hip"], :2] + image[INDEX["right_hip"], :2]) / 2
-    shoulder = (image[INDEX["left_shoulder"], :2] + image[INDEX["right_shoulder"], :2]) / 2
-    along = shoulder - hip
+    hip, along, left = (a[0] for a in trunk_line(image[None]))
     length = float(np.hypot(*along))
     if not np.isfinite(length) or length < 8.0:
         return out
-    u = along / length
-    left = np.array([u[1], -u[0]])
     steps = np.arange(0.0, OUTLINE_REACH * length, 1.0)
     h, w = mask.shape
     base = hip[None, :] + OUTLINE_POINTS[:, None] * along[None, :]
@@ -191,12 +198,9 @@ def back_of(outline: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndar
     The back is the side away from where the trunk leans: a lifter hinged forward has the shoulders
     ahead of the hips, and the back faces up and behind them. With the shoulders ahead in +x (image y
     points down), that is row 0, the left walking from the hips to the shoulders."""
-    hip = (image[:, INDEX["left_hip"], :2] + image[:, INDEX["right_hip"], :2]) / 2
-    along = (image[:, INDEX["left_shoulder"], :2] + image[:, INDEX["right_shoulder"], :2]) / 2 - hip
+    hip, along, left = trunk_line(image)
     ahead = along[:, 0] >= 0
     back = np.where(ahead[:, None], outline[:, 0], outline[:, 1])
-    length = np.linalg.norm(along, axis=1, keepdims=True)
-    left = np.stack([along[:, 1], -along[:, 0]], axis=1) / np.where(length > 0, length, np.nan)
     return back, hip, along, np.where(ahead[:, None], left, -left)
 
 
