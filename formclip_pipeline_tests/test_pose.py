@@ -128,29 +128,65 @@ def test_back_rounding_is_not_read_from_an_upright_trunk_or_without_an_outline()
     assert np.isnan(MS.frame_measures(image, np.zeros_like(image))["back_rounding"]).all()
 
 
-def test_rounded_backs_read_more_back_rounding_than_flat_ones_on_rendered_deadlifts(tmp_path):
-    """Rendered deadlifts filmed from the side or at an angle, read as the pipeline reads them (one decode,
-    BlazePose with its segmentation mask): each rounded back the trunk's outline reads bends further
-    than each flat one. BlazePose reads some deadlifts' trunks near upright at the bottom, where the
-    outline is not read at all, so two of three a class must be read."""
+def _rendered_measures(tmp_path, exercise: str, classes: tuple[str, ...], views: tuple[str, ...], seed: int):
+    """(form class, smoothed measures, sample times) of three rendered videos a class, read as the
+    pipeline reads them: one decode, BlazePose with its segmentation mask."""
     from formclip_pipeline.core.frames import extract_dataset, video_manifest
-    from formclip_pipeline.core.pose import stack_outlines
+    from formclip_pipeline.core.pose import stack_outlines, stack_top_widths
     from formclip_pipeline.core.synth.generate import VideoSpec, generate_dataset
 
-    specs = [VideoSpec("deadlift", c, 23, f"{c}_{i}", views=("side", "oblique"), sets=(1, 1), reps=(3, 3),
-                       size=(640, 360), fps=15) for c in ("good_form", "rounded_back") for i in range(3)]
+    specs = [VideoSpec(exercise, c, seed, f"{c}_{i}", views=views, sets=(1, 1), reps=(3, 3), size=(640, 360), fps=15)
+             for c in classes for i in range(3)]
     generate_dataset(tmp_path, specs, workers=2)
-    _, poses, failures = extract_dataset(video_manifest(tmp_path, "deadlift"), frames_per_video=4)
+    _, poses, failures = extract_dataset(video_manifest(tmp_path, exercise), frames_per_video=4)
     assert not failures
-    read: dict[str, list[float]] = {"good_form": [], "rounded_back": []}
     for _, group in poses.groupby("source_video"):
         group = group.sort_values("timestamp")
         image, world, _ = stack_landmarks(group)
-        bend = MS.smoothed_measures(image, world, stack_outlines(group))["back_rounding"]
-        if bend.notna().any():
-            read[group["form_class"].iloc[0]].append(float(bend.median()))
+        measures = MS.smoothed_measures(image, world, stack_outlines(group), stack_top_widths(group))
+        yield group["form_class"].iloc[0], measures, group["timestamp"].to_numpy()
+
+
+def test_rounded_backs_read_more_back_rounding_than_flat_ones_on_rendered_deadlifts(tmp_path):
+    """Rendered deadlifts filmed from the side or at an angle: each rounded back the trunk's outline reads
+    bends further than each flat one. BlazePose reads some deadlifts' trunks near upright at the
+    bottom, where the outline is not read at all, so two of three a class must be read."""
+    read: dict[str, list[float]] = {"good_form": [], "rounded_back": []}
+    for form_class, measures, _ in _rendered_measures(tmp_path, "deadlift", tuple(read), ("side", "oblique"), 23):
+        if measures["back_rounding"].notna().any():
+            read[form_class].append(float(measures["back_rounding"].median()))
     assert all(len(v) >= 2 for v in read.values()), read
     assert min(read["rounded_back"]) > max(read["good_form"]) + 15, read
+
+
+def test_silhouette_top_width_is_the_tops_width_over_the_height():
+    """A 200 px tall lifter whose arms span 160 px across the top third reads 0.8; with the arms close to
+    the body (60 px), 0.3; a speck of a mask is a lost lifter, not a narrow one."""
+    from formclip_pipeline.core.pose import silhouette_top_width
+
+    readings = []
+    for arms in ((20, 180), (70, 130)):
+        mask = np.zeros((300, 300), np.float32)
+        mask[50:250, 80:120] = 1.0  # trunk and legs
+        mask[55:75, arms[0]:arms[1]] = 1.0  # the arms in the top third
+        readings.append(silhouette_top_width(mask))
+    assert readings[0] == pytest.approx(0.8, abs=0.03)
+    assert readings[1] == pytest.approx(0.3, abs=0.03)
+    speck = np.zeros((300, 300), np.float32)
+    speck[10:20, 10:15] = 1.0
+    assert np.isnan(silhouette_top_width(speck))
+
+
+def test_flared_elbows_read_a_wider_silhouette_top_on_bench_presses_filmed_from_the_feet(tmp_path):
+    """Rendered bench presses filmed from the feet end: there BlazePose's landmarks do not tell flared
+    elbows from tucked ones, but the silhouette's top does, at the bottom of each rep. Per video its
+    high (as the heads read it, `summarise`), compared by the class medians: the mask of one lifter
+    in a few jumps about, and one video must not decide."""
+    widest: dict[str, list[float]] = {"good_form": [], "flared_elbows": []}
+    for form_class, measures, times in _rendered_measures(tmp_path, "bench_press", tuple(widest), ("front",), 31):
+        assert measures["silhouette_top_width"].notna().mean() > 0.5
+        widest[form_class].append(MS.summarise(measures, times, "elbow_flexion")["silhouette_top_width_high"])
+    assert np.median(widest["flared_elbows"]) > np.median(widest["good_form"]) + 0.05, widest
 
 
 def test_smoothing_fills_short_gaps_only_and_removes_a_spike():

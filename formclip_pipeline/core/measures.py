@@ -64,6 +64,8 @@ MEASURES = {m.name: m for m in (
             "facing the camera, under 0.3 side-on; tells the other measures' reliability apart by view"),
     Measure("back_rounding", "deg", "how far the back's outline between hips and shoulders bows out, as the arc "
             "through it (0 = not at all); read while the trunk is hinged forward"),
+    Measure("silhouette_top_width", "ratio", "the width of the lifter's silhouette across its top third, over its "
+            "height: grows as the elbows flare out from a lifter lying on a bench filmed from the feet or the head"),
 )}
 MEASURE_NAMES = tuple(MEASURES)
 
@@ -112,7 +114,8 @@ FRONTAL = ("knee_gap_ratio", "shoulder_abduction")
 SIDE_ON_BELOW = 0.45  # camera_frontality under which the camera is side-on
 
 
-def frame_measures(image: np.ndarray, world: np.ndarray, outline: np.ndarray | None = None) -> pd.DataFrame:
+def frame_measures(image: np.ndarray, world: np.ndarray, outline: np.ndarray | None = None,
+                   top_width: np.ndarray | None = None) -> pd.DataFrame:
     """One row per frame, one column per measure (NaN where the joints are not seen).
 
     The sagittal angles and heights (knee and hip flexion, trunk lean, hip below knee, wrist height)
@@ -120,7 +123,10 @@ def frame_measures(image: np.ndarray, world: np.ndarray, outline: np.ndarray | N
     camera round the lifter changes; the bar's distance ahead of the mid-foot from how far the wrists
     and feet lie apart across it (`_wrist_forward`). The others come from the image plane when the
     camera looks at their plane, else from BlazePose's 3-D world landmarks. The back's rounding comes
-    from the trunk's outline (`outline`, N x 2 x len(pose.OUTLINE_POINTS); NaN throughout without it)."""
+    from the trunk's outline (`outline`, N x 2 x len(pose.OUTLINE_POINTS); NaN throughout without it),
+    and the silhouette's top width is BlazePose's segmentation mask's (`top_width`, N; pose.silhouette_top_width).
+    Those two are read from the mask, the only view of the back's shape and of a lying lifter's arms
+    that does not depend on where the landmarks fall."""
     from_world = _measures(image, world)
     flat = np.concatenate([image[..., :2], np.zeros_like(image[..., :1])], axis=-1)
     in_image = _measures(image, flat)
@@ -135,6 +141,8 @@ def frame_measures(image: np.ndarray, world: np.ndarray, outline: np.ndarray | N
         out[name] = np.where(np.isnan(values), out[name], values)
     out["wrist_forward"] = _wrist_forward(image)
     out["back_rounding"] = _back_rounding(image, outline)
+    out["silhouette_top_width"] = (np.full(len(image), np.nan) if top_width is None
+                                   else np.asarray(top_width, np.float64))
     return pd.DataFrame(out)[list(MEASURE_NAMES)]
 
 
@@ -298,8 +306,9 @@ def smooth(series: np.ndarray, max_gap: int = 2) -> np.ndarray:
     return pd.Series(x).rolling(3, center=True, min_periods=2).median().to_numpy()
 
 
-def smoothed_measures(image: np.ndarray, world: np.ndarray, outline: np.ndarray | None = None) -> pd.DataFrame:
-    raw = frame_measures(image, world, outline)
+def smoothed_measures(image: np.ndarray, world: np.ndarray, outline: np.ndarray | None = None,
+                      top_width: np.ndarray | None = None) -> pd.DataFrame:
+    raw = frame_measures(image, world, outline, top_width)
     return pd.DataFrame({c: smooth(raw[c].to_numpy()) for c in raw.columns})
 
 

@@ -38,7 +38,8 @@ from formclip_pipeline.core.settings import POSE_FPS  # noqa: E402,F401 (re-expo
 # 256 px itself, so more pixels only cost decoding time; fewer make a distant lifter a smudge.
 POSE_FRAME_SIDE = 640
 POSE_COLUMNS = ["exercise", "form_class", "source_video", "video_sha256", "frame_index", "timestamp", "frame_width",
-                "frame_height", "detected", "image_landmarks", "world_landmarks", "trunk_outline"]
+                "frame_height", "detected", "image_landmarks", "world_landmarks", "trunk_outline",
+                "silhouette_top_width"]
 # The trunk's outline: how far the lifter's silhouette (BlazePose's segmentation mask) reaches on each
 # side of the line from mid-hip to mid-shoulder in the image, at these points along it (0 at the hips,
 # 1 at the shoulders), in lengths of that line. The landmarks place no joint along the spine, so a
@@ -46,6 +47,12 @@ POSE_COLUMNS = ["exercise", "form_class", "source_video", "video_sha256", "frame
 # the buttocks and the shoulder blades, whatever the spine does.
 OUTLINE_POINTS = np.linspace(0.15, 0.85, 15)
 OUTLINE_REACH = 0.8  # the furthest an outline is looked for, in lengths of the hip-to-shoulder line
+# The silhouette's top: its width there, over its height, is how far the elbows stand out of a lifter
+# lying on a bench filmed from the feet (or the head), where the arms rise to the top of the picture and
+# the landmarks are poor (core.measures, `silhouette_top_width`). A mask smaller than SILHOUETTE_MIN_PX
+# is a lost lifter, not a small one.
+SILHOUETTE_TOP = 0.35
+SILHOUETTE_MIN_PX = 200
 # Found once, BlazePose keeps tracking a lifter through the bottom of a deep squat, where the body
 # folds and the plates hide the face, only at a low tracking threshold: on side-view synthetic
 # squats, 0.5/0.5 found the lifter in 57% of the frames past 80 degrees of knee flexion, 0.2/0.05 in
@@ -60,11 +67,13 @@ class PoseError(Exception):
 
 @dataclass
 class FramePose:
-    """One frame's landmarks: image (33 x 3: x, y, visibility) and world (33 x 3: x, y, z metres), and
-    the trunk's outline (2 x len(OUTLINE_POINTS), `trunk_outline`; None without a segmentation mask)."""
+    """One frame's landmarks: image (33 x 3: x, y, visibility) and world (33 x 3: x, y, z metres), the
+    trunk's outline (2 x len(OUTLINE_POINTS), `trunk_outline`) and the width of the silhouette's top
+    (`silhouette_top_width`); None without a segmentation mask."""
     image: np.ndarray
     world: np.ndarray
     outline: np.ndarray | None = None
+    top_width: float | None = None
 
 
 def trunk_line(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -104,6 +113,21 @@ def trunk_outline(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
         first = leaves.argmax(1)
         out[row] = np.where(leaves.any(1), steps[first] / length, np.nan)
     return out
+
+
+def silhouette_top_width(mask: np.ndarray) -> float:
+    """The width of the silhouette across its top SILHOUETTE_TOP, over the silhouette's height (each
+    between its 1st and 99th percentile pixel, so a stray speck does not stretch it); NaN for a mask of
+    under SILHOUETTE_MIN_PX pixels. `mask` is the segmentation mask (H x W, the person's probability)."""
+    ys, xs = np.nonzero(np.asarray(mask) > 0.5)
+    if len(ys) < SILHOUETTE_MIN_PX:
+        return float("nan")
+    top, bottom = np.percentile(ys, [1, 99])
+    if bottom <= top:
+        return float("nan")
+    upper = xs[ys <= top + SILHOUETTE_TOP * (bottom - top)]
+    left, right = np.percentile(upper, [1, 99])
+    return float((right - left) / (bottom - top))
 
 
 @contextmanager
@@ -155,11 +179,11 @@ class BlazePose:
             return None
         image = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], np.float32)
         world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], np.float32)
-        outline = None
-        if result.segmentation_mask is not None:
-            pixels = image[:, :2] * np.array([rgb.shape[1], rgb.shape[0]], np.float32)
-            outline = trunk_outline(result.segmentation_mask, pixels)
-        return FramePose(image, world, outline)
+        if result.segmentation_mask is None:
+            return FramePose(image, world)
+        pixels = image[:, :2] * np.array([rgb.shape[1], rgb.shape[0]], np.float32)
+        return FramePose(image, world, trunk_outline(result.segmentation_mask, pixels),
+                         silhouette_top_width(result.segmentation_mask))
 
     def close(self) -> None:
         self._pose.close()
@@ -216,11 +240,21 @@ def stack_outlines(poses: "pd.DataFrame") -> np.ndarray:  # noqa: F821
     return out
 
 
+def stack_top_widths(poses: "pd.DataFrame") -> np.ndarray:  # noqa: F821
+    """N silhouette top widths from a pose table's rows; NaN where there is none (no lifter, or a table
+    written before they were read)."""
+    if "silhouette_top_width" not in poses:
+        return np.full(len(poses), np.nan)
+    return poses["silhouette_top_width"].to_numpy(np.float64, na_value=np.nan)
+
+
 def pose_row(pose: FramePose | None, frame: np.ndarray) -> dict:
     """The pose columns of one frame's row (flat float lists, which Parquet stores natively)."""
     size = {"frame_width": int(frame.shape[1]), "frame_height": int(frame.shape[0])}
     if pose is None:
-        return {**size, "detected": False, "image_landmarks": None, "world_landmarks": None, "trunk_outline": None}
+        return {**size, "detected": False, "image_landmarks": None, "world_landmarks": None, "trunk_outline": None,
+                "silhouette_top_width": None}
     return {**size, "detected": True, "image_landmarks": pose.image.reshape(-1).tolist(),
             "world_landmarks": pose.world.reshape(-1).tolist(),
-            "trunk_outline": None if pose.outline is None else pose.outline.reshape(-1).tolist()}
+            "trunk_outline": None if pose.outline is None else pose.outline.reshape(-1).tolist(),
+            "silhouette_top_width": pose.top_width}

@@ -503,7 +503,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
 
     from formclip_pipeline.core import model as M
     from formclip_pipeline.core.measures import smoothed_measures, summarise
-    from formclip_pipeline.core.pose import stack_landmarks, stack_outlines
+    from formclip_pipeline.core.pose import stack_landmarks, stack_outlines, stack_top_widths
     from formclip_pipeline.core.pose_classifier import PoseClassifier
     from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise
     from formclip_pipeline.core.views import camera_view, measures_read_poorly, qualify
@@ -540,7 +540,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     image, world, detected = stack_landmarks(pose_table)
     found = float(detected.mean()) if len(detected) else 0.0
     outlines = stack_outlines(pose_table)
-    measures = smoothed_measures(image, world, outlines)
+    measures = smoothed_measures(image, world, outlines, stack_top_widths(pose_table))
     summary = summarise(measures, times)
     by_joints = recognise(summary, found, None) if found >= MIN_LIFTER_FOUND else None
     recognised = None
