@@ -447,6 +447,25 @@ def test_forest_head_saved_as_arrays_predicts_what_scikit_learn_predicts():
     assert np.allclose(forest_proba(forest_arrays(forest), unseen), forest.predict_proba(unseen))
 
 
+def test_a_logistic_head_reads_no_further_than_its_fit_videos_went():
+    """A measure far beyond anything the fit videos read counts as the furthest they read, so the head
+    is no surer there than at the edge of what it saw; within the range nothing changes."""
+    from formclip_pipeline.core.pose_classifier import PoseClassifier, _fit
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 2))
+    y = np.where(X[:, 0] - 0.5 * X[:, 1] > 0, "good_form", "partial_depth")
+    head, classes = _fit(X, y, "logistic", C=1.0)
+    clf = PoseClassifier("squat", classes, classes, True, "pose", ["a", "b"], head)
+    edge = np.array([[X[:, 0].max(), X[:, 1].min()]])
+    far = np.array([[X[:, 0].max() + 50.0, X[:, 1].min() - 50.0]])
+    proba = clf.class_proba(pd.DataFrame(np.vstack([edge, far, X[:5]]), columns=["a", "b"]))
+    assert np.allclose(proba[0], proba[1])
+    z = (X[:5] - head["mean"]) / head["scale"] @ head["coef"].T + head["intercept"]
+    inside = np.exp(z - z.max(1, keepdims=True))
+    assert np.allclose(proba[2:], inside / inside.sum(1, keepdims=True))
+
+
 def test_binary_verdict_uses_the_cross_validated_cut_on_good_form(squat_frames, squat_poses):
     """Good form is one class against four faults, so its probability is cut where cross-validation
     balanced the two errors, and that cut maps to even odds."""

@@ -12,8 +12,8 @@ The binary task asks the same head for good form against the sum of the faults, 
 is a union of faults that no single hyperplane in joint angles separates.
 
 The checkpoint is a folder: `formclip.json` (kind, labels, feature names, settings) and
-`pose_head.safetensors` (imputation medians, then the regression's scaler and weights or the trees'
-nodes, the fit videos' standardised features that tell whether a new video is like them
+`pose_head.safetensors` (imputation medians, then the regression's scaler, weights and the range of
+the features it was fitted on, or the trees' nodes, the fit videos' standardised features that tell whether a new video is like them
 (core.familiarity), each feature's range over the good-form fit videos and its line against the
 camera's angle (core.good_form)), plus the base CLIP's own files for `pose_clip`. Nothing is pickled.
 """
@@ -144,6 +144,12 @@ class PoseClassifier:
         A = np.where(np.isnan(A), self.head["medians"], A)
         if "roots" in self.head:
             return forest_proba(self.head, A)
+        if "fit_low" in self.head:
+            # A linear head knows nothing beyond what its fit videos read, and extrapolating it there is
+            # what makes it surest where it should be least sure: the demo's bench press head called a
+            # real press with flared elbows, whose silhouette read 7 standard deviations wider than any
+            # fit video's, good form at 99%; held to the fit videos' range, bad form at 91%.
+            A = np.clip(A, self.head["fit_low"], self.head["fit_high"])
         z = (A - self.head["mean"]) / self.head["scale"] @ self.head["coef"].T + self.head["intercept"]
         z -= z.max(1, keepdims=True)
         p = np.exp(z)
@@ -231,7 +237,9 @@ def load_pose_classifier(path: str | Path) -> PoseClassifier:
 
 def _fit(X: np.ndarray, y: np.ndarray, kind: str, C: float = 1.0, seed: int = 0) -> tuple[dict, list[str]]:
     """Fit a head on the features (missing values take the column's median): a multinomial logistic
-    regression on standardised features, or a forest of extremely randomised trees."""
+    regression on standardised features, read only within the range the fit videos span
+    (`PoseClassifier.class_proba`), or a forest of extremely randomised trees, which never reads
+    beyond it."""
     from sklearn.ensemble import ExtraTreesClassifier
     from sklearn.linear_model import LogisticRegression
 
@@ -248,8 +256,8 @@ def _fit(X: np.ndarray, y: np.ndarray, kind: str, C: float = 1.0, seed: int = 0)
     coef, intercept = model.coef_, model.intercept_
     if coef.shape[0] == 1:  # sklearn keeps one row for two classes
         coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
-    return {"medians": medians, "mean": mean, "scale": scale, "coef": coef, "intercept": intercept}, \
-        list(model.classes_)
+    return {"medians": medians, "mean": mean, "scale": scale, "coef": coef, "intercept": intercept,
+            "fit_low": A.min(0), "fit_high": A.max(0)}, list(model.classes_)
 
 
 HEADS = (*((f"logistic C={c:g}", "logistic", c) for c in C_GRID), ("forest", "forest", 1.0))
