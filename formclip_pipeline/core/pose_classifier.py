@@ -13,9 +13,10 @@ is a union of faults that no single hyperplane in joint angles separates.
 
 The checkpoint is a folder: `formclip.json` (kind, labels, feature names, settings) and
 `pose_head.safetensors` (imputation medians, then the regression's scaler, weights and the range of
-the features it was fitted on, or the trees' nodes, the fit videos' standardised features that tell whether a new video is like them
-(core.familiarity), each feature's range over the good-form fit videos and its line against the
-camera's angle (core.good_form)), plus the base CLIP's own files for `pose_clip`. Nothing is pickled.
+the features it was fitted on, or the trees' nodes; the fit videos' standardised features that tell
+whether a new video is like them (core.familiarity); each feature's range over the good-form fit
+videos and its line against the camera's angle (core.good_form)), plus the base CLIP's own files for
+`pose_clip`. Nothing is pickled.
 """
 from __future__ import annotations
 

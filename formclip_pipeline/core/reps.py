@@ -53,7 +53,8 @@ def motion_features(frames: np.ndarray, size: int = 20) -> np.ndarray:
 
 
 def joint_features(measures, min_tracked: float = 0.6, min_amplitude: float = 0.15,
-                   leave_out: tuple[str, ...] = ("camera_frontality", "back_rounding", "silhouette_top_width")) -> np.ndarray | None:
+                   leave_out: tuple[str, ...] = ("camera_frontality", "back_rounding", "silhouette_top_width"),
+                   ) -> np.ndarray | None:
     """Per-frame features for counting from the lifter's joints: every measure seen in at least
     `min_tracked` of the samples (short gaps filled) that moves by at least `min_amplitude` of its
     scale (15 degrees, or 0.15 of a ratio), standardised; None when none does. Standardising a joint
