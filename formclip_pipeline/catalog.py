@@ -38,7 +38,7 @@ class Exercise:
     name: str
     display_name: str
     classes: tuple[FormClass, ...]
-    primary_measure: str = "knee_flexion"  # the joint angle that goes through each rep
+    primary_measure: str = "knee_flexion"  # the measure that goes through each rep, from start to far end
     # What the lift looks like in the joints, whatever the form: (video summary of a measure, its
     # usual low, its usual high), e.g. ("wrist_height_median", -2.0, -0.8) for a bar held in hanging
     # arms. Exercise recognition reads it (core.recognise).

@@ -76,8 +76,9 @@ def test_pose_asset_tracks_the_lifter_and_reports_detection_per_class_and_view(p
     # The trunk's outline, both sides of the hip-to-shoulder line, from the segmentation mask of every detected frame.
     assert all(len(v) == 2 * len(OUTLINE_POINTS) for v in found["trunk_outline"])
     assert np.isfinite(np.concatenate(found["trunk_outline"].to_list())).mean() > 0.5
-    # And the silhouette's top width, a ratio to its height, from the same mask.
+    # And the silhouette's top width, a ratio to its height, and its height, a share of the frame's, from the same mask.
     assert found["silhouette_top_width"].notna().mean() > 0.9 and found["silhouette_top_width"].between(0.05, 3).all()
+    assert found["silhouette_height"].notna().mean() > 0.9 and found["silhouette_height"].between(0.05, 1).all()
     per_video = poses.groupby("video_sha256")["timestamp"].apply(lambda t: np.diff(np.sort(t.to_numpy())).mean())
     assert np.allclose(per_video, 1 / POSE_FPS, atol=0.01)  # the default sampling rate
     event = next(e for e in result.get_asset_materialization_events()

@@ -105,6 +105,14 @@ def _trunk(hip, shoulder, back_bump: float = 0.0, size: int = 300):
     return mask, image
 
 
+def _outlined(outline: np.ndarray):
+    """Silhouettes with these trunk outlines (N x 2 x K) and no other reading."""
+    from formclip_pipeline.core.pose import Silhouettes
+
+    nothing = np.full(len(outline), np.nan)
+    return Silhouettes(outline, nothing, nothing)
+
+
 @pytest.mark.parametrize("facing", ["right", "left"])
 def test_back_rounding_is_the_bend_of_the_trunks_outline_in_degrees(facing):
     """A trunk hinged 45 degrees: with a flat back the outline reads no bend; bowed out 30 px at mid-trunk
@@ -115,7 +123,7 @@ def test_back_rounding_is_the_bend_of_the_trunks_outline_in_degrees(facing):
     for bump in (0.0, 30.0):
         mask, image = _trunk(hip, shoulder, bump)
         outline = trunk_outline(mask, image[0])[None]
-        readings.append(MS.frame_measures(image, np.zeros_like(image), outline)["back_rounding"].iloc[0])
+        readings.append(MS.frame_measures(image, np.zeros_like(image), _outlined(outline))["back_rounding"].iloc[0])
     assert readings[0] == pytest.approx(0.0, abs=3.0)
     assert readings[1] == pytest.approx(61.6, abs=4.0)
 
@@ -123,7 +131,7 @@ def test_back_rounding_is_the_bend_of_the_trunks_outline_in_degrees(facing):
 def test_back_rounding_is_not_read_from_an_upright_trunk_or_without_an_outline():
     """Upright, the outline is the buttocks and shoulder blades, not the spine's curve."""
     mask, image = _trunk((150, 250), (165, 80), back_bump=30.0)
-    assert np.isnan(MS.frame_measures(image, np.zeros_like(image), trunk_outline(mask, image[0])[None])["back_rounding"]).all()
+    assert np.isnan(MS.frame_measures(image, np.zeros_like(image), _outlined(trunk_outline(mask, image[0])[None]))["back_rounding"]).all()
     mask, image = _trunk((100, 220), (220, 100), back_bump=30.0)
     assert np.isnan(MS.frame_measures(image, np.zeros_like(image))["back_rounding"]).all()
 
@@ -132,7 +140,6 @@ def _rendered_measures(tmp_path, exercise: str, classes: tuple[str, ...], views:
     """(form class, smoothed measures, sample times) of three rendered videos a class, read as the
     pipeline reads them: one decode, BlazePose with its segmentation mask."""
     from formclip_pipeline.core.frames import extract_dataset, video_manifest
-    from formclip_pipeline.core.pose import stack_outlines, stack_top_widths
     from formclip_pipeline.core.synth.generate import VideoSpec, generate_dataset
 
     specs = [VideoSpec(exercise, c, seed, f"{c}_{i}", views=views, sets=(1, 1), reps=(3, 3), size=(640, 360), fps=15)
@@ -142,8 +149,7 @@ def _rendered_measures(tmp_path, exercise: str, classes: tuple[str, ...], views:
     assert not failures
     for _, group in poses.groupby("source_video"):
         group = group.sort_values("timestamp")
-        image, world, _ = stack_landmarks(group)
-        measures = MS.smoothed_measures(image, world, stack_outlines(group), stack_top_widths(group))
+        measures, _ = MS.pose_table_measures(group)
         yield group["form_class"].iloc[0], measures, group["timestamp"].to_numpy()
 
 
@@ -159,22 +165,39 @@ def test_rounded_backs_read_more_back_rounding_than_flat_ones_on_rendered_deadli
     assert min(read["rounded_back"]) > max(read["good_form"]) + 15, read
 
 
-def test_silhouette_top_width_is_the_tops_width_over_the_height():
-    """A 200 px tall lifter whose arms span 160 px across the top third reads 0.8; with the arms close to
-    the body (60 px), 0.3; a speck of a mask is a lost lifter, not a narrow one."""
-    from formclip_pipeline.core.pose import silhouette_top_width
+def test_silhouette_readings_are_the_tops_width_over_the_height_and_the_height_over_the_frames():
+    """A 200 px tall lifter in a 300 px frame whose arms span 160 px across the top third reads a top
+    width of 0.8 and a height of 0.67; with the arms close to the body (60 px), 0.3; a speck of a mask
+    is a lost lifter, not a narrow or a short one."""
+    from formclip_pipeline.core.pose import silhouette_readings
 
     readings = []
     for arms in ((20, 180), (70, 130)):
         mask = np.zeros((300, 300), np.float32)
         mask[50:250, 80:120] = 1.0  # trunk and legs
         mask[55:75, arms[0]:arms[1]] = 1.0  # the arms in the top third
-        readings.append(silhouette_top_width(mask))
-    assert readings[0] == pytest.approx(0.8, abs=0.03)
-    assert readings[1] == pytest.approx(0.3, abs=0.03)
+        readings.append(silhouette_readings(mask))
+    assert readings[0][0] == pytest.approx(0.8, abs=0.03)
+    assert readings[1][0] == pytest.approx(0.3, abs=0.03)
+    assert readings[0][1] == pytest.approx(200 / 300, abs=0.02)
     speck = np.zeros((300, 300), np.float32)
     speck[10:20, 10:15] = 1.0
-    assert np.isnan(silhouette_top_width(speck))
+    assert np.isnan(silhouette_readings(speck)).all()
+
+
+def test_silhouette_drop_is_the_height_lost_against_the_videos_tallest():
+    """A lifter 200 px tall at lockout who sinks to 120 px has dropped 0.4 of the tallest; frames without
+    a mask stay unread, and without masks at all the measure is NaN throughout."""
+    from formclip_pipeline.core.pose import Silhouettes
+
+    heights = np.array([200, 200, 160, 120, np.nan, 160, 200, 200, 200, 200, 200], float) / 300
+    nothing = np.full(len(heights), np.nan)
+    image = np.zeros((len(heights), N_LANDMARKS, 3), np.float32)
+    silhouettes = Silhouettes(np.full((len(heights), 2, 15), np.nan), nothing, heights)
+    drop = MS.frame_measures(image, image, silhouettes)["silhouette_drop"].to_numpy()
+    assert drop[3] == pytest.approx(0.4, abs=1e-6) and drop[0] == pytest.approx(0.0, abs=1e-6)
+    assert np.isnan(drop[4])
+    assert MS.frame_measures(image, image)["silhouette_drop"].isna().all()
 
 
 def test_flared_elbows_read_a_wider_silhouette_top_on_bench_presses_filmed_from_the_feet(tmp_path):

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from formclip_pipeline.core.pose import INDEX
+from formclip_pipeline.core.pose import INDEX, Silhouettes, stack_landmarks
 
 MIN_VISIBILITY = 0.5
 # Raised whenever a measure's definition changes. A pose head fitted on one definition reads another's
 # numbers as if they were its own, so a checkpoint records the version it was fitted on and loading
-# refuses any other (2: the bar's distance ahead of the mid-foot read in the image, in foot lengths).
-DEFINITIONS_VERSION = 2
+# refuses any other (2: the bar's distance ahead of the mid-foot read in the image, in foot lengths;
+# 3: the bench press's reps, and so its tempo, profile and depth, read from the silhouette's drop).
+DEFINITIONS_VERSION = 3
 VERSION_KEY = "measures_version"  # in a pose checkpoint's meta and on its registered model version
 
 
@@ -66,6 +67,8 @@ MEASURES = {m.name: m for m in (
             "through it (0 = not at all); read while the trunk is hinged forward"),
     Measure("silhouette_top_width", "ratio", "the width of the lifter's silhouette across its top third, over its "
             "height: grows as the elbows flare out from a lifter lying on a bench filmed from the feet or the head"),
+    Measure("silhouette_drop", "ratio", "how far the lifter's silhouette has come down from its tallest in the video, "
+            "in shares of that height (0 = at its tallest): the bar lowering to a lying lifter's chest, from any side"),
 )}
 MEASURE_NAMES = tuple(MEASURES)
 
@@ -114,18 +117,16 @@ FRONTAL = ("knee_gap_ratio", "shoulder_abduction")
 SIDE_ON_BELOW = 0.45  # camera_frontality under which the camera is side-on
 
 
-def frame_measures(image: np.ndarray, world: np.ndarray, outline: np.ndarray | None = None,
-                   top_width: np.ndarray | None = None) -> pd.DataFrame:
+def frame_measures(image: np.ndarray, world: np.ndarray, silhouettes: Silhouettes | None = None) -> pd.DataFrame:
     """One row per frame, one column per measure (NaN where the joints are not seen).
 
     The sagittal angles and heights (knee and hip flexion, trunk lean, hip below knee, wrist height)
     come from how tall the body's segments stand in the image (`_from_heights`), which no turn of the
     camera round the lifter changes; the bar's distance ahead of the mid-foot from how far the wrists
     and feet lie apart across it (`_wrist_forward`). The others come from the image plane when the
-    camera looks at their plane, else from BlazePose's 3-D world landmarks. The back's rounding comes
-    from the trunk's outline (`outline`, N x 2 x len(pose.OUTLINE_POINTS); NaN throughout without it),
-    and the silhouette's top width is BlazePose's segmentation mask's (`top_width`, N; pose.silhouette_top_width).
-    Those two are read from the mask, the only view of the back's shape and of a lying lifter's arms
+    camera looks at their plane, else from BlazePose's 3-D world landmarks. The back's rounding, the
+    silhouette's top width and its drop come from BlazePose's segmentation masks (`silhouettes`; NaN
+    throughout without them): the only view of the back's shape and of a lying lifter's arms and bar
     that does not depend on where the landmarks fall."""
     from_world = _measures(image, world)
     flat = np.concatenate([image[..., :2], np.zeros_like(image[..., :1])], axis=-1)
@@ -140,10 +141,20 @@ def frame_measures(image: np.ndarray, world: np.ndarray, outline: np.ndarray | N
     for name, values in _from_heights(image).items():
         out[name] = np.where(np.isnan(values), out[name], values)
     out["wrist_forward"] = _wrist_forward(image)
-    out["back_rounding"] = _back_rounding(image, outline)
-    out["silhouette_top_width"] = (np.full(len(image), np.nan) if top_width is None
-                                   else np.asarray(top_width, np.float64))
+    nothing = np.full(len(image), np.nan)
+    out["back_rounding"] = _back_rounding(image, None if silhouettes is None else silhouettes.outline)
+    out["silhouette_top_width"] = nothing if silhouettes is None else silhouettes.top_width.astype(np.float64)
+    out["silhouette_drop"] = nothing if silhouettes is None else _silhouette_drop(silhouettes.height)
     return pd.DataFrame(out)[list(MEASURE_NAMES)]
+
+
+def _silhouette_drop(height: np.ndarray) -> np.ndarray:
+    """1 - height over the video's tallest (its 95th percentile, so one frame whose mask took in the
+    bench or a plate does not set it), per frame."""
+    h = np.asarray(height, np.float64)
+    if not np.isfinite(h).any():
+        return np.full(len(h), np.nan)
+    return 1.0 - h / float(np.nanpercentile(h, 95))
 
 
 # The trunk's lean in the image from which its outline shows the back's shape. Nearer upright, the
@@ -306,10 +317,16 @@ def smooth(series: np.ndarray, max_gap: int = 2) -> np.ndarray:
     return pd.Series(x).rolling(3, center=True, min_periods=2).median().to_numpy()
 
 
-def smoothed_measures(image: np.ndarray, world: np.ndarray, outline: np.ndarray | None = None,
-                      top_width: np.ndarray | None = None) -> pd.DataFrame:
-    raw = frame_measures(image, world, outline, top_width)
+def smoothed_measures(image: np.ndarray, world: np.ndarray, silhouettes: Silhouettes | None = None) -> pd.DataFrame:
+    raw = frame_measures(image, world, silhouettes)
     return pd.DataFrame({c: smooth(raw[c].to_numpy()) for c in raw.columns})
+
+
+def pose_table_measures(poses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """(smoothed measures, lifter found) per row of a pose table (one video's sampled frames in time
+    order): the landmarks and what the segmentation masks read, as `frame_measures` takes them."""
+    image, world, detected = stack_landmarks(poses)
+    return smoothed_measures(image, world, Silhouettes.of(poses)), detected
 
 
 # The summaries of a measure, each with its words for people reading a report.

@@ -39,7 +39,7 @@ from formclip_pipeline.core.settings import POSE_FPS  # noqa: E402,F401 (re-expo
 POSE_FRAME_SIDE = 640
 POSE_COLUMNS = ["exercise", "form_class", "source_video", "video_sha256", "frame_index", "timestamp", "frame_width",
                 "frame_height", "detected", "image_landmarks", "world_landmarks", "trunk_outline",
-                "silhouette_top_width"]
+                *("silhouette_top_width", "silhouette_height")]
 # The trunk's outline: how far the lifter's silhouette (BlazePose's segmentation mask) reaches on each
 # side of the line from mid-hip to mid-shoulder in the image, at these points along it (0 at the hips,
 # 1 at the shoulders), in lengths of that line. The landmarks place no joint along the spine, so a
@@ -69,11 +69,12 @@ class PoseError(Exception):
 class FramePose:
     """One frame's landmarks: image (33 x 3: x, y, visibility) and world (33 x 3: x, y, z metres), the
     trunk's outline (2 x len(OUTLINE_POINTS), `trunk_outline`) and the width of the silhouette's top
-    (`silhouette_top_width`); None without a segmentation mask."""
+    and the silhouette's height (`silhouette_readings`); None without a segmentation mask."""
     image: np.ndarray
     world: np.ndarray
     outline: np.ndarray | None = None
     top_width: float | None = None
+    height: float | None = None
 
 
 def trunk_line(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,19 +116,20 @@ def trunk_outline(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
     return out
 
 
-def silhouette_top_width(mask: np.ndarray) -> float:
-    """The width of the silhouette across its top SILHOUETTE_TOP, over the silhouette's height (each
-    between its 1st and 99th percentile pixel, so a stray speck does not stretch it); NaN for a mask of
-    under SILHOUETTE_MIN_PX pixels. `mask` is the segmentation mask (H x W, the person's probability)."""
+def silhouette_readings(mask: np.ndarray) -> tuple[float, float]:
+    """(top width, height) of the silhouette: the width across its top SILHOUETTE_TOP over its height,
+    and its height over the frame's, each between its 1st and 99th percentile pixel, so a stray speck
+    does not stretch it; NaN for a mask of under SILHOUETTE_MIN_PX pixels. `mask` is the segmentation
+    mask (H x W, the person's probability)."""
     ys, xs = np.nonzero(np.asarray(mask) > 0.5)
     if len(ys) < SILHOUETTE_MIN_PX:
-        return float("nan")
+        return float("nan"), float("nan")
     top, bottom = np.percentile(ys, [1, 99])
     if bottom <= top:
-        return float("nan")
+        return float("nan"), float("nan")
     upper = xs[ys <= top + SILHOUETTE_TOP * (bottom - top)]
     left, right = np.percentile(upper, [1, 99])
-    return float((right - left) / (bottom - top))
+    return float((right - left) / (bottom - top)), float((bottom - top) / mask.shape[0])
 
 
 @contextmanager
@@ -183,7 +185,7 @@ class BlazePose:
             return FramePose(image, world)
         pixels = image[:, :2] * np.array([rgb.shape[1], rgb.shape[0]], np.float32)
         return FramePose(image, world, trunk_outline(result.segmentation_mask, pixels),
-                         silhouette_top_width(result.segmentation_mask))
+                         *silhouette_readings(result.segmentation_mask))
 
     def close(self) -> None:
         self._pose.close()
@@ -228,24 +230,29 @@ def back_of(outline: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndar
     return back, hip, along, np.where(ahead[:, None], left, -left)
 
 
-def stack_outlines(poses: "pd.DataFrame") -> np.ndarray:  # noqa: F821
-    """N x 2 x len(OUTLINE_POINTS) trunk outlines from a pose table's rows; NaN where there is none (no
-    lifter, or a table written before outlines were read)."""
-    out = np.full((len(poses), 2, len(OUTLINE_POINTS)), np.nan, np.float32)
-    if "trunk_outline" not in poses:
-        return out
-    for i, values in enumerate(poses["trunk_outline"]):
-        if values is not None and len(values) == out[i].size:
-            out[i] = np.asarray(values, np.float32).reshape(out[i].shape)
-    return out
+@dataclass
+class Silhouettes:
+    """What the segmentation masks of a video's frames read, one entry per frame, NaN where there was no
+    lifter or the pose table was written before that reading was made: the trunk's outline (N x 2 x
+    len(OUTLINE_POINTS), `trunk_outline`), the width of the silhouette's top over its height and its
+    height over the frame's (N each, `silhouette_readings`)."""
+    outline: np.ndarray
+    top_width: np.ndarray
+    height: np.ndarray
 
+    @staticmethod
+    def of(poses: "pd.DataFrame") -> "Silhouettes":  # noqa: F821
+        n = len(poses)
+        outline = np.full((n, 2, len(OUTLINE_POINTS)), np.nan, np.float32)
+        if "trunk_outline" in poses:
+            for i, values in enumerate(poses["trunk_outline"]):
+                if values is not None and len(values) == outline[i].size:
+                    outline[i] = np.asarray(values, np.float32).reshape(outline[i].shape)
 
-def stack_top_widths(poses: "pd.DataFrame") -> np.ndarray:  # noqa: F821
-    """N silhouette top widths from a pose table's rows; NaN where there is none (no lifter, or a table
-    written before they were read)."""
-    if "silhouette_top_width" not in poses:
-        return np.full(len(poses), np.nan)
-    return poses["silhouette_top_width"].to_numpy(np.float64, na_value=np.nan)
+        def column(name: str) -> np.ndarray:
+            return poses[name].to_numpy(np.float64, na_value=np.nan) if name in poses else np.full(n, np.nan)
+
+        return Silhouettes(outline, column("silhouette_top_width"), column("silhouette_height"))
 
 
 def pose_row(pose: FramePose | None, frame: np.ndarray) -> dict:
@@ -253,8 +260,8 @@ def pose_row(pose: FramePose | None, frame: np.ndarray) -> dict:
     size = {"frame_width": int(frame.shape[1]), "frame_height": int(frame.shape[0])}
     if pose is None:
         return {**size, "detected": False, "image_landmarks": None, "world_landmarks": None, "trunk_outline": None,
-                "silhouette_top_width": None}
+                "silhouette_top_width": None, "silhouette_height": None}
     return {**size, "detected": True, "image_landmarks": pose.image.reshape(-1).tolist(),
             "world_landmarks": pose.world.reshape(-1).tolist(),
             "trunk_outline": None if pose.outline is None else pose.outline.reshape(-1).tolist(),
-            "silhouette_top_width": pose.top_width}
+            "silhouette_top_width": pose.top_width, "silhouette_height": pose.height}

@@ -31,7 +31,6 @@ from formclip_pipeline.catalog import GOOD_CLASS, get_exercise, to_label
 from formclip_pipeline.core import familiarity, good_form
 from formclip_pipeline.core import measures as MS
 from formclip_pipeline.core.good_form import ANGLE_DEFAULT, ANGLE_INTERCEPT, ANGLE_SLOPE
-from formclip_pipeline.core.pose import stack_landmarks, stack_outlines, stack_top_widths
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
 
 POSE_KIND = "formclip-pose-classifier"
@@ -47,8 +46,7 @@ def video_pose_features(poses: pd.DataFrame, exercise: str) -> pd.DataFrame:
     rows = {}
     for sha, group in poses.groupby("video_sha256", sort=False):
         group = group.sort_values("timestamp")
-        image, world, detected = stack_landmarks(group)
-        measures = MS.smoothed_measures(image, world, stack_outlines(group), stack_top_widths(group))
+        measures, detected = MS.pose_table_measures(group)
         feats = MS.summarise(measures, group["timestamp"].to_numpy(), primary)
         feats["detection_rate"] = float(detected.mean()) if len(detected) else 0.0
         rows[sha] = feats

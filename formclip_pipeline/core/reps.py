@@ -53,14 +53,15 @@ def motion_features(frames: np.ndarray, size: int = 20) -> np.ndarray:
 
 
 def joint_features(measures, min_tracked: float = 0.6, min_amplitude: float = 0.15,
-                   leave_out: tuple[str, ...] = ("camera_frontality", "back_rounding", "silhouette_top_width"),
+                   leave_out: tuple[str, ...] = ("camera_frontality", "back_rounding", "silhouette_top_width",
+                                                 "silhouette_drop"),
                    ) -> np.ndarray | None:
     """Per-frame features for counting from the lifter's joints: every measure seen in at least
     `min_tracked` of the samples (short gaps filled) that moves by at least `min_amplitude` of its
     scale (15 degrees, or 0.15 of a ratio), standardised; None when none does. Standardising a joint
     that only jitters would turn its noise into reps. Left out are the camera's angle and the back's
-    rounding, which do not move with the reps, and the silhouette's width, which is not a joint's and
-    takes in the bar and the bench wherever the mask does.
+    rounding, which do not move with the reps, and the silhouette's width and drop, which are not a
+    joint's and take in the bar and the bench wherever the mask does.
 
     `count_reps` reads them as it reads pixels. All the joints rather than the exercise's main angle
     alone: a lying lifter's elbows come and go for seconds at a time, and one angle's gap then reads as a

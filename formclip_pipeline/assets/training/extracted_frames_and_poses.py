@@ -114,8 +114,9 @@ def _every_step_gets_the_settings(config: ExtractConfig) -> dict:
             description="BlazePose landmarks of the lifter on a regular grid (pose_fps per second) of every "
                         "video, tracked from frame to frame: image x, y, visibility and world x, y, z (metres) "
                         "for 33 joints, and the trunk's outline from BlazePose's segmentation mask (how far "
-                        "the body reaches either side of the hip-to-shoulder line) and the width of the "
-                        "silhouette's top third over its height, or detected=false where no person was found."),
+                        "the body reaches either side of the hip-to-shoulder line), the width of the "
+                        "silhouette's top third over its height and the silhouette's height over the frame's, "
+                        "or detected=false where no person was found."),
     },
 )
 def extracted_frames_and_poses(raw_videos: pd.DataFrame):
