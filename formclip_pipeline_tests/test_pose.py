@@ -212,6 +212,22 @@ def test_flared_elbows_read_a_wider_silhouette_top_on_bench_presses_filmed_from_
     assert np.median(widest["flared_elbows"]) > np.median(widest["good_form"]) + 0.05, widest
 
 
+def test_bounced_bench_reps_spend_less_of_themselves_going_down_on_the_silhouette(tmp_path):
+    """Rendered bench presses filmed at an angle: found on the silhouette's drop (the bench press's primary
+    measure), a bounced rep spends a smaller share of itself going down than a rep with a controlled
+    touch. Compared by the class medians over three videos a class."""
+    from formclip_pipeline.catalog import get_exercise
+
+    primary = get_exercise("bench_press").primary_measure
+    assert primary == "silhouette_drop"
+    tempo: dict[str, list[dict]] = {"good_form": [], "bounce_off_chest": []}
+    for form_class, measures, times in _rendered_measures(tmp_path, "bench_press", tuple(tempo), ("oblique",), 41):
+        assert measures[primary].notna().mean() > 0.8
+        tempo[form_class].append(MS.tempo(MS.Reps.of(measures[primary].to_numpy(), times, MS.MEASURES[primary].scale)))
+    median = {c: pd.DataFrame(rows).median() for c, rows in tempo.items()}
+    assert median["bounce_off_chest"]["descent_share"] < median["good_form"]["descent_share"] - 0.03, median
+
+
 def test_smoothing_fills_short_gaps_only_and_removes_a_spike():
     x = np.array([10, 11, np.nan, 13, 14, 80, 16, 17, np.nan, np.nan, np.nan, 21, 22], float)
     s = MS.smooth(x)
