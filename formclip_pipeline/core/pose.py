@@ -39,7 +39,7 @@ from formclip_pipeline.core.settings import POSE_FPS  # noqa: E402,F401 (re-expo
 POSE_FRAME_SIDE = 640
 POSE_COLUMNS = ["exercise", "form_class", "source_video", "video_sha256", "frame_index", "timestamp", "frame_width",
                 "frame_height", "detected", "image_landmarks", "world_landmarks", "trunk_outline",
-                *("silhouette_top_width", "silhouette_height")]
+                "silhouette_top_width", "silhouette_height"]
 # The trunk's outline: how far the lifter's silhouette (BlazePose's segmentation mask) reaches on each
 # side of the line from mid-hip to mid-shoulder in the image, at these points along it (0 at the hips,
 # 1 at the shoulders), in lengths of that line. The landmarks place no joint along the spine, so a
