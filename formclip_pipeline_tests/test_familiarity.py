@@ -75,3 +75,27 @@ def test_a_measure_the_fit_videos_never_showed_is_not_required():
     x = _fit_videos(1, seed=2)[0]
     x[6:9] = np.nan
     assert check(ref, x, NAMES)["familiar"]
+
+
+def test_one_measure_far_beyond_every_fit_video_is_not_familiar_and_is_named():
+    """Eight spreads past the furthest fit video in one of a head's many features barely moves the
+    distance over all of them, yet the head reads that feature as if it sat at the edge of its fit
+    videos; the reason names it, in words, with the range the fit videos spanned. Three spreads past is
+    within reach of an unseen lifter."""
+    from formclip_pipeline.core.measures import MEASURE_NAMES, STATS
+
+    names = [f"{m}_{s}" for m in MEASURE_NAMES for s in STATS]
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=50, scale=10, size=(40, len(names)))
+    ref = reference(X, names)
+    high = names.index("knee_flexion_high")
+    one_off = X[7].copy()
+    one_off[high] = X[:, high].max() + 8 * X[:, high].std()
+    verdict = check(ref, one_off, names)
+    assert verdict["distance"]["pose"]["distance"] <= verdict["distance"]["pose"]["limit"]
+    assert not verdict["familiar"]
+    assert any(r.startswith("its knee flexion at its highest reads") and "spreads beyond every training video" in r
+               for r in verdict["reasons"]), verdict["reasons"]
+    near = X[7].copy()
+    near[high] = X[:, high].max() + 3 * X[:, high].std()
+    assert check(ref, near, names)["familiar"]

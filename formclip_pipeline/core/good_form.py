@@ -51,7 +51,9 @@ def has_ranges(head: dict) -> bool:
     return LOW in head and not np.isnan(head[LOW]).all()
 
 
-def _floor(feature: str) -> float:
+def narrowest(feature: str) -> float:
+    """The least a feature's spread is taken to be, in its own units: a twentieth of its measure's scale
+    (5 degrees, 0.05 of a ratio), or TEMPO_FLOOR's."""
     measure = measure_of(feature)
     return 0.05 * MEASURES[measure].scale if measure else TEMPO_FLOOR.get(feature, 0.05)
 
@@ -72,7 +74,7 @@ def outside(head: dict, features: dict, names: list[str], most: int = MOST_CITED
         value = features.get(name)
         if words is None or value is None or np.isnan(value) or np.isnan(low) or measure_of(name) in read_poorly:
             continue
-        width = max(float(high - low), _floor(name))
+        width = max(float(high - low), narrowest(name))
         beyond = (value - high) / width if value > high else (low - value) / width if value < low else 0.0
         if beyond < CITED_BEYOND:
             continue
