@@ -117,10 +117,9 @@ def _far_outside(arrays: dict[str, np.ndarray], x: np.ndarray, feature_names: li
     spreads or more beyond it; none otherwise. A spread is the feature's standard deviation over the fit
     videos, and never less than good_form.narrowest: synthetic lifters all read some features alike,
     and a hundredth of a ratio past a range that narrow is no sign of a different kind of video."""
-    Z = arrays[f"{PREFIX}Z"]
-    if len(Z) < 3 or "pose" not in _groups(feature_names):
+    Z, idx = arrays[f"{PREFIX}Z"], _groups(feature_names).get("pose")
+    if len(Z) < 3 or idx is None:
         return []
-    idx = _groups(feature_names)["pose"]
     center, scale = arrays[f"{PREFIX}center"][idx], arrays[f"{PREFIX}scale"][idx]
     low, high = center + scale * Z[:, idx].min(0), center + scale * Z[:, idx].max(0)
     spread = np.maximum(scale, [narrowest(as_read(feature_names[j])) for j in idx])

@@ -502,7 +502,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     import pandas as pd
 
     from formclip_pipeline.core import model as M
-    from formclip_pipeline.core.measures import pose_table_measures, summarise
+    from formclip_pipeline.core.measures import smoothed_measures, summarise
     from formclip_pipeline.core.pose import Silhouettes, stack_landmarks
     from formclip_pipeline.core.pose_classifier import PoseClassifier
     from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise
@@ -537,8 +537,11 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     step = info["image_step"]
     image_out = np.concatenate(parts) if parts else None
     pose_table = pd.DataFrame(pose_rows)
-    image, world, _ = stack_landmarks(pose_table)
-    measures, detected = pose_table_measures(pose_table)
+    # The landmarks and the masks' readings are kept for the report's pictures, so the measures are made
+    # from them here rather than read afresh from the table (measures.pose_table_measures).
+    image, world, detected = stack_landmarks(pose_table)
+    silhouettes = Silhouettes.of(pose_table)
+    measures = smoothed_measures(image, world, silhouettes)
     found = float(detected.mean()) if len(detected) else 0.0
     summary = summarise(measures, times)
     by_joints = recognise(summary, found, None) if found >= MIN_LIFTER_FOUND else None
@@ -601,4 +604,4 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
               "seconds_to_score": round(time.perf_counter() - t0, 2)}
     pose_size = (pose_rows[0]["frame_width"], pose_rows[0]["frame_height"]) if pose_rows else None
     return report, {"times": times, "frames": frames, "proba": proba, "labels": clf.labels, "landmarks": image,
-                    "outlines": Silhouettes.of(pose_table).outline, "measures": measures, "pose_frame_size": pose_size}
+                    "outlines": silhouettes.outline, "measures": measures, "pose_frame_size": pose_size}
