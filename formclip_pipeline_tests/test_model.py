@@ -18,6 +18,30 @@ def test_tiny_clip_is_built_once_and_loads_through_from_pretrained(offline_cache
         assert torch.equal(a, b)
 
 
+def test_a_base_another_process_is_building_is_waited_for_not_built_again(tmp_path, monkeypatch):
+    """Runs started together would each pretrain formclip-tiny for minutes; the later ones wait instead."""
+    import threading
+
+    from formclip_pipeline.core.files import exclusive_lock
+
+    monkeypatch.setenv("FORMCLIP_CACHE", str(tmp_path))
+    builds = []
+    monkeypatch.setitem(B._BUILT_HERE, M.TINY_INIT_MODEL, lambda path: (builds.append(path), M.build_tiny(path)))
+    target = tmp_path / M.TINY_INIT_MODEL
+    assert B.needs_building(M.TINY_INIT_MODEL) and not B.needs_building("openai/clip-vit-base-patch32")
+    resolved = []
+    with exclusive_lock(tmp_path / f".{M.TINY_INIT_MODEL}.lock"):  # held as the other builder holds it
+        waiter = threading.Thread(target=lambda: resolved.append(B.resolve_base(M.TINY_INIT_MODEL)))
+        waiter.start()
+        waiter.join(timeout=1.0)
+        assert waiter.is_alive() and not builds  # waiting, not building a second copy
+        M.build_tiny(target)  # what the other builder leaves
+    waiter.join(timeout=60)
+    assert resolved == [str(target)] and not builds
+    assert not B.needs_building(M.TINY_INIT_MODEL)
+    assert B.resolve_base(M.TINY_INIT_MODEL) == str(target) and not builds
+
+
 def test_the_base_model_is_the_same_file_in_every_process(tmp_path):
     """Token ids decide which embedding rows the seed gives each word, so the tokenizer must not vary."""
     import hashlib

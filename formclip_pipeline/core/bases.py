@@ -6,6 +6,7 @@ from pathlib import Path
 
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core.environment import cache_dir
+from formclip_pipeline.core.files import exclusive_lock
 
 
 def _build_pretrained_tiny(path: Path) -> None:
@@ -19,14 +20,30 @@ def _build_pretrained_tiny(path: Path) -> None:
 _BUILT_HERE = {M.TINY_INIT_MODEL: M.build_tiny, M.TINY_MODEL: _build_pretrained_tiny}
 
 
+def _cached(name: str) -> bool:
+    return (cache_dir() / name / "config.json").exists()
+
+
+def needs_building(name_or_path: str) -> bool:
+    """Whether the base is one FormClip builds itself and the cache does not hold it yet."""
+    return name_or_path in _BUILT_HERE and not _cached(name_or_path)
+
+
 def resolve_base(name_or_path: str) -> str:
     """What `from_pretrained` should be given for a base model name."""
     build = _BUILT_HERE.get(name_or_path)
     if build is None:
         return name_or_path
     target = cache_dir() / name_or_path
-    if not (target / "config.json").exists():
-        build(target)
+    if not _cached(name_or_path):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # One process builds it; any other that needs it meanwhile (runs started together by the
+        # sensor and the schedule, or `dagster dev`'s run workers) waits for that build to finish.
+        with exclusive_lock(target.with_name(f".{name_or_path}.lock"),
+                            on_wait=lambda: print(f"waiting for another process to finish building {name_or_path} ...",
+                                                  flush=True)):
+            if not _cached(name_or_path):
+                build(target)
     return str(target)
 
 

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader never sees half a file, a killed writer leaves the old one."""
+"""Atomic file writes: a reader never sees half a file, a killed writer leaves the old one; and the
+lock that lets processes take turns at a shared file."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import tempfile
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 
 @lru_cache(maxsize=1)
@@ -72,6 +74,26 @@ def atomic_dir(path: str | os.PathLike):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextmanager
+def exclusive_lock(path: str | os.PathLike, on_wait: Callable[[], None] | None = None):
+    """Hold an exclusive lock on the file `path` (made if missing) for the block, waiting while another
+    process holds it; `on_wait` is called once if it has to wait. The lock goes with the process, so
+    a killed holder never leaves it taken."""
+    import fcntl
+
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024  # a labelled frame is a JPEG of tens of kilobytes

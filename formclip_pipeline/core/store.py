@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from formclip_pipeline.core.files import exclusive_lock
+
 REGISTERED_PREFIX = "formclip-"
 CHAMPION = "champion"
 
@@ -181,14 +183,6 @@ def _duckdb_append(path: str | os.PathLike, table: str, df: pd.DataFrame, replac
     return len(df)
 
 
-@contextmanager
 def _duckdb_lock(path):
     """DuckDB allows one writing process per file: runs that finish together take turns."""
-    import fcntl
-
-    with open(f"{path}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return exclusive_lock(f"{path}.lock")
