@@ -146,7 +146,7 @@ def test_the_nearer_solid_hides_the_farther_whatever_the_order_they_are_drawn_in
         solids = render._Solids(cam, np.zeros(3), light=np.array([0.0, 1.0, 0.0]))
         for centre in order:
             solids.ball(centre, 0.1, (200, 0, 0) if centre is near else (0, 0, 200))
-        middle = solids.colour[cam.height // 2, cam.width // 2]
+        middle = solids.drawn().colour[cam.height // 2, cam.width // 2]
         assert middle[0] > 0 and middle[2] == 0, order
 
 
@@ -155,6 +155,7 @@ def test_a_solid_lit_from_above_is_brighter_on_top():
     cam = scene.camera
     solids = render._Solids(cam, np.zeros(3), light=np.array([0.0, 1.0, 0.0]))
     solids.ball(cam.target, 0.15, (200, 200, 200))
+    solids.drawn()
     xy, z = cam.project(cam.target[None], np.zeros(3))
     x, y = int(xy[0, 0]), int(xy[0, 1])
     reach = int(0.15 * cam.focal / z[0] * 0.7)

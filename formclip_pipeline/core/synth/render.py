@@ -290,6 +290,58 @@ def _raster_cone(depth, colour, head_mask, x0, y0, x1, y1, ax, ay, dx, dy, lengt
     return by0, bx0, by1, bx1
 
 
+@_compiled
+def _raster_cones(depth, colour, head_mask, cones, position, r, u, f, focal, width, height, light):
+    """Project and draw every cone of `cones`, in order, as `_raster_cone` draws one; returns the box
+    drawn over all of them (y0, x0, y1, x1), or -1s where none was drawn. A cone's row: its ends a and
+    b (world, 0:3 and 3:6), radii (6, 7), colour (8:11), tint colour (11:14), tint direction (world,
+    14:17), tint cosine (17), cut (18) and head (19).
+
+    One call per frame, where one call per cone spent more time getting to numba than drawing. The
+    projection is Camera.project's, without its shake (already in the basis r, u, f)."""
+    by0, bx0, by1, bx1 = -1, -1, -1, -1
+    lx, ly, lz = np.float32(light[0]), np.float32(light[1]), np.float32(light[2])
+    for i in range(cones.shape[0]):
+        row = cones[i]
+        ends = np.empty((2, 3))
+        for e in range(2):
+            vx, vy, vz = row[3 * e] - position[0], row[3 * e + 1] - position[1], row[3 * e + 2] - position[2]
+            zc = max(vx * f[0] + vy * f[1] + vz * f[2], 0.05)
+            ends[e, 0] = width / 2 + focal * (vx * r[0] + vy * r[1] + vz * r[2]) / zc
+            ends[e, 1] = height / 2 - focal * (vx * u[0] + vy * u[1] + vz * u[2]) / zc
+            ends[e, 2] = zc
+        if min(ends[0, 2], ends[1, 2]) <= 0.06:
+            continue
+        ax, ay, za = ends[0, 0], ends[0, 1], ends[0, 2]
+        bx, by, zb = ends[1, 0], ends[1, 1], ends[1, 2]
+        ra, rb = row[6], row[7]
+        pa, pb = ra * focal / za, rb * focal / zb
+        reach = max(pa, pb) + 1
+        x0, x1 = int(max(0.0, min(ax, bx) - reach)), int(min(float(width), max(ax, bx) + reach + 1))
+        y0, y1 = int(max(0.0, min(ay, by) - reach)), int(min(float(height), max(ay, by) + reach + 1))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        dx, dy = bx - ax, by - ay
+        tx, ty, tz = row[14], row[15], row[16]
+        tr = r[0] * tx + r[1] * ty + r[2] * tz
+        tu = u[0] * tx + u[1] * ty + u[2] * tz
+        tf = f[0] * tx + f[1] * ty + f[2] * tz
+        f32 = np.float32
+        c0, c1, c2, d0, d1, d2 = f32(row[8]), f32(row[9]), f32(row[10]), f32(row[11]), f32(row[12]), f32(row[13])
+        drawn = _raster_cone(depth, colour, head_mask, x0, y0, x1, y1, f32(ax), f32(ay), f32(dx), f32(dy),
+                             f32(max(dx * dx + dy * dy, 1e-6)), f32(pa), f32(pb - pa), f32(za), f32(zb - za),
+                             f32(ra), f32(rb - ra), row[18] != 0, lx, ly, lz, c0, c1, c2, d0, d1, d2,
+                             tr, tu, tf, row[17], row[19] != 0)
+        if drawn[0] < 0:
+            continue
+        if by0 < 0:
+            by0, bx0, by1, bx1 = drawn
+        else:
+            by0, bx0 = min(by0, drawn[0]), min(bx0, drawn[1])
+            by1, bx1 = max(by1, drawn[2]), max(bx1, drawn[3])
+    return by0, bx0, by1, bx1
+
+
 class _Solids:
     """The lifter's body as lit solids drawn pixel by pixel with a depth buffer.
 
@@ -308,36 +360,32 @@ class _Solids:
         self.colour = np.zeros((h, w, 3), np.float32)
         self.head = np.zeros((h, w), bool)  # where the head is the nearest thing, for the face
         self.box = [h, w, 0, 0]  # rows and columns drawn on so far: y0, x0, y1, x1
+        self._queued: list[tuple] = []
 
     def cone(self, a: np.ndarray, b: np.ndarray, ra: float, rb: float, colour, tint=None, cut: bool = False,
              head: bool = False):
         """A round cone from world point `a` (radius `ra`) to `b` (radius `rb`), in `colour`;
         `tint` = (second colour, world direction, cosine) paints the second colour where the surface
         faces within that cosine of the direction (hair on a head); `cut` ends it flat at both ends, as
-        a hem is, instead of rounding them; `head` marks it as the head."""
-        cam = self.cam
-        xy, z = cam.project(np.stack([a, b]), self.shake, self.basis)
-        if min(z) <= 0.06:
-            return
-        (ax, ay), (bx, by) = xy
-        pa, pb = ra * cam.focal / z[0], rb * cam.focal / z[1]
-        reach = max(pa, pb) + 1
-        x0, x1 = int(max(0, min(ax, bx) - reach)), int(min(cam.width, max(ax, bx) + reach + 1))
-        y0, y1 = int(max(0, min(ay, by) - reach)), int(min(cam.height, max(ay, by) + reach + 1))
-        if x1 <= x0 or y1 <= y0:
-            return
-        second, towards, tint_cos = tint if tint is not None else (colour, np.zeros(3), np.inf)
-        dx, dy = bx - ax, by - ay
-        f32 = np.float32
-        # Per-pixel sums run in float32, the buffers' type, with each scalar rounded to float32 once
-        # (the tint's cosine, a threshold on a unit vector, in float64).
-        drawn = _raster_cone(
-            self.depth, self.colour, self.head, x0, y0, x1, y1, f32(ax), f32(ay), f32(dx), f32(dy),
-            f32(max(dx * dx + dy * dy, 1e-6)), f32(pa), f32(pb - pa), f32(z[0]), f32(z[1] - z[0]), f32(ra),
-            f32(rb - ra), cut, *(f32(v) for v in self.light), *(f32(c) for c in colour), *(f32(c) for c in second),
-            float(self.r @ towards), float(self.u @ towards), float(self.f @ towards), float(tint_cos), head)
-        if drawn[0] >= 0:
-            self._drew(*drawn)
+        a hem is, instead of rounding them; `head` marks it as the head. Queued, and drawn in order with
+        the frame's other cones (`drawn`)."""
+        second, towards, tint_cos = tint if tint is not None else (colour, (0.0, 0.0, 0.0), np.inf)
+        self._queued.append((*a, *b, ra, rb, *colour, *second, *towards, tint_cos, cut, head))
+
+    def drawn(self) -> "_Solids":
+        """Draw the queued cones; call before reading or painting over the buffers."""
+        if self._queued:
+            cam = self.cam
+            cones = np.array(self._queued, np.float64)
+            self._queued = []
+            # Per-pixel sums run in float32, the buffers' type, with each scalar rounded to float32 once
+            # (the tint's cosine, a threshold on a unit vector, in float64).
+            box = _raster_cones(self.depth, self.colour, self.head, cones, np.asarray(cam.position, np.float64),
+                                self.r, self.u, self.f, float(cam.focal), cam.width, cam.height,
+                                self.light.astype(np.float32))
+            if box[0] >= 0:
+                self._drew(*box)
+        return self
 
     def _drew(self, y0: int, x0: int, y1: int, x1: int):
         b = self.box
@@ -348,6 +396,7 @@ class _Solids:
 
     def disc(self, outline: np.ndarray, colour, edge):
         """A flat plate: its projected outline at the depth of its centre."""
+        self.drawn()
         xy, z = self.cam.project(outline, self.shake, self.basis)
         if min(z) <= 0.06:
             return
@@ -501,7 +550,7 @@ def draw_pose(scene: Scene, body: Body, pose: Pose, shake: np.ndarray, rng: np.r
         for sign in (1, -1):
             for off, rad in ((PLATE_OFFSET, scene.plate_radius), (PLATE_OFFSET + 0.05, scene.plate_radius * 0.8)):
                 solids.disc(_disc(pose.bar + [sign * off, 0, 0], rad), scene.plate, _shade(scene.plate, 0.6))
-    _draw_face(solids, scene, body, pose)
+    _draw_face(solids.drawn(), scene, body, pose)
     gain = scene.gain * (1 + (rng.uniform(-scene.flicker, scene.flicker) if rng is not None else 0.0))
     noise = scene.noise[int(rng.integers(0, len(scene.noise))) if rng is not None else 0]
     return _expose(np.asarray(img), solids.depth, solids.colour, *solids.box, np.float32(gain), noise)
