@@ -361,7 +361,13 @@ def cmd_pretrain(args) -> int:
 
     out = args.out or str(M.cache_dir() / M.TINY_MODEL)
     config = from_args(PretrainConfig, args)
-    figures = pretrain_base(out, config)
+    if args.out:
+        figures = pretrain_base(out, config)
+    else:
+        from formclip_pipeline.core.bases import building
+
+        with building(M.TINY_MODEL):  # a run building the same base meanwhile would race this one
+            figures = pretrain_base(out, config)
     print(f"base saved to {out}, {describe_pretraining(figures)}. Use it with --model {out if args.out else M.TINY_MODEL}")
     return 0
 

@@ -22,15 +22,13 @@ def test_a_base_another_process_is_building_is_waited_for_not_built_again(tmp_pa
     """Runs started together would each pretrain formclip-tiny for minutes; the later ones wait instead."""
     import threading
 
-    from formclip_pipeline.core.files import exclusive_lock
-
     monkeypatch.setenv("FORMCLIP_CACHE", str(tmp_path))
     builds = []
     monkeypatch.setitem(B._BUILT_HERE, M.TINY_INIT_MODEL, lambda path: (builds.append(path), M.build_tiny(path)))
     target = tmp_path / M.TINY_INIT_MODEL
     assert B.needs_building(M.TINY_INIT_MODEL) and not B.needs_building("openai/clip-vit-base-patch32")
     resolved = []
-    with exclusive_lock(tmp_path / f".{M.TINY_INIT_MODEL}.lock"):  # held as the other builder holds it
+    with B.building(M.TINY_INIT_MODEL):  # held as the other builder holds it
         waiter = threading.Thread(target=lambda: resolved.append(B.resolve_base(M.TINY_INIT_MODEL)))
         waiter.start()
         waiter.join(timeout=1.0)

@@ -29,6 +29,14 @@ def needs_building(name_or_path: str) -> bool:
     return name_or_path in _BUILT_HERE and not _cached(name_or_path)
 
 
+def building(name: str, on_wait=None):
+    """The lock held while `name` is built into the cache: one process builds it, and any other that
+    needs it meanwhile (runs started together by the sensor and the schedule, `dagster dev`'s run
+    workers, `formclip pretrain`) waits for that build to finish."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    return exclusive_lock(cache_dir() / f".{name}.lock", on_wait=on_wait)
+
+
 def resolve_base(name_or_path: str) -> str:
     """What `from_pretrained` should be given for a base model name."""
     build = _BUILT_HERE.get(name_or_path)
@@ -36,12 +44,8 @@ def resolve_base(name_or_path: str) -> str:
         return name_or_path
     target = cache_dir() / name_or_path
     if not _cached(name_or_path):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # One process builds it; any other that needs it meanwhile (runs started together by the
-        # sensor and the schedule, or `dagster dev`'s run workers) waits for that build to finish.
-        with exclusive_lock(target.with_name(f".{name_or_path}.lock"),
-                            on_wait=lambda: print(f"waiting for another process to finish building {name_or_path} ...",
-                                                  flush=True)):
+        with building(name_or_path, on_wait=lambda: print(
+                f"waiting for another process to finish building {name_or_path} ...", flush=True)):
             if not _cached(name_or_path):
                 build(target)
     return str(target)
