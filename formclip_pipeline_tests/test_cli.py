@@ -141,6 +141,7 @@ def test_each_stage_declares_its_settings_once_for_the_flags_and_the_dagster_con
         parser.parse_args(["train", "--nproc-per-node", "0"])
 
 
+@pytest.mark.xdist_group("pretraining")  # see the Makefile
 def test_pretrain_without_out_fills_the_cache_entry_that_formclip_tiny_names(tmp_path):
     cache = tmp_path / "cache"
     env = {"FORMCLIP_CACHE": str(cache)}

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from formclip_pipeline.core import pretrain as P
 from formclip_pipeline.core.captions import caption
@@ -20,6 +21,7 @@ def test_captions_describe_the_pose_not_the_label():
     assert "knees caving inward" in valgus and valgus.endswith("front view")
 
 
+@pytest.mark.xdist_group("pretraining")  # see the Makefile
 def test_pretraining_lowers_the_loss_and_saves_a_loadable_base(tmp_path):
     from transformers import CLIPModel
 
