@@ -28,9 +28,7 @@ demo: setup
 test: setup
 	# Two workers: the slow tests mostly wait on servers and subprocesses. On 2 cores a clean clone's
 	# `bash .ci/run` took 15:54 this way (pytest 13:53) against 22:03 (pytest 19:45) on one.
-	# Tests marked with one xdist_group run on one worker, one after the other: two pretrainings side by
-	# side, each with torch's two threads, took 144 s each where one alone takes 19 s.
-	$(PY) -m pytest -n 2 --dist loadgroup formclip_pipeline_tests
+	$(PY) -m pytest -n 2 formclip_pipeline_tests
 
 bench: setup
 	$(PY) -m formclip_pipeline_tests.benchmarks.scoring

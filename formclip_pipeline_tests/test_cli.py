@@ -140,15 +140,3 @@ def test_each_stage_declares_its_settings_once_for_the_flags_and_the_dagster_con
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--nproc-per-node", "0"])
 
-
-@pytest.mark.xdist_group("pretraining")  # see the Makefile
-def test_pretrain_without_out_fills_the_cache_entry_that_formclip_tiny_names(tmp_path):
-    cache = tmp_path / "cache"
-    env = {"FORMCLIP_CACHE": str(cache)}
-    res = formclip("pretrain", "--clips", "10", "--frames-per-clip", "2", "--epochs", "1", cwd=tmp_path, env=env)
-    assert f"base saved to {cache / 'formclip-tiny'}" in res.stdout and "--model formclip-tiny" in res.stdout
-    assert (cache / "formclip-tiny" / "config.json").exists() and (cache / ".formclip-tiny.lock").exists()
-    found = subprocess.run([sys.executable, "-c", "from formclip_pipeline.core import bases as B; "
-                            "print(B.needs_building('formclip-tiny'), B.resolve_base('formclip-tiny'))"],
-                           capture_output=True, text=True, env={**os.environ, **env}, check=True)
-    assert found.stdout.split() == ["False", str(cache / "formclip-tiny")]

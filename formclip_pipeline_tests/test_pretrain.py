@@ -1,7 +1,5 @@
 import numpy as np
-import pytest
 
-from formclip_pipeline.core import pretrain as P
 from formclip_pipeline.core.captions import caption
 from formclip_pipeline.core.synth import kinematics
 from formclip_pipeline.core.synth.corpus import render_corpus
@@ -21,17 +19,33 @@ def test_captions_describe_the_pose_not_the_label():
     assert "knees caving inward" in valgus and valgus.endswith("front view")
 
 
-@pytest.mark.xdist_group("pretraining")  # see the Makefile
-def test_pretraining_lowers_the_loss_and_saves_a_loadable_base(tmp_path):
+def test_formclip_pretrain_lowers_the_loss_and_fills_the_cache_entry_formclip_tiny_names(tmp_path):
+    """Run as a user runs it, without --out: the base lands where `--model formclip-tiny` loads it, built
+    under the lock other processes wait on."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
     from transformers import CLIPModel
 
-    figures = P.pretrain_base(tmp_path / "base", P.PretrainConfig(clips=40, frames_per_clip=4, epochs=3),
-                              log=lambda _: None)
-    assert figures["frames"] == 160
-    assert figures["losses"][-1] < figures["losses"][0]
-    model = CLIPModel.from_pretrained(str(tmp_path / "base"))
+    cache = tmp_path / "cache"
+    env = {**os.environ, "FORMCLIP_CACHE": str(cache)}
+    res = subprocess.run([str(Path(sys.executable).with_name("formclip")), "pretrain", "--clips", "40",
+                          "--frames-per-clip", "4", "--epochs", "3"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stderr
+    assert f"base saved to {cache / 'formclip-tiny'}" in res.stdout and "--model formclip-tiny" in res.stdout
+    figures = re.search(r"pretrained on (\d+) frames .*contrastive loss ([\d.]+) -> ([\d.]+)", res.stdout)
+    assert figures and int(figures[1]) == 160 and float(figures[3]) < float(figures[2])
+    model = CLIPModel.from_pretrained(str(cache / "formclip-tiny"))
     assert model.config.vision_config.image_size == 96
-    assert not (tmp_path / "base.init").exists()
+    assert (cache / ".formclip-tiny.lock").exists() and not (cache / "formclip-tiny.init").exists()
+    found = subprocess.run([sys.executable, "-c", "from formclip_pipeline.core import bases as B; "
+                            "print(B.needs_building('formclip-tiny'), B.resolve_base('formclip-tiny'))"],
+                           capture_output=True, text=True, env=env, check=True)
+    assert found.stdout.split() == ["False", str(cache / "formclip-tiny")]
 
 
 def test_the_corpus_is_the_same_on_one_process_or_two():
