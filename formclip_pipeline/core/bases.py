@@ -20,13 +20,9 @@ def _build_pretrained_tiny(path: Path) -> None:
 _BUILT_HERE = {M.TINY_INIT_MODEL: M.build_tiny, M.TINY_MODEL: _build_pretrained_tiny}
 
 
-def _cached(name: str) -> bool:
-    return (cache_dir() / name / "config.json").exists()
-
-
 def needs_building(name_or_path: str) -> bool:
     """Whether the base is one FormClip builds itself and the cache does not hold it yet."""
-    return name_or_path in _BUILT_HERE and not _cached(name_or_path)
+    return name_or_path in _BUILT_HERE and not (cache_dir() / name_or_path / "config.json").exists()
 
 
 def building(name: str, on_wait=None):
@@ -39,15 +35,14 @@ def building(name: str, on_wait=None):
 
 def resolve_base(name_or_path: str) -> str:
     """What `from_pretrained` should be given for a base model name."""
-    build = _BUILT_HERE.get(name_or_path)
-    if build is None:
+    if name_or_path not in _BUILT_HERE:
         return name_or_path
     target = cache_dir() / name_or_path
-    if not _cached(name_or_path):
+    if needs_building(name_or_path):
         with building(name_or_path, on_wait=lambda: print(
                 f"waiting for another process to finish building {name_or_path} ...", flush=True)):
-            if not _cached(name_or_path):
-                build(target)
+            if needs_building(name_or_path):
+                _BUILT_HERE[name_or_path](target)
     return str(target)
 
 
