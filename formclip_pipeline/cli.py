@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -357,17 +358,14 @@ def cmd_score(args) -> int:
 
 def cmd_pretrain(args) -> int:
     from formclip_pipeline.core import model as M
+    from formclip_pipeline.core.bases import building
     from formclip_pipeline.core.pretrain import describe_pretraining, pretrain_base
 
     out = args.out or str(M.cache_dir() / M.TINY_MODEL)
     config = from_args(PretrainConfig, args)
-    if args.out:
+    # Into the cache, under the lock a run building the same base meanwhile would take.
+    with contextlib.nullcontext() if args.out else building(M.TINY_MODEL):
         figures = pretrain_base(out, config)
-    else:
-        from formclip_pipeline.core.bases import building
-
-        with building(M.TINY_MODEL):  # a run building the same base meanwhile would race this one
-            figures = pretrain_base(out, config)
     print(f"base saved to {out}, {describe_pretraining(figures)}. Use it with --model {out if args.out else M.TINY_MODEL}")
     return 0
 
