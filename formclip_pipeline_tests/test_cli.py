@@ -139,4 +139,3 @@ def test_each_stage_declares_its_settings_once_for_the_flags_and_the_dagster_con
     assert (chosen.strategy, chosen.epochs, chosen.nproc_per_node, chosen.base_model) == ("wise_ft", 3, 2, "formclip-tiny")
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--nproc-per-node", "0"])
-
