@@ -136,7 +136,8 @@ def silhouette_readings(mask: np.ndarray) -> tuple[float, float]:
 def _quiet_native_stderr():
     """Silence what mediapipe's C++ side prints while its graph starts (TFLite's delegate notice, absl
     warnings about feedback tensors and square ROIs, once per video): it writes to file descriptor 2
-    before any logging is set up, and a user reading a command's output cannot act on any of it."""
+    before any logging is set up, and a user reading a command's output cannot act on any of it.
+    The whole process's stderr goes quiet, so hold it only while mediapipe starts."""
     import sys
 
     sys.stderr.flush()
@@ -168,6 +169,11 @@ class BlazePose:
             self._pose = mp_pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True,
                                       enable_segmentation=True, min_detection_confidence=min_detection_confidence,
                                       min_tracking_confidence=min_tracking_confidence)
+            # The graph opens its calculators on its own threads after the constructor returns, and
+            # they print as they open: wait for them here, while stderr is still quiet. Without the
+            # wait the demo printed 144 such lines over its 168 videos, between the decoder
+            # starting and the first frame.
+            self._pose._graph.wait_until_idle()
         self._started = False
 
     def __call__(self, rgb: np.ndarray) -> FramePose | None:
