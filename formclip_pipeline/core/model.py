@@ -9,6 +9,7 @@ with `save_pretrained` into the cache on first use and loaded back through the v
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def build_tiny(path: str | os.PathLike, seed: int = 0, image_size: int = 96) -> 
     tokenizer = build_tokenizer()
     model = CLIPModel(tiny_config(len(tokenizer), image_size))
     path = Path(path)
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path) as tmp, _without_weight_bars():
         model.save_pretrained(tmp)
         build_processor(tokenizer, image_size).save_pretrained(tmp)
         (tmp / FORMCLIP_META).write_text(json.dumps({"kind": "base", "name": TINY_INIT_MODEL, "seed": seed}))
@@ -152,16 +153,32 @@ class LoadedClip:
     def image_std(self) -> list[float]:
         return list(self.processor.image_processor.image_std)
 
+@contextlib.contextmanager
+def _without_weight_bars():
+    """transformers draws a progress bar each time it reads or writes a model's weights. For a
+    local folder of a few MB they are noise among FormClip's own progress lines (ten in one demo
+    run); downloads from the hub keep their bars."""
+    from transformers.utils import logging as transformers_logging
+
+    was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            transformers_logging.enable_progress_bar()
+
 def load_checkpoint(source: str) -> LoadedClip:
     """Load a CLIP model and processor from a local directory or a hub name, as from_pretrained takes
     them (core.bases.load_clip also knows the names FormClip builds itself)."""
     from transformers import CLIPModel, CLIPProcessor
 
+    local = Path(source).exists()
     try:
-        model = CLIPModel.from_pretrained(source, use_safetensors=True)
-        processor = CLIPProcessor.from_pretrained(source)
+        with _without_weight_bars() if local else contextlib.nullcontext():
+            model = CLIPModel.from_pretrained(source, use_safetensors=True)
+            processor = CLIPProcessor.from_pretrained(source)
     except OSError as exc:
-        local = Path(source).exists()
         if local:
             raise ModelError(f"{source} is not a CLIP checkpoint that from_pretrained can read: {exc}") from exc
         raise ModelError(
@@ -213,7 +230,7 @@ def save_checkpoint(clip: LoadedClip, path: str | os.PathLike, meta: dict) -> Pa
     from formclip_pipeline.core.files import atomic_dir
 
     path = Path(path)
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path) as tmp, _without_weight_bars():
         clip.model.save_pretrained(tmp, safe_serialization=True)
         clip.processor.save_pretrained(tmp)
         (tmp / FORMCLIP_META).write_text(json.dumps(meta, indent=2, default=str))
