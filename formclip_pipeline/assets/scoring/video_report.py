@@ -1,5 +1,6 @@
 import json
 import os
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,6 +14,12 @@ from formclip_pipeline.core.settings import ScoringSettings, dagster_config
 from formclip_pipeline.core.video import VideoError, file_sha256
 from formclip_pipeline.partitions import incoming_videos
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths
+
+# video_report's backfill_policy is a beta parameter, used knowingly: Dagster is pinned
+# (pyproject.toml), so it cannot change under us. Its notice came out at every load of the
+# definitions (each `formclip demo`, each `dagster dev` reload) and asked nothing of the user.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset` is currently in beta",
+                        category=dg.BetaWarning)
 
 # What the sensor tells a run about its videos: {partition key: {"path": ..., "exercise": ... or null}}.
 VIDEOS_TAG = "formclip/videos"
