@@ -195,7 +195,7 @@ def test_schedule_retrains_only_what_changed_and_says_why(pipeline_root):
     from formclip_pipeline.definitions import defs
 
     root, instance, _ = pipeline_root
-    schedule = defs.get_schedule_def("retrain_changed_exercises")
+    schedule = defs.resolve_schedule_def("retrain_changed_exercises")
     assert schedule.cron_schedule == "0 3 * * 1"
     resources = {"paths": FormClipPaths(root=str(root))}
     when = datetime.datetime(2026, 11, 30, 3, 0, tzinfo=datetime.timezone.utc)
@@ -206,7 +206,7 @@ def test_schedule_retrains_only_what_changed_and_says_why(pipeline_root):
     assert "nothing changed since the last checkpoints of squat" in result.skip_message
     csv_path = root / "data" / "labeled_frames" / "squat_training_data.csv"
     original = csv_path.read_bytes()
-    csv = pd.read_csv(csv_path)
+    csv = pd.read_csv(csv_path, dtype={"annotator_notes": str})  # empty notes would read as a float column
     csv.loc[0, "annotator_notes"] = "re-checked"
     csv.to_csv(csv_path, index=False)
     with dg.build_schedule_context(instance=instance, resources=resources, scheduled_execution_time=when,
