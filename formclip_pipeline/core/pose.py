@@ -172,7 +172,8 @@ class BlazePose:
             # The graph opens its calculators on its own threads after the constructor returns, and
             # they print as they open: wait for them here, while stderr is still quiet. Without the
             # wait the demo printed 144 such lines over its 168 videos, between the decoder
-            # starting and the first frame.
+            # starting and the first frame. (`_graph` is the solution's own graph; mediapipe is
+            # pinned, see pyproject.toml.)
             self._pose._graph.wait_until_idle()
         self._started = False
 
