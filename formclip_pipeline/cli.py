@@ -358,10 +358,10 @@ def cmd_score(args) -> int:
 
 def cmd_pretrain(args) -> int:
     from formclip_pipeline.core import model as M
-    from formclip_pipeline.core.bases import building
+    from formclip_pipeline.core.bases import building, cache_entry
     from formclip_pipeline.core.pretrain import describe_pretraining, pretrain_base
 
-    out = args.out or str(M.cache_dir() / M.TINY_MODEL)
+    out = args.out or str(cache_entry(M.TINY_MODEL))
     config = from_args(PretrainConfig, args)
     # Into the cache, under the lock a run building the same base meanwhile would take.
     with contextlib.nullcontext() if args.out else building(M.TINY_MODEL):

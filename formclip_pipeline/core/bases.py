@@ -20,9 +20,14 @@ def _build_pretrained_tiny(path: Path) -> None:
 _BUILT_HERE = {M.TINY_INIT_MODEL: M.build_tiny, M.TINY_MODEL: _build_pretrained_tiny}
 
 
+def cache_entry(name: str) -> Path:
+    """Where a base FormClip builds itself lives: what its name resolves to, and where it is built."""
+    return cache_dir() / name
+
+
 def needs_building(name_or_path: str) -> bool:
     """Whether the base is one FormClip builds itself and the cache does not hold it yet."""
-    return name_or_path in _BUILT_HERE and not (cache_dir() / name_or_path / "config.json").exists()
+    return name_or_path in _BUILT_HERE and not (cache_entry(name_or_path) / "config.json").exists()
 
 
 def building(name: str, on_wait=None):
@@ -37,7 +42,7 @@ def resolve_base(name_or_path: str) -> str:
     """What `from_pretrained` should be given for a base model name."""
     if name_or_path not in _BUILT_HERE:
         return name_or_path
-    target = cache_dir() / name_or_path
+    target = cache_entry(name_or_path)
     if needs_building(name_or_path):
         with building(name_or_path, on_wait=lambda: print(
                 f"waiting for another process to finish building {name_or_path} ...", flush=True)):
