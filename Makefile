@@ -22,8 +22,15 @@ $(VENV)/.installed: pyproject.toml constraints-cpu.txt
 	$(PY) -m pip install -q --no-compile -c constraints-cpu.txt -e '.[dev,cluster]'
 	touch $@
 
-demo: setup
+# A Dagster home without a dagster.yaml gets Dagster's defaults (runs and logs kept in the folder) and
+# prints a notice and a telemetry banner into every first run's output. FormClip runs offline by
+# default, so it does not opt its users into sending usage statistics either. A dagster.yaml already
+# there is left as it is.
+$(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
+	printf 'telemetry:\n  enabled: false\n' > $@
+
+demo: setup $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/formclip demo
 
 test: setup
@@ -42,8 +49,7 @@ bench: setup
 bench-real: setup
 	$(PY) -m formclip_pipeline_tests.benchmarks.real_footage "$(DIR)" $(if $(LIST),--list "$(LIST)")
 
-dagster: setup
-	mkdir -p $(DAGSTER_HOME)
+dagster: setup $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev
 
 mlflow: setup
