@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 # Modules are compiled to bytecode when first imported, and the bytecode kept (Python's default),
 # even where the environment turns that off, as this machine does: a process importing FormClip,
 # torch, transformers, Dagster, MLflow and mediapipe from source took 17 s to start against 6.5 s.
-# Only what gets imported is compiled (about 4,400 of the environment's 27,500 files, 11 s once);
+# Only what gets imported is compiled (about 5,600 of the environment's 27,500 files, 11 s once);
 # compiling everything at set-up took 41 s of a 90 s set-up on 2 cores.
 unexport PYTHONDONTWRITEBYTECODE
 
