@@ -15,6 +15,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def run_python(code: str, **env) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter of this environment, from the repository, with `env` added."""
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **env}, capture_output=True,
+                          text=True, timeout=300)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from formclip_pipeline_tests.servers import REPO, celery_worker, postgres_server, redis_server
+from formclip_pipeline_tests.servers import REPO, celery_worker, postgres_server, redis_server, run_python
 
 EXERCISES = ("squat", "deadlift")
 # One video per extraction step, so an exercise's videos are decoded by several steps.
@@ -139,13 +139,8 @@ def test_celery_workers_run_every_step_and_match_one_process(videos, tmp_path, m
             pd.testing.assert_frame_equal(ours.drop(columns=when), theirs.drop(columns=when), check_exact=False, atol=1e-6)
 
 
-def _python(code: str, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **env}, capture_output=True,
-                          text=True, timeout=300)
-
-
 def test_the_kubernetes_executor_loads_and_the_deploy_run_config_validates(tmp_path):
-    check = _python("""
+    check = run_python("""
 import yaml, dagster as dg
 from formclip_pipeline.definitions import defs
 job = defs.resolve_job_def("train_exercise")
@@ -166,7 +161,7 @@ print(node.definition.pool, node.tags["dagster-celery/queue"], node.tags["dagste
 
 
 def test_an_unknown_executor_is_named_with_the_choices():
-    out = _python("import formclip_pipeline.definitions", FORMCLIP_EXECUTOR="spark")
+    out = run_python("import formclip_pipeline.definitions", FORMCLIP_EXECUTOR="spark")
     assert out.returncode != 0
     assert "FORMCLIP_EXECUTOR='spark'" in out.stderr and "in_process, multiprocess, celery, k8s" in out.stderr
 

@@ -1,5 +1,5 @@
 """`dagster dev`, started as a user starts it, loads workspace.yaml and serves the six assets."""
-from formclip_pipeline_tests.servers import REPO, dagster_dev, graphql
+from formclip_pipeline_tests.servers import REPO, dagster_dev, graphql, run_python
 
 QUERY = ("{ assetNodes { assetKey { path } groupName partitionKeys } "
          "repositoriesOrError { ... on RepositoryConnection { nodes { schedules { name cronSchedule } "
@@ -33,9 +33,5 @@ def test_dagster_dev_serves_the_seven_training_assets_with_five_partitions(tmp_p
 def test_loading_the_definitions_prints_nothing():
     # Every `dagster dev` reload and every demo run loads them; a notice there is noise the user
     # cannot act on, and hides the lines that matter.
-    import subprocess
-    import sys
-
-    res = subprocess.run([sys.executable, "-c", "import formclip_pipeline.definitions"], cwd=REPO,
-                         capture_output=True, text=True)
+    res = run_python("import formclip_pipeline.definitions")
     assert res.returncode == 0 and res.stderr == "" and res.stdout == "", res.stderr
