@@ -172,7 +172,10 @@ class PoseClassifier:
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities over `labels`: the form classes, or good_form against the sum of the faults."""
-        p = self.class_proba(X)
+        return self.label_proba(self.class_proba(X))
+
+    def label_proba(self, p: np.ndarray) -> np.ndarray:
+        """Rows of probabilities over the fitted `classes` as probabilities over `labels`."""
         if self.multi_class:
             return p[:, [self.classes.index(c) for c in self.labels]]
         good = np.clip(p[:, self.classes.index(GOOD_CLASS)], 1e-6, 1 - 1e-6)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from formclip_pipeline.catalog import GOOD_CLASS, get_exercise
+from formclip_pipeline.core import checks as C
 from formclip_pipeline.core import environment
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.pose import POSE_FPS
@@ -258,17 +259,21 @@ def cited_measures(exercise: str, rep: dict, form_class: str | None = None) -> s
 
 
 def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, labels: list[str], exercise: str,
-                 fps: float, spans: list[R.RepSpan] | None = None, rep_measures: list[dict] | None = None) -> dict:
+                 fps: float, spans: list[R.RepSpan] | None = None, rep_measures: list[dict] | None = None,
+                 rep_faults: list[dict] | None = None, judged: dict | None = None) -> dict:
     """Sets, reps, scores, issues and recommendations from per-frame class probabilities.
 
     `spans` are the reps if already found (else counted from the frames); `rep_measures`, one dict
-    per span, the joint measures shown with each rep."""
+    per span, the joint measures shown with each rep; `rep_faults`, one dict per span, the faults the
+    coach's checks found on it (core.checks; `judged` holds their readings): such a rep is that
+    fault's, and its issue cites the check's reading rather than the model's."""
     ex = get_exercise(exercise)
     good = labels.index(GOOD_CLASS)
     p_good = proba[:, good]
     if spans is None:
         spans = R.count_reps(R.motion_features(frames), fps)
     measures_of = {(s.set_number, s.rep_number): m for s, m in zip(spans, rep_measures or [])}
+    faults_of = {(s.set_number, s.rep_number): (i, f) for i, (s, f) in enumerate(zip(spans, rep_faults or [])) if f}
     sets, issue_classes = [], []
     for set_no in sorted({s.set_number for s in spans}):
         mine = [s for s in spans if s.set_number == set_no]
@@ -277,20 +282,27 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
         for s in mine:
             mean = proba[s.start:s.end].mean(0)
             k = int(mean.argmax())
-            reps.append({"rep_number": s.rep_number, "start": round(float(times[s.start]), 2),
-                         "end": round(float(times[min(s.end, len(times) - 1)]), 2), "form_class": labels[k],
-                         "confidence": round(float(mean[k]), 3),
-                         **({"measures": measures_of[(s.set_number, s.rep_number)]}
-                            if (s.set_number, s.rep_number) in measures_of else {})})
+            rep = {"rep_number": s.rep_number, "start": round(float(times[s.start]), 2),
+                   "end": round(float(times[min(s.end, len(times) - 1)]), 2), "form_class": labels[k],
+                   "confidence": round(float(mean[k]), 3),
+                   **({"measures": measures_of[(s.set_number, s.rep_number)]}
+                      if (s.set_number, s.rep_number) in measures_of else {})}
+            if (s.set_number, s.rep_number) in faults_of:
+                index, found = faults_of[(s.set_number, s.rep_number)]
+                fault, beyond = max(found.items(), key=lambda kv: kv[1])
+                rep.update(form_class=fault, from_checks=True, confidence=round(C.fault_strength(beyond), 3),
+                           checks=C.rep_evidence(exercise, judged, index, fault))
+            reps.append(rep)
         issues = []
         for cls, run in _issue_runs(reps):
-            text = ex.form_class(cls).issue if cls in ex.class_names else "form breakdown"
+            text = ex.fault_issue(cls) if cls in ex.class_names or run[0].get("from_checks") else "form breakdown"
             which = f"rep {run[0]['rep_number']}" if len(run) == 1 else \
                 f"reps {run[0]['rep_number']}-{run[-1]['rep_number']}"
-            cited = cited_measures(exercise, run[0], cls)
+            cited = run[0]["checks"] if run[0].get("from_checks") else cited_measures(exercise, run[0], cls)
             evidence = f" (rep {run[0]['rep_number']}: {cited})" if cited else ""
             issues.append({"timestamp": mmss(run[0]["start"]), "issue": f"{text[0].upper()}{text[1:]} on {which}{evidence}",
-                           "form_class": cls, "reps": [r["rep_number"] for r in run]})
+                           "form_class": cls, "reps": [r["rep_number"] for r in run],
+                           **({"from_checks": True} if run[0].get("from_checks") else {})})
             issue_classes += [cls] * len(run)
         pred = proba[lo:hi].argmax(1)
         sets.append({"set_number": set_no, "start": round(float(times[lo]), 2),
@@ -305,13 +317,15 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
         overall = int(round(100 * float(p_good.mean()))) if len(p_good) else 0
     recs = []
     for cls in sorted(set(issue_classes), key=lambda c: -issue_classes.count(c)):
-        if cls in ex.class_names:
-            recs.append(ex.form_class(cls).recommendation)
+        if ex.fault_advice(cls):
+            recs.append(ex.fault_advice(cls))
         else:
             recs.append("Retrain with named faults (--multi-class) for advice on what went wrong.")
     if not recs:
         recs.append(ex.form_class(GOOD_CLASS).recommendation)
-    return {"sets": sets, "overall_score": overall, "recommendations": recs}
+    advice = [ex.fault_advice(f) for f in dict.fromkeys(f for found in (rep_faults or []) for f in found)]
+    return {"sets": sets, "overall_score": overall, "recommendations": recs,
+            **({"check_advice": [a for a in advice if a]} if advice else {})}
 
 
 def _load_for(exercise: str, model_ref: str | None, root: str | None):
@@ -428,9 +442,9 @@ def image_embedder(clip):
 
 def pose_frame_proba(clf, measures, times: np.ndarray, step: int, spans: list[R.RepSpan],
                      embeddings: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
-    """Per-frame probabilities from a pose classifier (each rep judged on its own frames' measures,
-    and for pose_clip on the `embeddings` of the frames the image model read in it, every step-th;
-    frames outside reps take the whole video's verdict), and the whole video's features."""
+    """Per-frame probabilities over the pose classifier's fitted form classes (each rep judged on its
+    own frames' measures, and for pose_clip on the `embeddings` of the frames the image model read in
+    it, every step-th; frames outside reps take the whole video's), and the whole video's features."""
     import pandas as pd
 
     def features(lo: int, hi: int) -> dict:
@@ -438,22 +452,90 @@ def pose_frame_proba(clf, measures, times: np.ndarray, step: int, spans: list[R.
         return clf.window_features(measures.iloc[lo:hi], times[lo:hi], image)
 
     whole = features(0, len(times))
-    proba = np.tile(clf.predict_proba(pd.DataFrame([whole]))[0], (len(times), 1))
+    proba = np.tile(clf.class_proba(pd.DataFrame([whole]))[0], (len(times), 1))
     for s in spans:
-        proba[s.start:s.end] = clf.predict_proba(pd.DataFrame([features(s.start, s.end)]))[0]
+        proba[s.start:s.end] = clf.class_proba(pd.DataFrame([features(s.start, s.end)]))[0]
     return proba, whole
 
 
-def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.ndarray, confident_above: float) -> dict:
+def with_checks(exercise: str, proba: np.ndarray, columns: list[str], to_labels, labels: list[str],
+                judged: dict, n: int) -> np.ndarray:
+    """Per-frame probabilities over `labels` with the coach's checks taken in (core.checks): each rep's
+    frames by that rep's checks, the frames outside reps by the whole video's. `proba` is over
+    `columns` (the head's form classes, or its labels), `to_labels` maps such rows to `labels`."""
+    from formclip_pipeline.core import checks as C
+
+    def judged_rows(rows: np.ndarray, index: int | None) -> np.ndarray:
+        words = C.fault_word(exercise, C.statuses(judged, index))
+        return C.hold_faults(to_labels(C.clear_faults(rows, columns, words)), labels,
+                             C.found_faults(exercise, judged, index))
+
+    out = judged_rows(proba, None)
+    for i, s in enumerate(judged["stretches"]):
+        if s.end - s.start < n:
+            out[s.start:s.end] = judged_rows(proba[s.start:s.end], i)
+    return out
+
+
+def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.ndarray, confident_above: float,
+            exercise: str | None = None, judged: dict | None = None, familiar: bool = True) -> dict | None:
     """The video's one answer: the label with the highest mean probability over the frames of its
-    sets (all frames when no set was found), and whether that mean reaches `confident_above`."""
+    sets (all frames when no set was found), and whether that mean reaches `confident_above`.
+
+    With the coach's checks (`judged`, core.checks) the answer is earned rather than read off the
+    head: a fault a check finds is the verdict, confident only where it lies plainly past the line; a
+    good-form verdict is confident only where every check the view reads is clear; a fault only the
+    head sees is confident where the head is. On a video unlike the training videos the head says
+    nothing: the checks alone decide, good form only where every check the view reads is clear, and
+    None (no verdict) where they cannot."""
+    from formclip_pipeline.catalog import BAD_CLASS
+    from formclip_pipeline.core import checks as C
+
     inside = np.zeros(len(times), bool)
     for st in sets:
         inside |= (times >= st["start"]) & (times <= st["end"])
     mean = proba[inside].mean(0) if inside.any() else proba.mean(0)
     k = int(mean.argmax())
-    return {"label": labels[k], "confidence": round(float(mean[k]), 3), "threshold": confident_above,
-            "confident": bool(mean[k] >= confident_above)}
+    out = {"label": labels[k], "confidence": round(float(mean[k]), 3), "threshold": confident_above,
+           "confident": bool(mean[k] >= confident_above)}
+    if judged is None:
+        return out
+    read = [c for c in judged["checks"] if c["status"] in ("fault", "clear", "borderline")]
+    found = C.found_faults(exercise, judged)
+    said = [c["text"] for c in read if c.get("text")]
+    if found:
+        fault, beyond = max(found.items(), key=lambda kv: kv[1])
+        label = fault if fault in labels else BAD_CLASS if BAD_CLASS in labels else fault
+        plain = beyond >= C.PLAIN_BEYOND
+        cited = [c["text"] for c in judged["checks"] if c["fault"] == fault and c["status"] == "fault"]
+        share = float(mean[labels.index(label)]) if label in labels else C.fault_strength(beyond)
+        return {**out, "label": label, "confidence": round(share, 3), "confident": bool(plain),
+                "decided_by": "checks", "checks": said,
+                **({} if plain else {"reason": f"not sure: near the coach's line ({'; '.join(cited)})"})}
+    open_checks = [c for c in read if c["status"] == "borderline"]
+    # Every fault a check can clear from this view is cleared. A fault only the head reads is the
+    # head's to call; one this view cannot show is named as such on the verdict (views.qualify).
+    words = C.fault_word(exercise, C.statuses(judged))
+    view = judged.get("view")
+    clearable = {c.fault for c in get_exercise(exercise).checks if c.clears and (view is None or view in c.views)}
+    all_clear = bool(clearable) and all(words.get(f) == "clear" for f in clearable)
+    if not familiar:
+        if not all_clear:
+            return None
+        return {**out, "label": GOOD_CLASS, "confidence": None, "confident": False, "decided_by": "checks",
+                "checks": said, "reason": "not sure: unlike the training videos, so judged by the coach's lines "
+                                          "alone, and every one of them the camera reads is clear"}
+    if labels[k] == GOOD_CLASS:
+        confident = out["confident"] and all_clear
+        reason = None if confident else "not sure: " + (
+            "; ".join(f"{c['text']} is near the line" for c in open_checks) if open_checks
+            else "the model's probability is below the confident line" if not out["confident"]
+            else "no coach's line could be read on this video")
+        return {**out, "confident": confident, "decided_by": "checks and model" if read else "model", "checks": said,
+                **({"reason": reason} if reason else {})}
+    return {**out, "decided_by": "model", "checks": said,
+            **({} if out["confident"] else {"reason": f"not sure: the model's {labels[k].replace('_', ' ')} is "
+                                                      f"{mean[k]:.0%}, below the confident line"})}
 
 
 def withhold(result: dict, reasons: list[str], confident_above: float) -> dict:
@@ -468,6 +550,23 @@ def withhold(result: dict, reasons: list[str], confident_above: float) -> dict:
                                                "confident": False, "reason": f"unlike the training videos: {why}"},
                   recommendations=[f"No verdict: this video is unlike the videos the model was trained on ({why}). "
                                    f"The measures are shown; add videos like it to the training data and retrain."])
+    return result
+
+
+def checks_alone(result: dict, reasons: list[str]) -> dict:
+    """The scored result of a video unlike the model's training videos whose verdict the coach's
+    checks could still give: the model's scores and its classes for reps go (its word is not to be
+    trusted there), the reps' faults and issues the checks found stay."""
+    why = "; ".join(reasons)
+    for st in result["sets"]:
+        st.update(form_score=None, good_form_frames=None, bad_form_frames=None,
+                  issues=[i for i in st["issues"] if i.get("from_checks")])
+        for rep in st["reps"]:
+            if not rep.get("from_checks"):
+                rep.update(form_class=UNSURE, confidence=None)
+    result["overall_score"] = None
+    result["recommendations"] = [r for r in result["recommendations"] if r in result.get("check_advice", [])] + [
+        f"Judged by the coach's lines alone: this video is unlike the videos the model was trained on ({why})."]
     return result
 
 
@@ -568,30 +667,39 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     spans, counted_from = find_reps(exercise, measures, frames, fps)
     reference, against = None, None
     camera = camera_view(exercise, world)
+    judged = C.judge_reps(exercise, measures, image, spans, camera["view"])
     if isinstance(clf, PoseClassifier):
-        proba, whole = pose_frame_proba(clf, measures, times, step, spans,
-                                        image_out if clf.strategy == "pose_clip" else None)
+        head_proba, whole = pose_frame_proba(clf, measures, times, step, spans,
+                                             image_out if clf.strategy == "pose_clip" else None)
+        columns, to_labels = clf.classes, clf.label_proba
         reference = clf.familiarity(whole)
         against = clf.against_good_form(whole, measures_read_poorly(camera["view"]))
         strategy = clf.strategy
     else:
-        proba = spread_to_frames(image_out, len(times), step)
+        head_proba, columns, to_labels = spread_to_frames(image_out, len(times), step), clf.labels, (lambda p: p)
         strategy = clf.clip.meta.get("strategy")
+    proba = with_checks(exercise, head_proba, columns, to_labels, clf.labels, judged, len(times))
     # The exercise check reads ranges of motion: without a rep there is no motion to read.
     familiar = familiarity(reference, by_joints if spans else None, exercise, strategy)
+    rep_faults = [C.found_faults(exercise, judged, i) for i in range(len(spans))] if spans else None
     result = score_frames(times, frames, proba, clf.labels, exercise, fps, spans,
-                          rep_measures(exercise, measures, times, spans))
-    result["verdict"] = verdict(proba, clf.labels, result["sets"], times, settings.confident_above)
-    if against and against["outside"] and result["verdict"]["label"] != GOOD_CLASS:
+                          rep_measures(exercise, measures, times, spans), rep_faults, judged)
+    said = verdict(proba, clf.labels, result["sets"], times, settings.confident_above, exercise, judged,
+                   familiar["familiar"] is not False)
+    if against and against["outside"] and said and said["label"] != GOOD_CLASS and said["decided_by"] == "model":
         result["recommendations"].append("Furthest from the good-form videos the model learned from: "
                                          + "; ".join(c["text"] for c in against["outside"]) + ".")
-    if familiar["familiar"] is False:
+    if said is None:
         result = withhold(result, familiar["reasons"], settings.confident_above)
     else:
+        if familiar["familiar"] is False:
+            result = checks_alone(result, familiar["reasons"])
+        result["verdict"] = said
         result = qualify(result, exercise, camera)
+    result.pop("check_advice", None)
     report = {"video": Path(path).name, "exercise": exercise, **({"exercise_recognition": recognised} if recognised else {}),
               **result,
-              "familiarity": familiar, "camera": camera,
+              "familiarity": familiar, "camera": camera, "checks": judged["checks"],
               **({"against_good_form": against} if against else {}),
               "model": {"ref": described, "path": path_dir, "strategy": strategy,
                         "labels": clf.labels, "multi_class": clf.multi_class},
