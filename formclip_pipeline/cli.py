@@ -175,6 +175,9 @@ def cmd_evaluate(args) -> int:
         print(f"  Precision: {main['video']['precision']:.2f}")
         print(f"  Recall: {main['video']['recall']:.2f}")
         print(f"  Balanced accuracy: {main['video']['balanced_accuracy']:.2f}  Macro-F1: {main['video']['macro_f1']:.2f}")
+        for origin, m in main["video"].get("by_origin", {}).items():
+            print(f"    on {m['n']} {origin} test videos: balanced accuracy {m['balanced_accuracy']:.2f}  "
+                  f"macro-F1 {m['macro_f1']:.2f}")
         for name, m in out["results"].items():
             if name != ck["strategy"]:
                 print(f"  baseline {name}: balanced accuracy {m['video']['balanced_accuracy']:.2f}")

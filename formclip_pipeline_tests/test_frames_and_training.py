@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,35 @@ def test_each_class_is_dealt_out_by_view():
             assert set(views[tested[~tested].index]) == {"side", "front"}, (seed, form_class)
     unknown = assign_splits(videos.drop(columns="view"), 3, 0.34)
     assert unknown == assign_splits(videos.assign(view=None), 3, 0.34)
+
+
+def test_a_lifters_videos_share_one_split_whatever_their_class():
+    # Six lifters, each filmed doing good and bad reps, beside loose rendered videos of two classes.
+    lifters = [f"lifter{i}" for i in range(6)]
+    grouped = pd.DataFrame({"form_class": ["good_form", "chest_collapse"] * 6,
+                            "sha256": [f"g{i}" for i in range(12)], "group": [g for g in lifters for _ in (0, 1)]})
+    loose = pd.DataFrame({"form_class": ["good_form"] * 5 + ["chest_collapse"] * 5,
+                          "sha256": [f"s{i}" for i in range(10)], "group": None})
+    videos = pd.concat([grouped, loose], ignore_index=True)
+    for seed in range(10):
+        split = assign_splits(videos, seed, 0.34)
+        per_lifter = grouped.assign(split=grouped["sha256"].map(split)).groupby("group")["split"].agg(set)
+        assert all(len(s) == 1 for s in per_lifter), (seed, per_lifter)
+        assert {"test", "train"} <= set().union(*per_lifter), seed  # lifters on both sides of the split
+        assert pd.Series(split)[loose["sha256"]].eq("test").sum() == 4  # loose videos dealt per class as before
+
+
+def test_sub_folders_name_groups_and_rendered_videos_are_told_from_filmed_ones(squat_videos, tmp_path):
+    _, rendered = squat_videos
+    good = [r["video"] for r in rendered if r["truth"]["form_class"] == "good_form"]
+    root = tmp_path / "training_data" / "squat" / "good_form"
+    (root / "anna").mkdir(parents=True)
+    shutil.copy(good[0], root / "anna" / "set1.mp4")  # a filmed clip: no renderer's truth beside it
+    shutil.copy(good[1], root / "loose.mp4")
+    shutil.copy(Path(good[1]).with_name(Path(good[1]).stem + ".truth.json"), root / "loose.truth.json")
+    manifest = video_manifest(tmp_path / "training_data", "squat").set_index("file_name")
+    assert manifest.loc["set1.mp4", ["group", "origin", "status"]].tolist() == ["anna", "real", "ok"]
+    assert manifest.loc["loose.mp4", "origin"] == "synthetic" and manifest.loc["loose.mp4", "group"] is None
 
 
 def test_videos_read_side_by_side_give_what_one_process_gives(squat_videos, tmp_path):

@@ -26,7 +26,9 @@ from formclip_pipeline.core.video import VIDEO_EXTENSIONS, VideoError, file_sha2
 FRAME_SIZE = 224  # ViT-B/32's input; smaller models resize down from it
 SPLITS = ("train", "val", "test")
 FRAME_COLUMNS = ["exercise", "form_class", "source_video", "video_sha256", "frame_index", "timestamp", "view",
-                 "split", "image"]
+                 "split", "image", "group", "origin"]
+# A video is "synthetic" when the renderer's truth lies beside it, else "real" (filmed by a person).
+ORIGINS = ("real", "synthetic")
 
 
 def printable_path(path: Path) -> Path:
@@ -39,19 +41,36 @@ def printable_path(path: Path) -> Path:
         return Path(os.fsencode(path).decode("utf-8", "backslashreplace"))
 
 
+def _class_files(cls_dir: Path) -> list[tuple[Path, str | None]]:
+    """(file, group) under a class folder: its own files (no group), and those of its sub-folders,
+    each sub-folder one group (a lifter, or a source), so that a group's videos share a split."""
+    out = []
+    for path in sorted(cls_dir.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.is_dir():
+            out += [(p, path.name) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")]
+        elif path.is_file():
+            out.append((path, None))
+    return out
+
+
 def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
-    """One row per file under VIDEO_DIR/<exercise>/<class>/: hash, probe results, or the error."""
+    """One row per file under VIDEO_DIR/<exercise>/<class>/ (or one sub-folder down, the sub-folder
+    naming the video's group: one lifter's or one source's videos): hash, probe results, or the error;
+    and whether the video is real or rendered (its origin)."""
     ex = get_exercise(exercise)
     rows = []
     root = Path(video_dir) / exercise
     for cls_dir in sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []:
-        for path in sorted(cls_dir.iterdir()):
-            if not path.is_file() or path.name.endswith((".truth.json", ".part")) or path.name.startswith("."):
+        for path, group in _class_files(cls_dir):
+            if path.name.endswith((".truth.json", ".part")):
                 continue
             shown = printable_path(path)
             row = {"exercise": exercise, "form_class": cls_dir.name, "path": str(shown), "file_name": shown.name,
                    "size_bytes": None, "sha256": None, "codec": None, "width": None, "height": None,
-                   "fps": None, "duration_s": None, "view": None, "status": "ok", "error": None}
+                   "fps": None, "duration_s": None, "view": None, "status": "ok", "error": None,
+                   "group": group, "origin": "synthetic" if truth_path(path).exists() else "real"}
             try:
                 if shown != path:
                     raise VideoError(f"{shown.name}: the file name is not valid UTF-8; rename the file")
@@ -74,7 +93,7 @@ def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
                 row.update(status="error", error=f"{shown.name}: cannot be read ({exc.strerror or exc})")
             rows.append(row)
     cols = ["exercise", "form_class", "path", "file_name", "size_bytes", "sha256", "codec", "width", "height", "fps",
-            "duration_s", "view", "status", "error"]
+            "duration_s", "view", "status", "error", "group", "origin"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -93,6 +112,10 @@ def assign_splits(videos: pd.DataFrame, seed: int = 0, test_share: float = TEST_
     demo's squat model once met only front views of good form in testing, having trained on one.
     """
     out: dict[str, str] = {}
+    grouped = videos["group"].notna() if "group" in videos else pd.Series(False, index=videos.index)
+    if grouped.any():
+        out.update(_split_groups(videos[grouped], seed, test_share))
+    videos = videos[~grouped]
     views = videos["view"].fillna("") if "view" in videos else pd.Series("", index=videos.index)
     for _, group in videos.assign(_view=views).groupby("form_class"):
         shuffled = group.drop_duplicates("sha256")
@@ -108,6 +131,19 @@ def assign_splits(videos: pd.DataFrame, seed: int = 0, test_share: float = TEST_
         for i, sha in enumerate(shas):
             out.setdefault(sha, "test" if i < n_test else "val" if i < n_test + n_val else "train")
     return out
+
+
+def _split_groups(videos: pd.DataFrame, seed: int, test_share: float) -> dict[str, str]:
+    """Content hash -> split for videos in groups: every video of a group (one lifter, one source)
+    lands in its group's split, so a model is tested on lifters it never saw. Groups are shuffled by a
+    seeded hash of their name and dealt as `assign_splits` deals videos: the first `test_share` of them
+    to test (at least one where there are two), the next VAL_SHARE to validation."""
+    names = sorted(set(videos["group"]), key=lambda g: zlib.crc32(f"{seed}:{g}".encode()))
+    n = len(names)
+    n_test = max(1 if n >= 2 else 0, int(round(n * test_share)))
+    n_val = max(1 if n >= 3 else 0, int(round(n * VAL_SHARE)))
+    split_of = {g: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, g in enumerate(names)}
+    return {sha: split_of[g] for sha, g in zip(videos["sha256"], videos["group"])}
 
 
 def jpeg_bytes(frame: np.ndarray, quality: int = 90) -> bytes:
@@ -210,7 +246,8 @@ def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_fir
             for k, (t, image) in enumerate(frames):
                 rows.append({"exercise": rec.exercise, "form_class": rec.form_class, "source_video": rec.file_name,
                              "video_sha256": rec.sha256, "frame_index": k, "timestamp": round(float(t), 3),
-                             "view": rec.view, "split": splits[rec.sha256], "image": image})
+                             "view": rec.view, "split": splits[rec.sha256], "image": image,
+                             "group": getattr(rec, "group", None), "origin": getattr(rec, "origin", None)})
             for p in poses:
                 pose_rows.append({"exercise": rec.exercise, "form_class": rec.form_class,
                                   "source_video": rec.file_name, "video_sha256": rec.sha256, **p})

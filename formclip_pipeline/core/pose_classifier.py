@@ -409,7 +409,7 @@ def train_pose_classifier(poses: pd.DataFrame, frames: pd.DataFrame, exercise: s
 
 def evaluate_pose_classifier(clf: PoseClassifier, poses: pd.DataFrame, frames: pd.DataFrame) -> dict:
     """Video-level metrics on the test split (a pose model has no per-frame verdicts)."""
-    from formclip_pipeline.core.metrics import scores
+    from formclip_pipeline.core.metrics import by_origin, scores
 
     test = frames[frames["split"] == "test"].drop_duplicates("video_sha256").set_index("video_sha256")
     if test.empty:
@@ -419,4 +419,6 @@ def evaluate_pose_classifier(clf: PoseClassifier, poses: pd.DataFrame, frames: p
     proba = clf.predict_proba(X)
     truth = [to_label(c, clf.multi_class) for c in test["form_class"]]
     pred = [clf.labels[i] for i in proba.argmax(1)]
-    return {"labels": clf.labels, "frame": {"n": 0}, "video": scores(truth, pred, clf.labels)}
+    origins = test["origin"].tolist() if "origin" in test else [None] * len(test)
+    return {"labels": clf.labels, "frame": {"n": 0},
+            "video": {**scores(truth, pred, clf.labels), **by_origin(truth, pred, origins, clf.labels)}}

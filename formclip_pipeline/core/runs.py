@@ -147,12 +147,14 @@ def _reads_old_measures(model_version) -> bool:
 
 
 def champion_gate(tracker: store.Tracker, checkpoint: dict, metrics: dict) -> dict:
-    """Promote the new version only if it beats the champion's score on the same test videos."""
-    new = metrics["video"].get("balanced_accuracy", float("nan"))
+    """Promote the new version only if it beats the champion's score on the same test videos (on
+    their real ones, where there are any: `metrics.gate_score`)."""
+    new, over = MT.gate_score(metrics["video"])
     current = tracker.champion(checkpoint["exercise"])
     version = str(checkpoint["model_version"])
     if current is None:
-        promote, reason = True, f"no champion yet; version {version} becomes champion ({GATE_METRIC} {new:.3f})"
+        promote, reason = True, f"no champion yet; version {version} becomes champion ({GATE_METRIC} {new:.3f} " \
+                                f"on its {over})"
     elif _reads_old_measures(current):
         promote, reason = True, (f"champion v{current.version} was fitted on version "
                                  f"{MS.recorded_version(current.tags)} of the body measures, which this FormClip no "
@@ -166,7 +168,7 @@ def champion_gate(tracker: store.Tracker, checkpoint: dict, metrics: dict) -> di
         else:
             promote = new > old
             reason = (f"version {version} ({new:.3f}) {'beats' if promote else 'does not beat'} champion "
-                      f"v{current.version} ({old:.3f}) on the same test videos")
+                      f"v{current.version} ({old:.3f}) on the same {over}")
         if promote and current.version == version:
             reason = f"version {version} is already champion"
     client = tracker.client()

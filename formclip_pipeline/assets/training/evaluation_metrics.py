@@ -31,6 +31,8 @@ def evaluation_metrics(context: dg.AssetExecutionContext, paths: FormClipPaths, 
     context.add_output_metadata({
         "video_accuracy": main["video"].get("accuracy"),
         "video_balanced_accuracy": main["video"].get("balanced_accuracy"),
+        **{f"{origin}_video_balanced_accuracy": m.get("balanced_accuracy")
+           for origin, m in main["video"].get("by_origin", {}).items()},
         **({"frame_accuracy": main["frame"]["accuracy"]} if "accuracy" in main["frame"] else {}),
         "champion": out["gate"]["reason"],
         "metrics": dg.MetadataValue.md(wide.round(3).to_markdown(index=False)),
