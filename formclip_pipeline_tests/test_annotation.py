@@ -71,6 +71,18 @@ def test_accepting_an_ai_draft_makes_it_human(labeled):
     assert (row["source"], row["description"]) == ("human", "bar over midfoot")
 
 
+def test_videos_that_differ_only_in_extension_get_a_frame_file_each(squat_frames, tmp_path):
+    first, second = squat_frames[squat_frames["form_class"] == "good_form"]["source_video"].unique()[:2]
+    frames = squat_frames[squat_frames["source_video"].isin([first, second])].copy()
+    frames["source_video"] = frames["source_video"].map({first: "a.mp4", second: "a.mov"})
+    ann = refresh_annotations(frames, tmp_path, "squat")
+    assert ann["frame_path"].is_unique
+    for rel, image in zip(ann["frame_path"], frames["image"]):
+        assert (tmp_path / rel).read_bytes() == image
+    csv = pd.read_csv(review_csv_path(tmp_path, "squat"))
+    assert csv["frame_path"].is_unique and len(csv) == len(frames)
+
+
 def _seed_folder(root, n_videos=3):
     """A folder as the seed's scripts left it: CSV plus JPEG folders, no videos."""
     rows = []

@@ -43,8 +43,11 @@ def template_for(exercise: str, form_class: str, key: str) -> str:
 
 
 def frame_path(exercise: str, form_class: str, source_video: str, frame_index: int) -> str:
-    """Where the review copy keeps a frame's JPEG, relative to the labelled-frames folder."""
-    return f"frames_{exercise}_{form_class}/{Path(source_video).stem}_{int(frame_index):03d}.jpg"
+    """Where the review copy keeps a frame's JPEG, relative to the labelled-frames folder.
+
+    The video's whole file name, extension included, is in it: a.mp4 and a.mov in one class folder
+    are two videos, and a name without the extension would give both the same JPEG."""
+    return f"frames_{exercise}_{form_class}/{Path(str(source_video)).name}_{int(frame_index):03d}.jpg"
 
 
 def _blank(v) -> bool:
