@@ -210,17 +210,22 @@ def cmd_evaluate(args) -> int:
     return 2 if unusable else 0
 
 
-def _frames_and_annotations(data_dir: Path, ex: str):
-    """Frames and merged annotations of one exercise, from `formclip extract` output or a seed folder."""
+def _frames_and_annotations(data_dir: Path, ex: str, refresh: bool):
+    """Frames and merged annotations of one exercise, from `formclip extract` output or a seed folder,
+    and the rows that could not be used. With `refresh`, the review copy and the orphans file are
+    written and each refused row is named on stderr; without it, nothing is written and the refused
+    rows are returned."""
     import pandas as pd
 
-    from formclip_pipeline.core.annotate import (import_labeled_dir, load_store, merge_annotations, read_review_csv,
-                                                 review_csv_path)
+    from formclip_pipeline.core.annotate import import_labeled_dir, refresh_annotations, review_merge
 
     parquet = data_dir / f"{ex}_frames.parquet"
     if parquet.exists():
         frames = pd.read_parquet(parquet)
-        return frames, merge_annotations(frames, load_store(data_dir, ex), read_review_csv(review_csv_path(data_dir, ex))), []
+        if refresh:
+            return frames, refresh_annotations(frames, data_dir, ex, warn=lambda m: print(m, file=sys.stderr)), []
+        merge = review_merge(frames, data_dir, ex)
+        return frames, merge.annotations, merge.refused
     return import_labeled_dir(data_dir, ex)
 
 
@@ -244,13 +249,15 @@ def cmd_annotate(args) -> int:
         raise SystemExit(f"formclip annotate: {csv_file} does not exist; run `formclip extract` first")
     ex, data_dir = _csv_exercise(csv_file), csv_file.parent
     try:
-        frames, ann, problems = _frames_and_annotations(data_dir, ex)
+        # A dry run writes nothing, not even the merged review copy.
+        frames, ann, problems = _frames_and_annotations(data_dir, ex, refresh=not (args.ai and args.dry_run))
     except AnnotationError as exc:
         raise SystemExit(f"formclip annotate: {exc}")
     for p in problems:
         print(f"skipping {p}", file=sys.stderr)
     if not args.ai:
-        write_review_copy(frames, ann, data_dir, ex)
+        if not (data_dir / f"{ex}_frames.parquet").exists():  # a seed folder, imported: nothing is written yet
+            write_review_copy(frames, ann, data_dir, ex)
         print(f"{csv_file}: {len(ann)} rows; sources " + ", ".join(f"{k}={v}" for k, v in ann['source'].value_counts().items()))
         return 0
     settings = DraftSettings(model=args.model, max_requests=args.max_requests, concurrency=args.concurrency)
@@ -284,7 +291,7 @@ def cmd_validate(args) -> int:
         if not ((data_dir / f"{ex}_frames.parquet").exists() or (data_dir / f"{ex}_training_data.csv").exists()):
             continue
         try:
-            frames, ann, problems = _frames_and_annotations(data_dir, ex)
+            frames, ann, problems = _frames_and_annotations(data_dir, ex, refresh=False)
         except AnnotationError as exc:
             raise SystemExit(f"formclip validate: {exc}")
         report = validate(ann, ex, thresholds, frames)

@@ -8,7 +8,7 @@ from PIL import Image
 
 from formclip_pipeline.core import claude
 from formclip_pipeline.core.annotate import (SEED_CSV_COLUMNS, apply_drafts, import_labeled_dir,
-                                             load_store, refresh_annotations, review_csv_path)
+                                             load_store, orphans_path, refresh_annotations, review_csv_path)
 from formclip_pipeline.core.validate import blocking_errors, validate
 from formclip_pipeline_tests.fake_anthropic import FakeAnthropic
 
@@ -69,6 +69,62 @@ def test_accepting_an_ai_draft_makes_it_human(labeled):
     ann = refresh_annotations(frames, root, "squat")
     row = ann.set_index("frame_path").loc[csv["frame_path"].iloc[0]]
     assert (row["source"], row["description"]) == ("human", "bar over midfoot")
+
+
+def test_a_relabel_is_kept_and_an_unknown_class_is_refused_with_its_row(labeled, capsys):
+    """Changing form_type is the reviewer's label for that frame: it is kept with the row's other
+    edits. A class the exercise does not have is refused by row and reason, and kept aside."""
+    from formclip_pipeline.cli import main
+
+    root, frames, _ = labeled
+    frames.to_parquet(root / "squat_frames.parquet")
+    assert main(["validate", "--data-dir", str(root), "--exercises", "squat"]) == 0
+    path = review_csv_path(root, "squat")
+    csv = pd.read_csv(path, dtype=str, keep_default_na=False)
+    relabelled, unknown = csv.index[csv["form_type"] == "knee_valgus"][:2]
+    csv.loc[relabelled, ["form_type", "description"]] = ["good_form", "knees stay out at the top of the rep"]
+    csv.loc[unknown, ["form_type", "description"]] = ["knees_forward", "knees travel far past the toes"]
+    csv.to_csv(path, index=False)
+    capsys.readouterr()
+    # Not merged yet: validation says the CSV holds an edit that cannot be applied.
+    assert main(["validate", "--data-dir", str(root), "--exercises", "squat"]) == 1
+    assert "knees_forward" in capsys.readouterr().out
+
+    warnings: list[str] = []
+    ann = refresh_annotations(frames, root, "squat", warn=warnings.append).set_index("frame_path")
+    row = ann.loc[csv.loc[relabelled, "frame_path"]]
+    assert (row["relabelled_class"], row["description"], row["source"]) == (
+        "good_form", "knees stay out at the top of the rep", "human")
+    assert row["form_class"] == "knee_valgus"  # the video's own class, from its folder, is unchanged
+    refused = ann.loc[csv.loc[unknown, "frame_path"]]
+    assert refused["source"] == "template" and refused["relabelled_class"] is None
+    assert len(warnings) == 1
+    assert f"row {unknown + 2}" in warnings[0] and "knees_forward" in warnings[0]
+    assert "squat_orphaned_labels.csv" in warnings[0]
+    kept = pd.read_csv(orphans_path(root, "squat"), dtype=str, keep_default_na=False)
+    assert list(kept["description"]) == ["knees travel far past the toes"]
+    assert "knees_forward" in kept["reason"].iloc[0] and kept["relabelled_class"].iloc[0] == "knees_forward"
+    # The review copy shows the reviewer's class, and the next refresh neither repeats nor loses anything.
+    again = pd.read_csv(path, dtype=str, keep_default_na=False).set_index("frame_path")
+    assert again.loc[csv.loc[relabelled, "frame_path"], "form_type"] == "good_form"
+    warnings.clear()
+    ann = refresh_annotations(frames, root, "squat", warn=warnings.append).set_index("frame_path")
+    assert ann.loc[csv.loc[relabelled, "frame_path"], "relabelled_class"] == "good_form"
+    assert warnings == [] and len(pd.read_csv(orphans_path(root, "squat"))) == 1
+    # A relabelled frame is not a video filed under two classes.
+    assert main(["validate", "--data-dir", str(root), "--exercises", "squat"]) == 0
+
+
+def test_videos_that_differ_only_in_extension_get_a_frame_file_each(squat_frames, tmp_path):
+    first, second = squat_frames[squat_frames["form_class"] == "good_form"]["source_video"].unique()[:2]
+    frames = squat_frames[squat_frames["source_video"].isin([first, second])].copy()
+    frames["source_video"] = frames["source_video"].map({first: "a.mp4", second: "a.mov"})
+    ann = refresh_annotations(frames, tmp_path, "squat")
+    assert ann["frame_path"].is_unique
+    for rel, image in zip(ann["frame_path"], frames["image"]):
+        assert (tmp_path / rel).read_bytes() == image
+    csv = pd.read_csv(review_csv_path(tmp_path, "squat"))
+    assert csv["frame_path"].is_unique and len(csv) == len(frames)
 
 
 def _seed_folder(root, n_videos=3):

@@ -272,3 +272,91 @@ def test_a_label_stays_with_its_moment_when_the_videos_are_extracted_again(squat
     at = back[(back["source_video"] == moment[0]) & (back["timestamp"].round(3) == round(moment[1], 3))]
     assert list(at["description"]) == ["=knees cave in at this exact moment"] and list(at["source"]) == ["human"]
     assert not orphans_path(tmp_path, "squat").exists()
+
+
+def test_an_edit_not_yet_merged_survives_another_extraction(squat_videos, tmp_path):
+    """Edits typed in the review CSV and then `formclip extract` with other settings, before any
+    annotate or train: each edit lands on its frame if the new extraction has it, else waits in
+    the orphans file, named in one warning line."""
+    from formclip_pipeline.core.annotate import orphans_path
+    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+
+    manifest = video_manifest(squat_videos[0], "squat").head(2)
+    six, _, _ = extract_dataset(manifest, frames_per_video=6, skip_first=0.5, skip_last=0.5, pose_fps=0)
+    two, _, _ = extract_dataset(manifest, frames_per_video=2, skip_first=0.5, skip_last=0.5, pose_fps=0)
+    refresh_annotations(six, tmp_path, "squat")
+    path = review_csv_path(tmp_path, "squat")
+    table = pd.read_csv(path)
+    moments = set(zip(two["source_video"], two["timestamp"].round(3)))
+    shared = [i for i, m in enumerate(zip(table["source_video"], table["timestamp"].round(3))) if m in moments]
+    gone = [i for i in table.index if i not in shared]
+    assert shared and gone
+    table.loc[shared[0], "description"] = "hips shoot up first"
+    table.loc[gone[0], "description"] = "heels lift at the bottom"
+    table.to_csv(path, index=False)
+
+    warnings: list[str] = []
+    ann = refresh_annotations(two, tmp_path, "squat", warn=warnings.append)
+    at = ann[(ann["source_video"] == table.loc[shared[0], "source_video"])
+             & (ann["timestamp"].round(3) == round(table.loc[shared[0], "timestamp"], 3))]
+    assert list(at["description"]) == ["hips shoot up first"] and list(at["source"]) == ["human"]
+    orphans = pd.read_csv(orphans_path(tmp_path, "squat"))
+    assert list(orphans["description"]) == ["heels lift at the bottom"]
+    assert len(warnings) == 1 and "squat_orphaned_labels.csv" in warnings[0]
+    # The waiting edit comes back with its frame.
+    back = refresh_annotations(six, tmp_path, "squat", warn=warnings.append)
+    assert set(back.loc[back["source"] == "human", "description"]) == {"hips shoot up first",
+                                                                      "heels lift at the bottom"}
+    assert not orphans_path(tmp_path, "squat").exists()
+
+
+def test_a_spreadsheet_round_trip_keeps_every_edit(squat_frames, tmp_path):
+    """A spreadsheet saves what it displays and how it likes: times to two decimals, rows sorted by
+    another column, CRLF line ends, "NA" typed as a note. Rows are matched by frame, not by time."""
+    refresh_annotations(squat_frames, tmp_path, "squat")
+    path = review_csv_path(tmp_path, "squat")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert (table["timestamp"].astype(float).round(2) != table["timestamp"].astype(float)).any()
+    edits = {0: "bar path drifts forward", 7: "depth is fine here", 21: "NA"}
+    for i, text in edits.items():
+        table.loc[i, "description"] = text
+    table.loc[3, "annotator_notes"] = "N/A"
+    table.loc[5, "confidence"] = "0.70"
+    table["timestamp"] = table["timestamp"].astype(float).map("{:.2f}".format)
+    table.sort_values("description").to_csv(path, index=False, lineterminator="\r\n")
+
+    warnings: list[str] = []
+    ann = refresh_annotations(squat_frames, tmp_path, "squat", warn=warnings.append).set_index("frame_path")
+    assert warnings == []
+    for i, text in edits.items():
+        assert ann.loc[table.loc[i, "frame_path"], "description"] == text
+    assert ann.loc[table.loc[3, "frame_path"], "annotator_notes"] == "N/A"
+    assert ann.loc[table.loc[5, "frame_path"], "confidence"] == pytest.approx(0.7)
+    assert (ann["source"] == "human").sum() == 5  # and no row the person left alone became an edit
+
+
+def test_deleted_added_and_unreadable_rows_are_each_named_and_no_edit_is_lost(squat_frames, tmp_path):
+    from formclip_pipeline.core.annotate import orphans_path
+
+    refresh_annotations(squat_frames, tmp_path, "squat")
+    path = review_csv_path(tmp_path, "squat")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table.loc[2, ["description", "confidence"]] = ["weight shifts to the toes", "high"]
+    deleted = table.loc[4, "frame_path"]
+    added = table.iloc[[6]].assign(frame_path="frames_squat_good_form/mine.jpg", source_video="mine.mp4",
+                                   description="a frame I added myself")
+    pd.concat([table.drop(index=4), added]).to_csv(path, index=False)
+
+    warnings: list[str] = []
+    ann = refresh_annotations(squat_frames, tmp_path, "squat", warn=warnings.append).set_index("frame_path")
+    assert len(warnings) == 3
+    unreadable = next(w for w in warnings if "'high'" in w)
+    assert "row 4" in unreadable and "confidence" in unreadable and "squat_orphaned_labels.csv" in unreadable
+    assert any("mine.jpg" in w and "matches no frame" in w for w in warnings)
+    assert any(deleted in w and "deleted" in w for w in warnings)
+    assert ann.loc[table.loc[2, "frame_path"], "source"] == "template"
+    assert ann.loc[deleted, "description"] == table.loc[4, "description"]  # the frame stays, with its text
+    kept = pd.read_csv(orphans_path(tmp_path, "squat"), dtype=str, keep_default_na=False)
+    assert set(kept["description"]) == {"weight shifts to the toes", "a frame I added myself"}
+    assert set(kept.loc[kept["description"] == "weight shifts to the toes", "confidence"]) == {"high"}
+    assert deleted in set(pd.read_csv(path)["frame_path"])
