@@ -69,13 +69,21 @@ def test_sub_folders_name_groups_and_rendered_videos_are_told_from_filmed_ones(s
     _, rendered = squat_videos
     good = [r["video"] for r in rendered if r["truth"]["form_class"] == "good_form"]
     root = tmp_path / "training_data" / "squat" / "good_form"
-    (root / "anna").mkdir(parents=True)
-    shutil.copy(good[0], root / "anna" / "set1.mp4")  # a filmed clip: no renderer's truth beside it
+    for lifter, video in (("anna", good[0]), ("ben", good[2])):
+        (root / lifter).mkdir(parents=True)
+        shutil.copy(video, root / lifter / "set1.mp4")  # filmed clips: no renderer's truth beside them
     shutil.copy(good[1], root / "loose.mp4")
     shutil.copy(Path(good[1]).with_name(Path(good[1]).stem + ".truth.json"), root / "loose.truth.json")
-    manifest = video_manifest(tmp_path / "training_data", "squat").set_index("file_name")
-    assert manifest.loc["set1.mp4", ["group", "origin", "status"]].tolist() == ["anna", "real", "ok"]
-    assert manifest.loc["loose.mp4", "origin"] == "synthetic" and manifest.loc["loose.mp4", "group"] is None
+    manifest = video_manifest(tmp_path / "training_data", "squat")
+    by_group = manifest.set_index("group")
+    assert by_group.loc["anna", ["file_name", "origin", "status"]].tolist() == ["set1.mp4", "real", "ok"]
+    loose = manifest.set_index("file_name").loc["loose.mp4"]
+    assert loose["origin"] == "synthetic" and loose["group"] is None
+    frames, _, failures = extract_dataset(manifest, frames_per_video=2, skip_first=0.5, skip_last=0.5)
+    assert not failures
+    assert set(frames["source_video"]) == {"anna/set1.mp4", "ben/set1.mp4", "loose.mp4"}
+    review = template_annotations(frames)
+    assert review["frame_path"].is_unique
 
 
 def test_videos_read_side_by_side_give_what_one_process_gives(squat_videos, tmp_path):

@@ -58,9 +58,11 @@ def template_for(exercise: str, form_class: str, key: str) -> str:
 def frame_path(exercise: str, form_class: str, source_video: str, frame_index: int) -> str:
     """Where the review copy keeps a frame's JPEG, relative to the labelled-frames folder.
 
-    The video's whole file name, extension included, is in it: a.mp4 and a.mov in one class folder
-    are two videos, and a name without the extension would give both the same JPEG."""
-    return f"frames_{exercise}_{form_class}/{Path(str(source_video)).name}_{int(frame_index):03d}.jpg"
+    The video's whole file name, extension included, is in it, and its group's folder where it has
+    one ("anna/set1.mp4"): a.mp4 and a.mov in one class folder are two videos, and so are two
+    lifters' set1.mp4; a name without either would give both the same JPEG."""
+    name = "__".join(Path(str(source_video)).parts[-2:])
+    return f"frames_{exercise}_{form_class}/{name}_{int(frame_index):03d}.jpg"
 
 
 def _blank(v) -> bool:

@@ -243,14 +243,17 @@ def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_fir
                 failures.append({"path": rec.path, "error": result})
                 continue
             frames, poses = result
+            group = getattr(rec, "group", None)
+            # A group's folder is part of the video's name: two lifters may each have a set1.mp4.
+            source_video = f"{group}/{rec.file_name}" if isinstance(group, str) else rec.file_name
             for k, (t, image) in enumerate(frames):
-                rows.append({"exercise": rec.exercise, "form_class": rec.form_class, "source_video": rec.file_name,
+                rows.append({"exercise": rec.exercise, "form_class": rec.form_class, "source_video": source_video,
                              "video_sha256": rec.sha256, "frame_index": k, "timestamp": round(float(t), 3),
                              "view": rec.view, "split": splits[rec.sha256], "image": image,
                              "group": getattr(rec, "group", None), "origin": getattr(rec, "origin", None)})
             for p in poses:
                 pose_rows.append({"exercise": rec.exercise, "form_class": rec.form_class,
-                                  "source_video": rec.file_name, "video_sha256": rec.sha256, **p})
+                                  "source_video": source_video, "video_sha256": rec.sha256, **p})
             if progress:
                 progress(rec.file_name)
     return pd.DataFrame(rows, columns=FRAME_COLUMNS), pd.DataFrame(pose_rows, columns=POSE_COLUMNS), failures
