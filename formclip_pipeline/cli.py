@@ -175,6 +175,9 @@ def cmd_evaluate(args) -> int:
         print(f"  Precision: {main['video']['precision']:.2f}")
         print(f"  Recall: {main['video']['recall']:.2f}")
         print(f"  Balanced accuracy: {main['video']['balanced_accuracy']:.2f}  Macro-F1: {main['video']['macro_f1']:.2f}")
+        if main.get("head_only"):
+            print(f"  (the learned head alone, without the coach's checks: balanced accuracy "
+                  f"{main['head_only']['balanced_accuracy']:.2f})")
         for origin, m in main["video"].get("by_origin", {}).items():
             print(f"    on {m['n']} {origin} test videos: balanced accuracy {m['balanced_accuracy']:.2f}  "
                   f"macro-F1 {m['macro_f1']:.2f}")

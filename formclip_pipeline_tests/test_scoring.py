@@ -121,7 +121,8 @@ def test_the_pixels_count_when_the_joints_lose_a_rep_inside_a_set():
     import pandas as pd
 
     from formclip_pipeline.core.measures import MEASURES
-    from formclip_pipeline.core.score import find_reps, joint_reps
+    from formclip_pipeline.core.reps import joint_reps
+    from formclip_pipeline.core.score import find_reps
 
     fps = 8.0
     t = np.arange(0, 22, 1 / fps)
@@ -134,7 +135,7 @@ def test_the_pixels_count_when_the_joints_lose_a_rep_inside_a_set():
     frames = np.zeros((len(t), 64, 64, 3), np.uint8)
     for i, y in enumerate((8 + 36 * _reps_signal(t, starts)).astype(int)):
         frames[i, y:y + 12, 20:44] = 255
-    assert len(joint_reps("squat", measures, fps)) == 6
+    assert len(joint_reps(measures, "knee_flexion", fps)) == 6
     spans, counted_from = find_reps("squat", measures, frames, fps)
     assert counted_from == "pixels" and len(spans) == 7
     # With every rep in the joints, they count.

@@ -141,6 +141,31 @@ def stretches(exercise: str, measures: pd.DataFrame, spans: list) -> list[Stretc
     return out
 
 
+def judge_pose_table(exercise: str, poses: pd.DataFrame) -> dict:
+    """`judge_reps` on one video's pose table (its sampled frames in time order), the reps counted from
+    the joints and the view read from the pose: the checks as evaluation reads a test video."""
+    from formclip_pipeline.core.measures import smoothed_measures
+    from formclip_pipeline.core.pose import Silhouettes, stack_landmarks
+    from formclip_pipeline.core.reps import joint_reps
+    from formclip_pipeline.core.views import camera_view
+
+    image, world, _ = stack_landmarks(poses)
+    measures = smoothed_measures(image, world, Silhouettes.of(poses))
+    times = poses["timestamp"].to_numpy(np.float64)
+    fps = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    spans = joint_reps(measures, get_exercise(exercise).primary_measure, fps)
+    return judge_reps(exercise, measures, image, spans, camera_view(exercise, world)["view"])
+
+
+def judged_proba(exercise: str, proba: np.ndarray, columns: list[str], to_labels, labels: list[str],
+                 judged: dict, index: int | None = None) -> np.ndarray:
+    """Rows of the head's probabilities over `columns` (its form classes, or its labels) as
+    probabilities over `labels` with the checks' word on one rep (its index) or the video taken in:
+    the faults they clear go back to good form, the faults they find hold their share."""
+    words = fault_word(exercise, statuses(judged, index))
+    return hold_faults(to_labels(clear_faults(proba, columns, words)), labels, found_faults(exercise, judged, index))
+
+
 def _text(check: Check, value: float) -> str:
     _, words, unit = VALUES[check.value]
     digits = 2 if unit not in ("degrees",) else 0

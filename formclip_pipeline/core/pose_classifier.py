@@ -408,7 +408,10 @@ def train_pose_classifier(poses: pd.DataFrame, frames: pd.DataFrame, exercise: s
 
 
 def evaluate_pose_classifier(clf: PoseClassifier, poses: pd.DataFrame, frames: pd.DataFrame) -> dict:
-    """Video-level metrics on the test split (a pose model has no per-frame verdicts)."""
+    """Video-level metrics on the test split (a pose model has no per-frame verdicts), each video
+    judged as scoring judges it: the head with the coach's checks taken in (core.checks). The head's
+    own figures are kept beside them under "head_only"."""
+    from formclip_pipeline.core import checks as C
     from formclip_pipeline.core.metrics import by_origin, scores
 
     test = frames[frames["split"] == "test"].drop_duplicates("video_sha256").set_index("video_sha256")
@@ -416,9 +419,17 @@ def evaluate_pose_classifier(clf: PoseClassifier, poses: pd.DataFrame, frames: p
         return {"labels": clf.labels, "frame": {"n": 0}, "video": {"n": 0}}
     X = clf.features(poses[poses["video_sha256"].isin(test.index)],
                      frames[frames["video_sha256"].isin(test.index)]).reindex(test.index)
-    proba = clf.predict_proba(X)
+    class_p = clf.class_proba(X)
+    head = clf.label_proba(class_p)
+    by_video = dict(tuple(poses[poses["video_sha256"].isin(test.index)].groupby("video_sha256")))
+    judged = np.array([C.judged_proba(clf.exercise, class_p[i:i + 1], clf.classes, clf.label_proba, clf.labels,
+                                      C.judge_pose_table(clf.exercise, by_video[sha].sort_values("timestamp")))[0]
+                       if sha in by_video else head[i] for i, sha in enumerate(test.index)])
     truth = [to_label(c, clf.multi_class) for c in test["form_class"]]
-    pred = [clf.labels[i] for i in proba.argmax(1)]
     origins = test["origin"].tolist() if "origin" in test else [None] * len(test)
-    return {"labels": clf.labels, "frame": {"n": 0},
-            "video": {**scores(truth, pred, clf.labels), **by_origin(truth, pred, origins, clf.labels)}}
+
+    def judged_by(proba: np.ndarray) -> dict:
+        pred = [clf.labels[i] for i in proba.argmax(1)]
+        return {**scores(truth, pred, clf.labels), **by_origin(truth, pred, origins, clf.labels)}
+
+    return {"labels": clf.labels, "frame": {"n": 0}, "video": judged_by(judged), "head_only": judged_by(head)}

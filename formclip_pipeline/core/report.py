@@ -210,10 +210,20 @@ def render_html(report: dict, extras: dict) -> str:
                         f"fitted on ({PERCENTILES[0]}th to {PERCENTILES[1]}th percentile).</p>"
                         + ("<table><tr><th>Measure</th><th>This video</th><th>Good-form videos</th></tr>"
                            f"{cited}</table>" if cited else "<p>Every measure lies within or near their range.</p>"))
+    shown = [c for c in report.get("checks", []) if c["status"] != "unseen" and c.get("text")]
+    checks_html = ("<h2>The coach's lines</h2><p>Each fault a coach measures, read on every rep against the "
+                   "lifter's own body (the median over the reps), and its line.</p><table><tr><th>Check</th>"
+                   "<th>Reading</th><th>Word</th><th>Reps past the line</th></tr>"
+                   + "".join(f"<tr><td>{e(c['name'].replace('_', ' '))}</td><td>{e(c['text'])}</td>"
+                             f"<td>{e(c['status'])}</td><td>{e(', '.join(map(str, c['reps_at_fault'])) or '-')}</td></tr>"
+                             for c in shown) + "</table>") if shown else ""
     rec = report.get("exercise_recognition")
     recog = f" (recognised, {rec['confidence']:.0%} confident)" if rec else ""
     overall, v = report["overall_score"], report.get("verdict", {})
-    if overall is None:
+    if overall is None and v.get("label") not in (None, "unsure"):
+        score_html = (f"<div class='score' style='color:#5f6368'>{e(v['label'].replace('_', ' '))}</div>"
+                      f"<p>{'Confident' if v.get('confident') else ''}{e(v.get('reason', ''))}</p>")
+    elif overall is None:
         score_html = f"<div class='score' style='color:#5f6368'>No verdict</div><p>{e(v.get('reason', ''))}</p>"
     else:
         colour = "#1e8e3e" if overall >= 80 else "#f29900" if overall >= 60 else "#d93025"
@@ -240,6 +250,7 @@ figure{{display:inline-block;margin:.5em;text-align:center}}figcaption{{font-siz
 <h2>Sets</h2><table><tr><th>Set</th><th>Reps</th><th>Form score</th><th>Good frames</th><th>Bad frames</th></tr>{sets}</table>
 <h2>Issues</h2><table><tr><th>Set</th><th>Time</th><th>Issue</th></tr>{rows}</table>
 <h2>Reps and what was measured</h2><table><tr><th>Set</th><th>Rep</th><th>When</th><th>Verdict</th><th>Measures (degrees or ratios)</th></tr>{rep_rows}</table>
+{checks_html}
 {against_html}
 <h2>Worst frame of each faulty rep</h2>{thumbs}
 <h2>Recommendations</h2><ul>{recs}</ul>

@@ -286,3 +286,19 @@ def count_reps_from_angle(signal: np.ndarray, fps: float, scale: float = 100.0,
         out.append(RepSpan(set_no, rep_no, start, end))
         last_end = end
     return out
+
+
+def joint_reps(measures, primary: str, fps: float) -> list[RepSpan]:
+    """Reps from the lifter's joints (a frame of `measures` per sampled frame); empty when the lift's
+    primary measure is not tracked well enough.
+
+    The period of all the joints that move comes first (`joint_features`); a lone rep has no period
+    to read, so where that finds none, the primary measure's excursions count."""
+    from formclip_pipeline.core.measures import MEASURES
+
+    settings = JointRepSettings()
+    if measures[primary].notna().mean() < settings.min_tracked:
+        return []
+    joints = joint_features(measures, settings.min_tracked, settings.min_amplitude)
+    spans = count_reps(joints, fps) if joints is not None else []
+    return spans or count_reps_from_angle(measures[primary].to_numpy(), fps, MEASURES[primary].scale, settings) or []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from formclip_pipeline.catalog import GOOD_CLASS, get_exercise
+from formclip_pipeline.catalog import BAD_CLASS, GOOD_CLASS, get_exercise
 from formclip_pipeline.core import checks as C
 from formclip_pipeline.core import environment
 from formclip_pipeline.core import reps as R
@@ -369,22 +369,6 @@ class LoadedModels:
         return self._bases[name]
 
 
-def joint_reps(exercise: str, measures, fps: float) -> list[R.RepSpan]:
-    """Reps from the lifter's joints; empty when the exercise's main joint is not tracked well enough.
-
-    The period of all the joints that move comes first (`R.joint_features`); a lone rep has no period
-    to read, so where that finds none, the main joint's excursions count."""
-    from formclip_pipeline.core.measures import MEASURES
-
-    primary = get_exercise(exercise).primary_measure
-    settings = R.JointRepSettings()
-    if measures[primary].notna().mean() < settings.min_tracked:
-        return []
-    joints = R.joint_features(measures, settings.min_tracked, settings.min_amplitude)
-    spans = R.count_reps(joints, fps) if joints is not None else []
-    return spans or R.count_reps_from_angle(measures[primary].to_numpy(), fps, MEASURES[primary].scale, settings) or []
-
-
 def find_reps(exercise: str, measures, frames: np.ndarray, fps: float) -> tuple[list[R.RepSpan], str]:
     """Reps from the lifter's joints or from the pixels, and which of the two ("joints" or "pixels")
     counted them.
@@ -397,7 +381,7 @@ def find_reps(exercise: str, measures, frames: np.ndarray, fps: float) -> tuple[
     shows. On 42 synthetic development videos (seed 6161) this counted within one on 41, where the
     joints alone did on 35, the pixels alone on 40, and the joints with the pixels only for a count
     of none on 37 (docs/benchmarks.md)."""
-    by_joints = joint_reps(exercise, measures, fps)
+    by_joints = R.joint_reps(measures, get_exercise(exercise).primary_measure, fps)
     by_pixels = R.count_reps(R.motion_features(frames), fps) if len(frames) else []
     breaks_j, breaks_p = R.rhythm_breaks(by_joints), R.rhythm_breaks(by_pixels)
     if by_joints and (not by_pixels or breaks_j < breaks_p
@@ -463,17 +447,10 @@ def with_checks(exercise: str, proba: np.ndarray, columns: list[str], to_labels,
     """Per-frame probabilities over `labels` with the coach's checks taken in (core.checks): each rep's
     frames by that rep's checks, the frames outside reps by the whole video's. `proba` is over
     `columns` (the head's form classes, or its labels), `to_labels` maps such rows to `labels`."""
-    from formclip_pipeline.core import checks as C
-
-    def judged_rows(rows: np.ndarray, index: int | None) -> np.ndarray:
-        words = C.fault_word(exercise, C.statuses(judged, index))
-        return C.hold_faults(to_labels(C.clear_faults(rows, columns, words)), labels,
-                             C.found_faults(exercise, judged, index))
-
-    out = judged_rows(proba, None)
+    out = C.judged_proba(exercise, proba, columns, to_labels, labels, judged)
     for i, s in enumerate(judged["stretches"]):
         if s.end - s.start < n:
-            out[s.start:s.end] = judged_rows(proba[s.start:s.end], i)
+            out[s.start:s.end] = C.judged_proba(exercise, proba[s.start:s.end], columns, to_labels, labels, judged, i)
     return out
 
 
@@ -488,9 +465,6 @@ def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.nd
     head sees is confident where the head is. On a video unlike the training videos the head says
     nothing: the checks alone decide, good form only where every check the view reads is clear, and
     None (no verdict) where they cannot."""
-    from formclip_pipeline.catalog import BAD_CLASS
-    from formclip_pipeline.core import checks as C
-
     inside = np.zeros(len(times), bool)
     for st in sets:
         inside |= (times >= st["start"]) & (times <= st["end"])
@@ -578,7 +552,9 @@ def familiarity(reference: dict | None, by_joints, exercise: str, strategy: str)
     videos (pose models keep one), and whether the lifter's joints move like the model's exercise at
     all, which needs no reference. `familiar` is None when neither could be checked."""
     reasons = list(reference["reasons"]) if reference else []
-    if by_joints is not None and by_joints.exercise != exercise and by_joints.from_pose[exercise] < OTHER_EXERCISE_BELOW:
+    other_lift = by_joints is not None and by_joints.exercise != exercise and \
+        by_joints.from_pose[exercise] < OTHER_EXERCISE_BELOW
+    if other_lift:
         reasons.append(f"the joints move like a {by_joints.exercise.replace('_', ' ')} "
                        f"({by_joints.from_pose[by_joints.exercise]:.0%}), not a {exercise.replace('_', ' ')} "
                        f"({by_joints.from_pose[exercise]:.0%})")
@@ -588,7 +564,7 @@ def familiarity(reference: dict | None, by_joints, exercise: str, strategy: str)
     checked = (["distance to the training videos"] if reference else []) + \
         (["the exercise the joints show"] if by_joints is not None else [])
     return {"familiar": not reasons, "checked": checked, **({"distance": reference["distance"]} if reference else {}),
-            "reasons": reasons}
+            "reasons": reasons, "other_lift": bool(other_lift)}
 
 
 def score_video(path: str, exercise: str | None = None, model_ref: str | None = None, root: str | None = None,
@@ -684,8 +660,10 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     rep_faults = [C.found_faults(exercise, judged, i) for i in range(len(spans))] if spans else None
     result = score_frames(times, frames, proba, clf.labels, exercise, fps, spans,
                           rep_measures(exercise, measures, times, spans), rep_faults, judged)
-    said = verdict(proba, clf.labels, result["sets"], times, settings.confident_above, exercise, judged,
-                   familiar["familiar"] is not False)
+    # A lift the joints show to be another one is not judged at all: its coach's lines are another lift's.
+    said = None if familiar.get("other_lift") else verdict(
+        proba, clf.labels, result["sets"], times, settings.confident_above, exercise, judged,
+        familiar["familiar"] is not False)
     if against and against["outside"] and said and said["label"] != GOOD_CLASS and said["decided_by"] == "model":
         result["recommendations"].append("Furthest from the good-form videos the model learned from: "
                                          + "; ".join(c["text"] for c in against["outside"]) + ".")

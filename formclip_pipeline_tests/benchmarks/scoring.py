@@ -31,9 +31,11 @@ def rep_benchmark(results: list[dict], fps: float) -> dict:
     and by the joints alone and the pixels alone."""
     import pandas as pd
 
+    from formclip_pipeline.catalog import get_exercise
     from formclip_pipeline.core.measures import smoothed_measures
     from formclip_pipeline.core.pose import stack_landmarks
-    from formclip_pipeline.core.score import find_reps, joint_reps
+    from formclip_pipeline.core.reps import joint_reps
+    from formclip_pipeline.core.score import find_reps
 
     methods = ("scoring", "joints", "pixels")
     figures = {m: {"err": [], "obo": [], "sets": [], "start": []} for m in methods}
@@ -45,7 +47,7 @@ def rep_benchmark(results: list[dict], fps: float) -> dict:
         measures = smoothed_measures(*stack_landmarks(pd.DataFrame(pose_rows))[:2])
         scoring, used = find_reps(truth["exercise"], measures, frames, fps)
         from_pixels += used == "pixels"
-        counts = (scoring, joint_reps(truth["exercise"], measures, fps), R.count_reps(R.motion_features(frames), fps))
+        counts = (scoring, joint_reps(measures, get_exercise(truth["exercise"]).primary_measure, fps), R.count_reps(R.motion_features(frames), fps))
         for method, spans in zip(methods, counts):
             f = figures[method]
             n_true, n = len(truth["reps"]), len(spans)
