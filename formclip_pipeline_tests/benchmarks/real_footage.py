@@ -45,7 +45,8 @@ def read_list(path: Path | None) -> dict[str, dict]:
                             "label": label if label in ("good", "bad") else None,
                             "fault": (row.get("catalogue_class") or "").strip() or None,
                             "source": (row.get("source_repo") or row.get("repository") or "").strip() or None,
-                            "doubtful": bool((row.get("doubtful") or "").strip())}
+                            "doubtful": bool((row.get("doubtful") or "").strip()),
+                            "lifter": (row.get("lifter") or "").strip() or None}
     return out
 
 
