@@ -142,3 +142,47 @@ def test_a_verdict_is_confident_only_where_the_lines_earn_it():
     assert _verdict_on(borderline, np.tile([0.2, 0.8], (n, 1)), familiar=False) is None
     said = _verdict_on(clean, np.tile([0.9, 0.1], (n, 1)))
     assert said["label"] == GOOD_CLASS and said["confident"]
+
+
+def test_evaluation_judges_each_test_video_as_scoring_does_and_keeps_the_heads_figure(squat_frames, squat_poses):
+    from formclip_pipeline.core.pose_classifier import evaluate_pose_classifier, train_pose_classifier
+
+    clf, _ = train_pose_classifier(squat_poses, squat_frames, "squat", "pose", False, log=lambda _: None)
+    out = evaluate_pose_classifier(clf, squat_poses, squat_frames)
+    tested = squat_frames.loc[squat_frames["split"] == "test", "video_sha256"].nunique()
+    assert out["video"]["n"] == out["head_only"]["n"] == tested
+    # Each test video's checks are read from its own pose table, as scoring reads them.
+    one = squat_poses[squat_poses["video_sha256"] == squat_poses["video_sha256"].iloc[0]].sort_values("timestamp")
+    judged = C.judge_pose_table("squat", one)
+    assert judged["stretches"] and {c["name"] for c in judged["checks"]} == {c.name for c in get_exercise("squat").checks}
+
+
+def test_good_form_is_not_confident_while_any_line_the_view_reads_is_near():
+    n = 48
+    hips_near = C.judge_reps("deadlift", *_deadlift_near_hip_line(), "side")
+    assert next(c for c in hips_near["checks"] if c["name"] == "hips_and_shoulders_together")["status"] == "borderline"
+    times = np.arange(n) / 8.0
+    said = verdict(np.tile([0.95, 0.05], (n, 1)), [GOOD_CLASS, BAD_CLASS], [{"start": 0.0, "end": float(times[-1])}],
+                   times, 0.7, "deadlift", hips_near, True)
+    assert said["label"] == GOOD_CLASS and not said["confident"] and "near the line" in said["reason"]
+
+
+def _deadlift_near_hip_line(n_reps: int = 3, frames_per_rep: int = 16):
+    """A deadlifter seen from the side whose hips open 45% of their way by the time the knees have
+    straightened half of theirs (the hips-and-shoulders line: under 0.4 is the fault, 0.48 and over clear)."""
+    n = n_reps * frames_per_rep
+    k = np.arange(n) % frames_per_rep
+    down = np.minimum(k, frames_per_rep - k) / (frames_per_rep / 2)  # 0 at lockout, 1 at the floor
+    measures = pd.DataFrame({m: np.full(n, np.nan) for m in MEASURE_NAMES})
+    measures["hip_flexion"] = 110 * down
+    measures["knee_flexion"] = 80 * down
+    up = k > frames_per_rep / 2
+    # On the way up the hip opens more slowly than the knee straightens.
+    measures.loc[up, "hip_flexion"] = 110 * np.sqrt(down[up])
+    measures["trunk_lean"] = 15 + 40 * down
+    measures["neck_trunk_angle"] = 15.0
+    measures["back_rounding"] = np.where(down > 0.3, 10.0, np.nan)
+    image = np.zeros((n, N_LANDMARKS, 3), np.float32)
+    image[..., 2] = 1.0
+    spans = [RepSpan(1, i + 1, i * frames_per_rep, (i + 1) * frames_per_rep) for i in range(n_reps)]
+    return measures, image, spans

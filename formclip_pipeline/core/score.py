@@ -500,7 +500,7 @@ def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.nd
                 "checks": said, "reason": "not sure: unlike the training videos, so judged by the coach's lines "
                                           "alone, and every one of them the camera reads is clear"}
     if labels[k] == GOOD_CLASS:
-        confident = out["confident"] and all_clear
+        confident = out["confident"] and all_clear and not open_checks
         reason = None if confident else "not sure: " + (
             "; ".join(f"{c['text']} is near the line" for c in open_checks) if open_checks
             else "the model's probability is below the confident line" if not out["confident"]
