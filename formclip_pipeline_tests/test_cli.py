@@ -141,3 +141,43 @@ def test_each_stage_declares_its_settings_once_for_the_flags_and_the_dagster_con
     assert (chosen.strategy, chosen.epochs, chosen.nproc_per_node, chosen.base_model) == ("wise_ft", 3, 2, "formclip-tiny")
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--nproc-per-node", "0"])
+
+
+@pytest.fixture(scope="module")
+def squat_pose_model(squat_frames, squat_poses, tmp_path_factory):
+    """A binary squat pose model saved as `formclip train` saves one, its meta naming the base it was
+    trained on."""
+    from formclip_pipeline.core.pose_classifier import train_pose_classifier
+
+    clf, _ = train_pose_classifier(squat_poses, squat_frames, "squat", "pose", False, log=lambda _: None)
+    path = tmp_path_factory.mktemp("pose_model") / "squat"
+    clf.save(path, {"strategy": "pose", "base_model": "formclip-tiny-init"})
+    return path
+
+
+def _with_empty_lead_in(video: str, truth: dict, out: Path, seconds: float = 2.0) -> Path:
+    """The video after `seconds` of an empty grey frame, as a clip filmed before the lifter steps in."""
+    from formclip_pipeline.core.video import ffmpeg_exe
+
+    empty = f"color=c=gray:s={truth['width']}x{truth['height']}:r={truth['fps']}:d={seconds}"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", empty, "-i", video,
+                    "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(out)], check=True)
+    return out
+
+
+NATIVE_NOISE = ("W0000", "I0000", "E0000")  # how absl-logged lines from mediapipe's C++ side begin
+
+
+def test_score_prints_no_pose_library_noise_when_the_lifter_steps_in_late(squat_videos, squat_pose_model, tmp_path):
+    """mediapipe prints as its landmark stage starts, on the first frame with a person in it: in a clip
+    that opens on an empty room, some way into the video. The terminal keeps FormClip's own lines."""
+    clip = next(r for r in squat_videos[1] if r["truth"]["form_class"] == "good_form")
+    late = _with_empty_lead_in(clip["video"], clip["truth"], tmp_path / "late.mp4")
+    res = formclip("score", str(late), "--exercise", "squat", "--model", str(squat_pose_model),
+                   "--json", "r.json", "--html", "r.html", cwd=tmp_path)
+    noise = [line for line in res.stderr.splitlines() if line.startswith(NATIVE_NOISE) or "calculator.cc" in line
+             or "TensorFlow Lite" in line or "absl::" in line]
+    assert noise == [], res.stderr
+    assert "report: r.html" in res.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["pose"]["frames_with_lifter"] < 0.9  # the lead-in was read
