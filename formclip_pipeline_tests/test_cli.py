@@ -181,3 +181,39 @@ def test_score_prints_no_pose_library_noise_when_the_lifter_steps_in_late(squat_
     assert noise == [], res.stderr
     assert "report: r.html" in res.stderr
     assert json.loads((tmp_path / "r.json").read_text())["pose"]["frames_with_lifter"] < 0.9  # the lead-in was read
+
+
+def _outside_make(home: Path, tmp_path: Path) -> dict:
+    """The environment of a user who runs `formclip` without the Makefile: no HF_HUB_OFFLINE, no
+    FORMCLIP_BASE_MODEL, an empty model hub cache, and a hub that refuses at once (so the test never
+    downloads, whatever this machine's network)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+                                                           "FORMCLIP_BASE_MODEL")}
+    return {**env, "FORMCLIP_HOME": str(home), "HF_HOME": str(tmp_path / "hf_home"),
+            "HF_ENDPOINT": "http://127.0.0.1:9"}
+
+
+def _score_outside_make(video, *args, home: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("formclip")
+    return subprocess.run([str(exe), "score", str(video), *args, "--json", "r.json"], cwd=tmp_path,
+                          capture_output=True, text=True, env=_outside_make(home, tmp_path))
+
+
+HUB_RETRIES = ("Retrying in", "thrown while requesting")  # huggingface_hub's lines as it retries a request
+
+
+def test_a_base_the_cache_lacks_is_tried_once_and_named_in_one_line(squat_videos, squat_pose_model, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(squat_pose_model, model)
+    meta = json.loads((model / "formclip.json").read_text())
+    (model / "formclip.json").write_text(json.dumps({**meta, "base_model": "openai/clip-vit-base-patch32"}))
+    video = next(r["video"] for r in squat_videos[1] if r["truth"]["form_class"] == "good_form")
+    res = _score_outside_make(video, "--model", str(model), home=tmp_path / "home", tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert not any(line in res.stderr for line in HUB_RETRIES), res.stderr
+    said = [line for line in res.stderr.splitlines() if "clip-vit-base-patch32" in line]
+    assert len(said) == 1 and "not in this machine's model cache" in said[0] and "joints alone" in said[0], res.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["exercise"] == "squat" and "from_image" not in report["exercise_recognition"]

@@ -361,11 +361,20 @@ class LoadedModels:
         return self._classifiers[exercise]
 
     def base(self, name: str):
-        """The base CLIP that recognises the exercise from the image."""
+        """The base CLIP that recognises the exercise from the image; a ModelError (kept, so that a
+        batch looks once) where it cannot be loaded."""
         from formclip_pipeline.core import bases as B
+        from formclip_pipeline.core import model as M
 
         if name not in self._bases:
-            self._bases[name] = B.load_clip(name)
+            try:
+                self._bases[name] = B.load_clip(name)
+            except M.HubUnavailable as exc:  # what was not found and why, without training's advice
+                self._bases[name] = M.ModelError(f"{exc.name} is not in this machine's model cache and {exc.reason}")
+            except M.ModelError as exc:
+                self._bases[name] = exc
+        if isinstance(self._bases[name], M.ModelError):
+            raise self._bases[name]
         return self._bases[name]
 
 
