@@ -202,6 +202,28 @@ def _score_outside_make(video, *args, home: Path, tmp_path: Path) -> subprocess.
 HUB_RETRIES = ("Retrying in", "thrown while requesting")  # huggingface_hub's lines as it retries a request
 
 
+def test_score_outside_make_recognises_the_exercise_with_the_base_its_champions_were_trained_on(
+        squat_videos, squat_frames, squat_poses, tmp_path):
+    from formclip_pipeline.core import store
+    from formclip_pipeline.core.annotate import template_annotations
+    from formclip_pipeline.core.runs import train_run
+    from formclip_pipeline.core.settings import TrainConfig
+
+    home = tmp_path / "home"
+    tracker = store.Tracker.at_home(home)
+    trained = train_run(squat_frames, template_annotations(squat_frames), "squat",
+                        TrainConfig(strategy="pose", base_model="formclip-tiny-init"), tracker, home / "models",
+                        log=lambda _: None, poses=squat_poses)
+    tracker.set_champion("squat", trained["model_version"])
+    video = next(r["video"] for r in squat_videos[1] if r["truth"]["form_class"] == "good_form")
+    res = _score_outside_make(video, home=home, tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert not any(line in res.stderr for line in HUB_RETRIES), res.stderr
+    recognised = json.loads((tmp_path / "r.json").read_text())["exercise_recognition"]
+    # The image model had its say: the champion's base loaded, where the default hub base could not.
+    assert recognised["exercise"] == "squat" and "from_image" in recognised and "note" not in recognised
+
+
 def test_a_base_the_cache_lacks_is_tried_once_and_named_in_one_line(squat_videos, squat_pose_model, tmp_path):
     import shutil
 

@@ -353,12 +353,23 @@ class LoadedModels:
         self.model_ref, self.root = model_ref, root
         self._classifiers: dict[str, tuple] = {}
         self._bases: dict[str, object] = {}
+        self._recognition_base: str | None = None
 
     def classifier(self, exercise: str):
         """(classifier, how it was named, its folder) for the exercise."""
         if exercise not in self._classifiers:
             self._classifiers[exercise] = _load_for(exercise, self.model_ref, self.root)
         return self._classifiers[exercise]
+
+    def recognition_base(self) -> str:
+        """The name of the base CLIP that recognises the exercise from the image: the one the models
+        scored with were trained on (core.bases.trained_base), else FORMCLIP_BASE_MODEL."""
+        from formclip_pipeline.core import bases as B
+
+        if self._recognition_base is None:
+            self._recognition_base = B.trained_base(self.model_ref, self.root or environment.home()) \
+                or environment.base_model()
+        return self._recognition_base
 
     def base(self, name: str):
         """The base CLIP that recognises the exercise from the image; a ModelError (kept, so that a
@@ -614,7 +625,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
         image_model = image_model_of(clf)
     else:
         try:
-            base = models.base(base_model or environment.base_model())
+            base = models.base(base_model or models.recognition_base())
             image_model = image_embedder(base)
         except M.ModelError as exc:  # offline without the base: the joints alone still tell most lifts apart
             base_error = exc
