@@ -320,7 +320,17 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
         if ex.fault_advice(cls):
             recs.append(ex.fault_advice(cls))
         else:
-            recs.append("Retrain with named faults (--multi-class) for advice on what went wrong.")
+            # A model that knows good form from bad but no fault by name: the lifter can still see what
+            # changed in those reps, and the coach's checks name a fault from the views they read.
+            from formclip_pipeline.catalog import VIEWS
+            from formclip_pipeline.core.views import VIEW_WORDS
+
+            views = [VIEW_WORDS[v] for v in VIEWS if any(v in c.views for c in ex.checks)]
+            filmed = ", ".join(views[:-1]) + " or " + views[-1] if len(views) > 1 else "".join(views)
+            recs.append("For the reps marked form breakdown the model saw poor form but cannot say which fault: "
+                        "compare their measures in the report with your good reps' (and with the good-form ranges, "
+                        "where the report shows them) to see what changed"
+                        + (f", and film {filmed} so the coach's checks can name it." if filmed else "."))
     if not recs:
         recs.append(ex.form_class(GOOD_CLASS).recommendation)
     advice = [ex.fault_advice(f) for f in dict.fromkeys(f for found in (rep_faults or []) for f in found)]
