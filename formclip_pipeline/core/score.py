@@ -661,6 +661,9 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
                              f"pass --exercise") from base_error
         image_note = f"recognised from the joints alone: {base_error}" if base_error is not None else None
         rec = recognise(summary, found, exercise_proba_of_embeddings(base, image_out) if base is not None else None)
+        if rec.not_a_lift:
+            raise ScoreError(f"{Path(path).name} shows none of the lifts FormClip knows: {rec.not_a_lift}; if it "
+                             f"is one of them, pass --exercise")
         if rec.confidence < settings.recognise_min_confidence:
             raise ScoreError(f"could not tell which exercise this is (best guess {rec.exercise} at "
                              f"{rec.confidence:.0%}); pass --exercise")
