@@ -359,6 +359,9 @@ def cmd_score(args) -> int:
     except (ScoreError, VideoError) as exc:
         print(f"formclip score: {exc}", file=sys.stderr)
         return 2
+    note = report.get("exercise_recognition", {}).get("note")
+    if note:  # the image model could not be loaded: say which, and what recognised the exercise instead
+        print(f"formclip score: {note}", file=sys.stderr)
     if args.json:
         write_json(args.json, report)
     else:

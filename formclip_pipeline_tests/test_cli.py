@@ -141,3 +141,101 @@ def test_each_stage_declares_its_settings_once_for_the_flags_and_the_dagster_con
     assert (chosen.strategy, chosen.epochs, chosen.nproc_per_node, chosen.base_model) == ("wise_ft", 3, 2, "formclip-tiny")
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--nproc-per-node", "0"])
+
+
+@pytest.fixture(scope="module")
+def squat_pose_model(squat_frames, squat_poses, tmp_path_factory):
+    """A binary squat pose model saved as `formclip train` saves one, its meta naming the base it was
+    trained on."""
+    from formclip_pipeline.core.pose_classifier import train_pose_classifier
+
+    clf, _ = train_pose_classifier(squat_poses, squat_frames, "squat", "pose", False, log=lambda _: None)
+    path = tmp_path_factory.mktemp("pose_model") / "squat"
+    clf.save(path, {"strategy": "pose", "base_model": "formclip-tiny-init"})
+    return path
+
+
+def _with_empty_lead_in(video: str, truth: dict, out: Path, seconds: float = 2.0) -> Path:
+    """The video after `seconds` of an empty grey frame, as a clip filmed before the lifter steps in."""
+    from formclip_pipeline.core.video import ffmpeg_exe
+
+    empty = f"color=c=gray:s={truth['width']}x{truth['height']}:r={truth['fps']}:d={seconds}"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", empty, "-i", video,
+                    "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(out)], check=True)
+    return out
+
+
+NATIVE_NOISE = ("W0000", "I0000", "E0000")  # how absl-logged lines from mediapipe's C++ side begin
+
+
+def test_score_prints_no_pose_library_noise_when_the_lifter_steps_in_late(squat_videos, squat_pose_model, tmp_path):
+    """mediapipe prints as its landmark stage starts, on the first frame with a person in it: in a clip
+    that opens on an empty room, some way into the video. The terminal keeps FormClip's own lines."""
+    clip = next(r for r in squat_videos[1] if r["truth"]["form_class"] == "good_form")
+    late = _with_empty_lead_in(clip["video"], clip["truth"], tmp_path / "late.mp4")
+    res = formclip("score", str(late), "--exercise", "squat", "--model", str(squat_pose_model),
+                   "--json", "r.json", "--html", "r.html", cwd=tmp_path)
+    noise = [line for line in res.stderr.splitlines() if line.startswith(NATIVE_NOISE) or "calculator.cc" in line
+             or "TensorFlow Lite" in line or "absl::" in line]
+    assert noise == [], res.stderr
+    assert "report: r.html" in res.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["pose"]["frames_with_lifter"] < 0.9  # the lead-in was read
+
+
+def _outside_make(home: Path, tmp_path: Path) -> dict:
+    """The environment of a user who runs `formclip` without the Makefile: no HF_HUB_OFFLINE, no
+    FORMCLIP_BASE_MODEL, an empty model hub cache, and a hub that refuses at once (so the test never
+    downloads, whatever this machine's network)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
+                                                           "FORMCLIP_BASE_MODEL")}
+    return {**env, "FORMCLIP_HOME": str(home), "HF_HOME": str(tmp_path / "hf_home"),
+            "HF_ENDPOINT": "http://127.0.0.1:9"}
+
+
+def _score_outside_make(video, *args, home: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("formclip")
+    return subprocess.run([str(exe), "score", str(video), *args, "--json", "r.json"], cwd=tmp_path,
+                          capture_output=True, text=True, env=_outside_make(home, tmp_path))
+
+
+HUB_RETRIES = ("Retrying in", "thrown while requesting")  # huggingface_hub's lines as it retries a request
+
+
+def test_score_outside_make_recognises_the_exercise_with_the_base_its_champions_were_trained_on(
+        squat_videos, squat_frames, squat_poses, tmp_path):
+    from formclip_pipeline.core import store
+    from formclip_pipeline.core.annotate import template_annotations
+    from formclip_pipeline.core.runs import train_run
+    from formclip_pipeline.core.settings import TrainConfig
+
+    home = tmp_path / "home"
+    tracker = store.Tracker.at_home(home)
+    trained = train_run(squat_frames, template_annotations(squat_frames), "squat",
+                        TrainConfig(strategy="pose", base_model="formclip-tiny-init"), tracker, home / "models",
+                        log=lambda _: None, poses=squat_poses)
+    tracker.set_champion("squat", trained["model_version"])
+    video = next(r["video"] for r in squat_videos[1] if r["truth"]["form_class"] == "good_form")
+    res = _score_outside_make(video, home=home, tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert not any(line in res.stderr for line in HUB_RETRIES), res.stderr
+    recognised = json.loads((tmp_path / "r.json").read_text())["exercise_recognition"]
+    # The image model had its say: the champion's base loaded, where the default hub base could not.
+    assert recognised["exercise"] == "squat" and "from_image" in recognised and "note" not in recognised
+
+
+def test_a_base_the_cache_lacks_is_tried_once_and_named_in_one_line(squat_videos, squat_pose_model, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(squat_pose_model, model)
+    meta = json.loads((model / "formclip.json").read_text())
+    (model / "formclip.json").write_text(json.dumps({**meta, "base_model": "openai/clip-vit-base-patch32"}))
+    video = next(r["video"] for r in squat_videos[1] if r["truth"]["form_class"] == "good_form")
+    res = _score_outside_make(video, "--model", str(model), home=tmp_path / "home", tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert not any(line in res.stderr for line in HUB_RETRIES), res.stderr
+    said = [line for line in res.stderr.splitlines() if "clip-vit-base-patch32" in line]
+    assert len(said) == 1 and "not in this machine's model cache" in said[0] and "joints alone" in said[0], res.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["exercise"] == "squat" and "from_image" not in report["exercise_recognition"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pytest
 
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.pose import POSE_FPS
@@ -229,6 +230,25 @@ def test_issues_name_the_faulty_reps_and_when_they_start(tmp_path):
         assert out["overall_score"] < 80
         assert out["recommendations"][0].startswith("Squat until the hip crease")
     assert checked >= 3
+
+
+
+@pytest.mark.parametrize("exercise, filmed", [("squat", "film from the side, from the front or behind or at about "
+                                                         "45 degrees"), ("row", None)])
+def test_reps_a_binary_model_flags_get_advice_a_lifter_can_use(exercise, filmed):
+    """A model fitted on good form against bad names no fault: the lifter is pointed at what the report
+    measured on the flagged reps and at the camera angles the coach's checks read, not at retraining."""
+    times = np.arange(40) / 8.0
+    spans = [R.RepSpan(1, n + 1, 10 * n, 10 * n + 10) for n in range(4)]
+    proba = np.tile([0.9, 0.1], (40, 1))
+    proba[10:30] = [0.2, 0.8]  # reps 2 and 3
+    out = score_frames(times, np.zeros((40, 8, 8, 3), np.uint8), proba, ["good_form", "bad_form"], exercise, 8.0,
+                       spans, [{} for _ in spans])
+    assert out["sets"][0]["issues"][0]["issue"].startswith("Form breakdown on reps 2-3")
+    advice = " ".join(out["recommendations"])
+    assert "retrain" not in advice.lower() and "--multi-class" not in advice
+    assert "marked form breakdown" in advice and "compare their measures in the report" in advice
+    assert (filmed in advice) if filmed else ("film" not in advice)
 
 
 def _formclip(*args, cwd):

@@ -54,3 +54,54 @@ def resolve_base(name_or_path: str) -> str:
 def load_clip(name_or_path: str) -> M.LoadedClip:
     """Load a CLIP model and processor by hub name, local path or `formclip-tiny`."""
     return M.load_checkpoint(resolve_base(name_or_path))
+
+
+def recorded_base(checkpoint_dir: str | Path) -> str | None:
+    """The base model a checkpoint was trained from, as its training recorded it in formclip.json."""
+    import json
+
+    try:
+        return json.loads((Path(checkpoint_dir) / M.FORMCLIP_META).read_text()).get("base_model") or None
+    except (OSError, ValueError):
+        return None
+
+
+def trained_base(model_ref: str | None, root: str | Path) -> str | None:
+    """The base that the models `formclip score --model` names were trained on: a checkpoint's, a
+    `formclip train --output` folder's, or (None or models:/) each exercise's registered version's,
+    read from the version's base_model tag or else its checkpoint. Where the exercises' models were
+    trained on different bases, the one most of them were; None where none records its base."""
+    import json
+    from collections import Counter
+
+    from formclip_pipeline.catalog import exercise_names
+
+    if model_ref is not None and not model_ref.startswith("models:/"):
+        latest = Path(model_ref) / "latest.json"
+        try:
+            paths = [entry["path"] for entry in json.loads(latest.read_text()).values()] if latest.exists() \
+                else [model_ref]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        bases = [recorded_base(p) for p in paths]
+    else:
+        bases = [_registered_base(model_ref, exercise, root) for exercise in exercise_names()]
+    counted = Counter(b for b in bases if b)
+    return counted.most_common(1)[0][0] if counted else None
+
+
+def _registered_base(model_ref: str | None, exercise: str, root: str | Path) -> str | None:
+    from formclip_pipeline.core import store
+
+    tracker = store.Tracker.for_home(root)
+    if tracker.local_db is not None and not tracker.local_db.exists():
+        return None  # no registry yet; looking would create one
+    name, _, alias = (model_ref[len("models:/"):] if model_ref
+                      else f"{store.REGISTERED_PREFIX}{exercise}@{store.CHAMPION}").partition("@")
+    try:
+        client = tracker.client()
+        version = client.get_model_version_by_alias(name, alias) if alias else client.get_latest_versions(name)[0]
+    except Exception:  # no such model or alias: that exercise has no model to score with
+        return None
+    return version.tags.get("base_model") or (recorded_base(version.tags["local_path"])
+                                              if version.tags.get("local_path") else None)

@@ -4,7 +4,7 @@ setting made after import still counts) and each with its one default.
 | variable | what it sets | default |
 | --- | --- | --- |
 | FORMCLIP_HOME | the folder every path hangs off (data/, mlruns/) | the working directory |
-| FORMCLIP_BASE_MODEL | the base CLIP for training and for recognising the exercise from the image | openai/clip-vit-base-patch32 |
+| FORMCLIP_BASE_MODEL | the base CLIP to train on; recognition's where no model names its own | openai/clip-vit-base-patch32 |
 | FORMCLIP_CACHE | where pretrained bases and embeddings are cached | ~/.cache/formclip |
 | FORMCLIP_DEFINITIONS | the exercise catalogue | the packaged exercise_definitions.json |
 | FORMCLIP_INCOMING | the watched folder | <home>/data/incoming |

@@ -28,6 +28,44 @@ FORMCLIP_META = "formclip.json"
 class ModelError(Exception):
     """A model that cannot be loaded or used, with what to do about it."""
 
+
+class HubUnavailable(ModelError):
+    """A model hub name that this machine's cache does not hold and that cannot be downloaded now."""
+
+    def __init__(self, name: str, reason: str):
+        self.name, self.reason = name, reason
+        super().__init__(f"{name} is not in this machine's model cache and {reason}. Use --model {TINY_MODEL} "
+                         f"(pretrained offline) or --model /path/to/a/downloaded/clip")
+
+
+HUB_TIMEOUT_S = 5.0  # the one look at the hub for a model the cache lacks; a reachable hub answers far sooner
+
+
+def hub_source(name: str) -> dict:
+    """from_pretrained's keywords for a model hub name, or HubUnavailable.
+
+    A model in huggingface_hub's cache loads from the cache alone: otherwise transformers asks the hub
+    whether it changed, and with no network each ask retries for about 23 seconds, a warning a try.
+    A model the cache lacks is looked up on the hub once, without retries, before it is downloaded."""
+    import huggingface_hub
+    from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
+
+    try:
+        cached = huggingface_hub.try_to_load_from_cache(name, "config.json")
+    except HFValidationError:
+        raise ModelError(f"{name!r} is neither a folder on this machine nor a model hub name") from None
+    if isinstance(cached, str):
+        return {"local_files_only": True}
+    if huggingface_hub.is_offline_mode():
+        raise HubUnavailable(name, "HF_HUB_OFFLINE is set")
+    try:
+        huggingface_hub.model_info(name, timeout=HUB_TIMEOUT_S)
+    except RepositoryNotFoundError:
+        raise HubUnavailable(name, "the model hub has no model of that name that this machine may read") from None
+    except Exception as exc:  # no network, a refused connection, a timeout: the hub cannot be reached
+        raise HubUnavailable(name, f"the model hub cannot be reached ({str(exc).splitlines()[0][:120]})") from None
+    return {}
+
 def _tokenizer_corpus() -> list[str]:
     from formclip_pipeline.catalog import catalogue
     from formclip_pipeline.core.captions import caption_phrases
@@ -174,10 +212,11 @@ def load_checkpoint(source: str) -> LoadedClip:
     from transformers import CLIPModel, CLIPProcessor
 
     local = Path(source).exists()
+    hub = {} if local else hub_source(source)
     try:
         with _without_weight_bars() if local else contextlib.nullcontext():
-            model = CLIPModel.from_pretrained(source, use_safetensors=True)
-            processor = CLIPProcessor.from_pretrained(source)
+            model = CLIPModel.from_pretrained(source, use_safetensors=True, **hub)
+            processor = CLIPProcessor.from_pretrained(source, **hub)
     except OSError as exc:
         if local:
             raise ModelError(f"{source} is not a CLIP checkpoint that from_pretrained can read: {exc}") from exc

@@ -175,15 +175,18 @@ class BlazePose:
             # starting and the first frame. (`_graph` is the solution's own graph; mediapipe is
             # pinned, see pyproject.toml.)
             self._pose._graph.wait_until_idle()
-        self._started = False
+        self._landmarks_started = False
 
     def __call__(self, rgb: np.ndarray) -> FramePose | None:
-        if self._started:
+        if self._landmarks_started:
             result = self._pose.process(np.ascontiguousarray(rgb))
         else:
+            # The landmark stage starts on the first frame with a person in it, and prints as it starts
+            # (landmark_projection_calculator's "Using NORM_RECT without IMAGE_DIMENSIONS"): in a video
+            # that opens before the lifter steps in, that is some frames after the first.
             with _quiet_native_stderr():
                 result = self._pose.process(np.ascontiguousarray(rgb))
-            self._started = True
+            self._landmarks_started = result.pose_landmarks is not None
         if result.pose_landmarks is None or result.pose_world_landmarks is None:
             return None
         image = np.array([(p.x, p.y, p.visibility) for p in result.pose_landmarks.landmark], np.float32)

@@ -9,6 +9,10 @@ others; a measure never seen costs `UNREAD_COST`, so that an exercise is not fav
 less of its signature checked. The costs become probabilities with a softmax. The image model's zero-shot probabilities then weigh in with a
 much smaller weight: it tells scenes apart (a bench, a rack) but was trained on synthetic renders, and
 on real footage it is often confidently wrong, where the joints are not.
+
+The softmax names the nearest lift however far it is, so the joints are also asked whether any lift
+fits at all (`not_a_lift`): otherwise a push-up, whose legs lie out behind the lifter where every
+lift in the catalogue stands or lies face up, comes out a row at 84-95%, and a held yoga pose a row.
 """
 from __future__ import annotations
 
@@ -27,6 +31,15 @@ UNREAD_COST = 1.0  # a signature measure that could not be read: neither confirm
 # on real clips the joints read right.
 IMAGE_WEIGHT = 0.1
 MIN_LIFTER_FOUND = 0.5  # below this share of frames with the lifter, the joints are not used
+# No lift of the catalogue fits when even the nearest one's misses among the measures read cost this
+# much (one measure three tolerances out, or several adding up to as much), or when every lift's reps
+# move some joint through a range that the video falls short of by STILL_BY tolerances or more. On 38
+# real and 35 rendered lifts the nearest lift's misses cost at most 2.7 and no lift's motion fell
+# short by more than 0.05 tolerances; rendered push-ups and planks cost 4.5 or more, and held poses
+# fell short by 1.05 to 1.3 (docs/guide.md). A lift with one joint misread that badly is taken for no
+# lift too, and the user is asked for --exercise, as when the joints cannot decide between lifts.
+NO_LIFT_COST = MAX_COST
+STILL_BY = 1.0
 
 
 @dataclass(frozen=True)
@@ -37,13 +50,15 @@ class Recognition:
     from_pose: dict[str, float] | None   # probabilities from the joints alone (None: lifter not tracked)
     from_image: dict[str, float] | None  # zero-shot probabilities from the image model alone
     outside: dict[str, list[str]]        # per exercise, the signature measures outside their range
+    not_a_lift: str | None = None        # why the joints show none of the catalogue's lifts (None: one fits)
 
     def to_dict(self) -> dict:
         return {"exercise": self.exercise, "confidence": round(self.confidence, 3),
                 "scores": {k: round(v, 3) for k, v in self.scores.items()},
                 **({"from_pose": {k: round(v, 3) for k, v in self.from_pose.items()}} if self.from_pose else {}),
                 **({"from_image": {k: round(v, 3) for k, v in self.from_image.items()}} if self.from_image else {}),
-                "signature_misses": self.outside[self.exercise]}
+                "signature_misses": self.outside[self.exercise],
+                **({"not_a_lift": self.not_a_lift} if self.not_a_lift else {})}
 
 
 def _softmax(costs: dict[str, float]) -> dict[str, float]:
@@ -76,6 +91,47 @@ def pose_signature_costs(summary: dict[str, float]) -> tuple[dict[str, float], d
                 misses.append(f"{key} {value:.{d}f} (usual {lo:g} to {hi:g})")
         costs[name], outside[name] = cost, misses
     return costs, outside
+
+
+def not_a_lift(summary: dict[str, float]) -> str | None:
+    """Why a video's measure summary is none of the catalogue's lifts, in words, or None where one fits.
+
+    A lift fits when its signature's misses among the measures read (those never read count for
+    nothing here) cost less than NO_LIFT_COST, and the video moves each joint its signature's ranges
+    (`_range`) ask for to within STILL_BY tolerances of the range."""
+    from formclip_pipeline.core.measures import MEASURES, measure_of
+
+    names = exercise_names()
+    missed, short, misses, stills = {}, {}, {}, {}
+    for name in names:
+        cost, shortfalls, misses[name], stills[name] = 0.0, [], [], []
+        for key, lo, hi in get_exercise(name).pose_signature:
+            value = summary.get(key, np.nan)
+            if value is None or np.isnan(value):
+                continue
+            measure = MEASURES[measure_of(key)]
+            off = max(lo - value, value - hi, 0.0) / (TOLERANCE * measure.scale)
+            cost += min(0.5 * off ** 2, MAX_COST)
+            if off > 0:
+                misses[name].append(f"{key} {value:.{measure.digits}f} where it is usually {lo:g} to {hi:g}")
+            if key.endswith("_range"):
+                shortfalls.append(max(lo - value, 0.0) / (TOLERANCE * measure.scale))
+                if value < lo:
+                    stills[name].append(f"{key} {value:.{measure.digits}f} where its reps take {lo:g} or more")
+        missed[name] = cost
+        if shortfalls:
+            short[name] = max(shortfalls)
+    lifts = ", ".join(get_exercise(n).display_name.lower() for n in names[:-1]) + \
+        f" or {get_exercise(names[-1]).display_name.lower()}"
+    if short and min(short.values()) >= STILL_BY:
+        nearest = min(short, key=short.get)
+        return (f"the lifter holds still, where a {lifts} is done in reps (the nearest, the "
+                f"{get_exercise(nearest).display_name.lower()}, has {'; '.join(stills[nearest])})")
+    if min(missed.values()) >= NO_LIFT_COST:
+        nearest = min(missed, key=missed.get)
+        return (f"the lifter's body is in the shape of no {lifts} (the nearest, the "
+                f"{get_exercise(nearest).display_name.lower()}, has {'; '.join(misses[nearest])})")
+    return None
 
 
 def exercise_prompts(name: str) -> list[str]:
@@ -134,4 +190,5 @@ def recognise(summary: dict[str, float] | None, lifter_found: float,
         raise ValueError("exercise recognition needs the lifter's joints or the image model's probabilities")
     scores = _softmax(dict(zip(names, (-log_p).tolist())))
     best = max(scores, key=scores.get)
-    return Recognition(best, scores[best], scores, from_pose, image_proba, outside)
+    return Recognition(best, scores[best], scores, from_pose, image_proba, outside,
+                       not_a_lift(summary) if from_pose is not None else None)

@@ -70,6 +70,7 @@ def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, co
         mlflow.log_artifacts(str(path), artifact_path="checkpoint")
         version = tracker.register(run_id, exercise, "checkpoint",
                                    {"strategy": config.strategy, "local_path": str(path),
+                                    "base_model": config.base_model,
                                     **({MS.VERSION_KEY: MS.DEFINITIONS_VERSION} if config.strategy in POSE_STRATEGIES
                                        else {})})
         mlflow.set_tag("model_version", version)

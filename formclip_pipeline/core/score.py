@@ -320,7 +320,17 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
         if ex.fault_advice(cls):
             recs.append(ex.fault_advice(cls))
         else:
-            recs.append("Retrain with named faults (--multi-class) for advice on what went wrong.")
+            # A model that knows good form from bad but no fault by name: the lifter can still see what
+            # changed in those reps, and the coach's checks name a fault from the views they read.
+            from formclip_pipeline.catalog import VIEWS
+            from formclip_pipeline.core.views import VIEW_WORDS
+
+            views = [VIEW_WORDS[v] for v in VIEWS if any(v in c.views for c in ex.checks)]
+            filmed = ", ".join(views[:-1]) + " or " + views[-1] if len(views) > 1 else "".join(views)
+            recs.append("For the reps marked form breakdown the model saw poor form but cannot say which fault: "
+                        "compare their measures in the report with your good reps' (and with the good-form ranges, "
+                        "where the report shows them) to see what changed"
+                        + (f", and film {filmed} so the coach's checks can name it." if filmed else "."))
     if not recs:
         recs.append(ex.form_class(GOOD_CLASS).recommendation)
     advice = [ex.fault_advice(f) for f in dict.fromkeys(f for found in (rep_faults or []) for f in found)]
@@ -353,6 +363,7 @@ class LoadedModels:
         self.model_ref, self.root = model_ref, root
         self._classifiers: dict[str, tuple] = {}
         self._bases: dict[str, object] = {}
+        self._recognition_base: str | None = None
 
     def classifier(self, exercise: str):
         """(classifier, how it was named, its folder) for the exercise."""
@@ -360,12 +371,31 @@ class LoadedModels:
             self._classifiers[exercise] = _load_for(exercise, self.model_ref, self.root)
         return self._classifiers[exercise]
 
-    def base(self, name: str):
-        """The base CLIP that recognises the exercise from the image."""
+    def recognition_base(self) -> str:
+        """The name of the base CLIP that recognises the exercise from the image: the one the models
+        scored with were trained on (core.bases.trained_base), else FORMCLIP_BASE_MODEL."""
         from formclip_pipeline.core import bases as B
 
+        if self._recognition_base is None:
+            self._recognition_base = B.trained_base(self.model_ref, self.root or environment.home()) \
+                or environment.base_model()
+        return self._recognition_base
+
+    def base(self, name: str):
+        """The base CLIP that recognises the exercise from the image; a ModelError (kept, so that a
+        batch looks once) where it cannot be loaded."""
+        from formclip_pipeline.core import bases as B
+        from formclip_pipeline.core import model as M
+
         if name not in self._bases:
-            self._bases[name] = B.load_clip(name)
+            try:
+                self._bases[name] = B.load_clip(name)
+            except M.HubUnavailable as exc:  # what was not found and why, without training's advice
+                self._bases[name] = M.ModelError(f"{exc.name} is not in this machine's model cache and {exc.reason}")
+            except M.ModelError as exc:
+                self._bases[name] = exc
+        if isinstance(self._bases[name], M.ModelError):
+            raise self._bases[name]
         return self._bases[name]
 
 
@@ -605,7 +635,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
         image_model = image_model_of(clf)
     else:
         try:
-            base = models.base(base_model or environment.base_model())
+            base = models.base(base_model or models.recognition_base())
             image_model = image_embedder(base)
         except M.ModelError as exc:  # offline without the base: the joints alone still tell most lifts apart
             base_error = exc
@@ -631,6 +661,9 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
                              f"pass --exercise") from base_error
         image_note = f"recognised from the joints alone: {base_error}" if base_error is not None else None
         rec = recognise(summary, found, exercise_proba_of_embeddings(base, image_out) if base is not None else None)
+        if rec.not_a_lift:
+            raise ScoreError(f"{Path(path).name} shows none of the lifts FormClip knows: {rec.not_a_lift}; if it "
+                             f"is one of them, pass --exercise")
         if rec.confidence < settings.recognise_min_confidence:
             raise ScoreError(f"could not tell which exercise this is (best guess {rec.exercise} at "
                              f"{rec.confidence:.0%}); pass --exercise")
