@@ -360,3 +360,31 @@ def test_deleted_added_and_unreadable_rows_are_each_named_and_no_edit_is_lost(sq
     assert set(kept["description"]) == {"weight shifts to the toes", "a frame I added myself"}
     assert set(kept.loc[kept["description"] == "weight shifts to the toes", "confidence"]) == {"high"}
     assert deleted in set(pd.read_csv(path)["frame_path"])
+
+
+def _lifter_video(folder, name="a", form_class="good_form"):
+    """A short rendered squat (two reps, seen from the side) in folder/squat/<form_class>/<name>.mp4."""
+    from formclip_pipeline.core.synth.generate import VideoSpec, generate_dataset
+
+    spec = VideoSpec("squat", form_class, 5, name, views=("side",), sets=(1, 1), reps=(2, 2), size=(320, 240), fps=12)
+    return generate_dataset(folder, [spec], workers=1)[0]["video"]
+
+
+def test_the_same_video_twice_in_a_class_is_one_pose_series(tmp_path):
+    """Both copies are read (validate warns about them); the features a pose model trains on are
+    those of one reading, not a crash on moments that each came twice."""
+    import shutil
+
+    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+    from formclip_pipeline.core.pose_classifier import video_pose_features
+
+    video = _lifter_video(tmp_path)
+    shutil.copy(video, tmp_path / "squat" / "good_form" / "a copy.mp4")
+    frames, poses, failures = extract_dataset(video_manifest(tmp_path, "squat"), frames_per_video=3, workers=1)
+    assert not failures and set(poses["source_video"]) == {"a.mp4", "a copy.mp4"}
+    assert poses["detected"].mean() > 0.5  # a lifter to measure, so the features are numbers
+    both = video_pose_features(poses, "squat")
+    one = video_pose_features(poses[poses["source_video"] == "a.mp4"], "squat")
+    assert len(both) == 1 and both.index[0] == frames["video_sha256"].iloc[0]
+    assert 1.0 < both["rep_seconds"].iloc[0] < 8.0
+    pd.testing.assert_frame_equal(both, one)
