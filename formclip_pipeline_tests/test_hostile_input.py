@@ -4,8 +4,10 @@ person typed is never lost."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import stat
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -110,14 +112,15 @@ def test_a_negative_request_budget_sends_nothing_when_called_as_a_library():
         DraftSettings(max_requests=-1)
 
 
-def _video(path, size="64x64", seconds=1):
+def _video(path, size="64x64", seconds=1, picture="testsrc2"):
+    """An H.264 video of one of ffmpeg's test pictures."""
     import subprocess
 
     from formclip_pipeline.core.video import ffmpeg_exe
 
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=size={size}:rate=10:duration={seconds}", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    f"{picture}=size={size}:rate=10:duration={seconds}", "-c:v", "libx264", "-pix_fmt", "yuv420p",
                     str(path)], check=True)
     return path
 
@@ -388,3 +391,38 @@ def test_the_same_video_twice_in_a_class_is_one_pose_series(tmp_path):
     assert len(both) == 1 and both.index[0] == frames["video_sha256"].iloc[0]
     assert 1.0 < both["rep_seconds"].iloc[0] < 8.0
     pd.testing.assert_frame_equal(both, one)
+
+
+def test_commands_run_from_anywhere_find_what_the_others_wrote(tmp_path, monkeypatch, capsys):
+    """Each command from its own working directory: the default folders are under FORMCLIP_HOME, and
+    latest.json names its checkpoints by absolute path, so evaluate finds them from elsewhere."""
+    from formclip_pipeline.cli import main
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("FORMCLIP_HOME", str(home))
+    for form_class, picture in (("good_form", "testsrc2"), ("partial_depth", "smptebars")):
+        for i in range(3):
+            _video(home / "data" / "training_data" / "squat" / form_class / f"{i}.mp4", "96x96", 2 + i, picture)
+    for name in ("extract", "train", "evaluate"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "extract")
+    assert main(["extract", "--exercises", "squat", "--pose-fps", "0", "--frames-per-video", "4",
+                 "--skip-first", "0", "--skip-last", "0", "--workers", "1"]) == 0
+    assert (home / "data" / "labeled_frames" / "squat_frames.parquet").exists()
+    monkeypatch.chdir(tmp_path / "train")
+    assert main(["train", "--exercises", "squat", "--output", "model", "--strategy", "flyp", "--epochs", "1",
+                 "--model", "formclip-tiny-init"]) == 0
+    latest = json.loads((tmp_path / "train" / "model" / "latest.json").read_text())
+    assert Path(latest["squat"]["path"]).is_absolute() and Path(latest["squat"]["path"]).is_dir()
+    monkeypatch.chdir(tmp_path / "evaluate")
+    capsys.readouterr()
+    assert main(["evaluate", "--exercises", "squat", "--model", str(tmp_path / "train" / "model")]) == 0
+    assert "Balanced accuracy" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluate", "extract", "home", "train"]
+    assert not list((tmp_path / "extract").iterdir()) and not list((tmp_path / "evaluate").iterdir())
+    # A latest.json written before its paths were absolute: a sentence, not a search of the model hub.
+    relative = os.path.relpath(latest["squat"]["path"], tmp_path / "train")
+    (tmp_path / "train" / "model" / "latest.json").write_text(json.dumps({"squat": {**latest["squat"], "path": relative}}))
+    assert main(["evaluate", "--exercises", "squat", "--model", str(tmp_path / "train" / "model")]) == 2
+    err = capsys.readouterr().err
+    assert f"its checkpoint {relative}" in err and "train squat again" in err and "model hub" not in err

@@ -103,6 +103,9 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
             trained = json.loads(latest.read_text())
             if exercise not in trained:
                 raise ScoreError(f"{ref} holds models for {', '.join(sorted(trained))}, not {exercise}")
+            if not Path(trained[exercise]["path"]).is_dir():
+                raise ScoreError(f"the {exercise} checkpoint {trained[exercise]['path']}, named in {latest}, is not "
+                                 f"a folder here; train {exercise} again")
             return trained[exercise]["path"], f"{ref} ({exercise})"
         return ref, ref
     name, _, alias = ref[len("models:/"):].partition("@")
