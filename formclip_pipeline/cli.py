@@ -94,7 +94,7 @@ def cmd_extract(args) -> int:
         if manifest.empty:
             continue
         for rec in manifest[manifest["status"] != "ok"].itertuples():
-            print(f"skipping {rec.file_name}: {rec.error}", file=sys.stderr)
+            print(f"skipping {rec.error}", file=sys.stderr)  # each reason starts with the file's name
         bar = tqdm(total=int((manifest["status"] == "ok").sum()), desc=f"extracting {ex}", unit="video")
         frames, poses, failures = extract_dataset(manifest, args.frames_per_video, args.skip_first, args.skip_last,
                                                   args.split_seed, pose_fps=args.pose_fps,

@@ -426,3 +426,32 @@ def test_commands_run_from_anywhere_find_what_the_others_wrote(tmp_path, monkeyp
     assert main(["evaluate", "--exercises", "squat", "--model", str(tmp_path / "train" / "model")]) == 2
     err = capsys.readouterr().err
     assert f"its checkpoint {relative}" in err and "train squat again" in err and "model hub" not in err
+
+
+def test_a_small_video_claiming_ten_hours_is_refused_by_extract_as_by_score(tmp_path, capsys):
+    """Ten hours between two frames: decoded on a fixed grid, that is hours of frames from a
+    kilobytes file. Extraction refuses it as scoring does, in one sentence, and reads the others."""
+    import subprocess
+
+    from formclip_pipeline.cli import main
+    from formclip_pipeline.core.frames import video_manifest
+    from formclip_pipeline.core.score import ScoreSettings, sample_video
+    from formclip_pipeline.core.video import VideoError, ffmpeg_exe
+
+    folder = tmp_path / "videos" / "squat" / "good_form"
+    _video(folder / "fine.mp4", "96x96", 2)
+    gap = folder / "gap.mp4"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=96x96:rate=10:duration=2", "-vf", "setpts='if(gte(N,10),PTS+36000/TB,PTS)'",
+                    "-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(gap)], check=True)
+    assert gap.stat().st_size < 100_000
+    refusal = "gap.mp4: 600 minutes is longer than the 60-minute limit for one video; cut out the part to judge"
+    manifest = video_manifest(tmp_path / "videos", "squat").set_index("file_name")
+    assert manifest.loc["gap.mp4", "error"] == refusal and manifest.loc["fine.mp4", "status"] == "ok"
+    assert main(["extract", "--video-dir", str(tmp_path / "videos"), "--out", str(tmp_path / "frames"),
+                 "--exercises", "squat", "--pose-fps", "0", "--frames-per-video", "3", "--workers", "1"]) == 0
+    assert f"skipping {refusal}" in capsys.readouterr().err
+    assert set(pd.read_parquet(tmp_path / "frames" / "squat_frames.parquet")["source_video"]) == {"fine.mp4"}
+    with pytest.raises(VideoError) as refused:
+        sample_video(str(gap), ScoreSettings())
+    assert str(refused.value) == refusal

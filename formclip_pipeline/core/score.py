@@ -43,7 +43,6 @@ class ScoreSettings:
     # 7 frames at 1 a second let the frames' noise decide a recognition that 56 frames got right.
     min_image_frames: int = 25
     frame_size: int = 224
-    max_duration_s: float = 3600.0
     # Scoring keeps its sampled frames (for the image model, pixel reps and the report's pictures):
     # at most this many, 2,400 x 224 x 224 x 3 bytes = 361 MB, whatever the video claims or holds.
     # Past 5 minutes at 8 frames a second the rate is lowered to fit.
@@ -150,10 +149,7 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
 
     import torch
 
-    info = probe(path)
-    if info.duration_s > settings.max_duration_s:
-        raise VideoError(f"{Path(path).name}: {info.duration_s / 60:.0f} minutes is longer than the "
-                         f"{settings.max_duration_s / 60:.0f}-minute limit for one video")
+    info = probe(path)  # which refuses a video longer than video.MAX_DURATION_S
     fps = min(settings.fps, settings.max_frames / max(info.duration_s, 1e-3))
     step = image_step(fps, settings.image_fps, fps * info.duration_s, settings.min_image_frames)
     notes: list[str] = []

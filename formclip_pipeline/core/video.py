@@ -22,6 +22,10 @@ VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".m
 # forged header should not make us allocate gigabytes.
 MAX_PIXELS = 7680 * 4320
 MIN_SIDE = 16  # below this a frame holds no lifter to judge
+# Refuse longer videos, in training as in scoring: a set lasts minutes, and frames are decoded on a
+# fixed grid over the whole duration, so a forged or careless timestamp (a 472 KB file claiming ten
+# hours) would have ffmpeg fill memory for hours.
+MAX_DURATION_S = 3600.0
 # The only demuxers ffmpeg may pick, whatever a file's name or content says: a playlist (HLS, concat)
 # or an image sequence would make it open other files, anywhere on the machine.
 CONTAINERS = "mov,matroska,webm,avi,mpeg"
@@ -120,6 +124,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     rotation = int(round(float(rm.group(1)))) % 360 if rm else 0
     if fps <= 0 or duration <= 0:
         raise VideoError(f"{p.name}: could not read frame rate or duration")
+    if duration > MAX_DURATION_S:
+        raise VideoError(f"{p.name}: {duration / 60:.0f} minutes is longer than the {MAX_DURATION_S / 60:.0f}-minute "
+                         f"limit for one video; cut out the part to judge")
     return VideoInfo(str(p), codec, w, h, fps, duration, rotation)
 
 
