@@ -455,3 +455,25 @@ def test_a_small_video_claiming_ten_hours_is_refused_by_extract_as_by_score(tmp_
     with pytest.raises(VideoError) as refused:
         sample_video(str(gap), ScoreSettings())
     assert str(refused.value) == refusal
+
+
+def test_frames_are_spread_over_the_picture_when_the_sound_runs_on_for_hours(tmp_path):
+    """A two-second picture whose sound ends ten hours later: the container lasts ten hours, the
+    video two seconds. Frames come from the two seconds, each a moment of its own, not copies of
+    the last picture (nor a refusal for being ten hours long)."""
+    import subprocess
+
+    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+    from formclip_pipeline.core.video import ffmpeg_exe, probe
+
+    video = tmp_path / "squat" / "good_form" / "late sound.mp4"
+    video.parent.mkdir(parents=True)
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=96x96:rate=10:duration=2", "-itsoffset", "36000", "-f", "lavfi", "-i",
+                    "sine=duration=1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(video)], check=True)
+    assert probe(video).duration_s == pytest.approx(2.0, abs=0.05)
+    frames, _, failures = extract_dataset(video_manifest(tmp_path, "squat"), frames_per_video=8, skip_first=0,
+                                          skip_last=0, pose_fps=0, workers=1)
+    assert not failures and len(frames) == 8
+    assert frames["timestamp"].max() < 2.0 and frames["timestamp"].is_unique
+    assert frames["image"].nunique() == 8  # testsrc2 moves: eight moments are eight pictures

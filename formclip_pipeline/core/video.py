@@ -80,6 +80,21 @@ _VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+).*?\b(\d{1,5})x(\d{1,5})\b")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) fps")
 _TBR = re.compile(r"(\d+(?:\.\d+)?)k? tbr")
 _ROT = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees")
+_TIME_BASE = re.compile(r"^#tb 0: (\d+)/(\d+)$", re.M)
+_PACKET = re.compile(r"^0,\s*-?\d+,\s*(-?\d+),\s*(\d+),", re.M)  # framecrc: stream, dts, pts, duration, ...
+_NO_TIME = -2**63  # a packet without a presentation time (ffmpeg's AV_NOPTS_VALUE)
+PROBE_TIMEOUT_S = 60
+
+
+def _picture_seconds(packets: str) -> float | None:
+    """How long the first video stream lasts, from its first picture to the end of its last, read from
+    ffmpeg's framecrc list of its packets; None when the list holds none."""
+    tb = _TIME_BASE.search(packets)
+    pictures = sorted((int(m.group(1)), int(m.group(2))) for m in _PACKET.finditer(packets)  # (pts, duration)
+                      if int(m.group(1)) != _NO_TIME)
+    if not tb or not pictures:
+        return None
+    return (pictures[-1][0] + pictures[-1][1] - pictures[0][0]) * int(tb.group(1)) / int(tb.group(2))
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -94,8 +109,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                          f"({', '.join(sorted(VIDEO_EXTENSIONS))})")
     if p.stat().st_size == 0:
         raise VideoError(f"{p.name}: file is empty (0 bytes)")
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-format_whitelist", CONTAINERS, "-i", str(p)],
-                          capture_output=True, text=True, errors="replace", timeout=60)
+    # The stream report, and the video packets' times copied out (no decoding): a container lasts as
+    # long as its longest stream, and a sound track running on for hours would spread the frames
+    # sampled from a few seconds of picture over those hours.
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-format_whitelist", CONTAINERS, "-i", str(p),
+                               "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
+                              capture_output=True, text=True, errors="replace", timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise VideoError(f"{p.name}: ffmpeg could not read it through in {PROBE_TIMEOUT_S} s; copy it to a local "
+                         f"disk and try again") from None
     err = proc.stderr
     if "moov atom not found" in err:
         with open(p, "rb") as f:
@@ -119,7 +142,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     fm = _FPS.search(line) or _TBR.search(line)
     fps = float(fm.group(1)) if fm else 0.0
     dm = _DURATION.search(err)
-    duration = int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3)) if dm else 0.0
+    duration = _picture_seconds(proc.stdout) or \
+        (int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3)) if dm else 0.0)
     rm = _ROT.search(err)
     rotation = int(round(float(rm.group(1)))) % 360 if rm else 0
     if fps <= 0 or duration <= 0:
