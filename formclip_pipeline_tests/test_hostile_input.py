@@ -477,3 +477,67 @@ def test_frames_are_spread_over_the_picture_when_the_sound_runs_on_for_hours(tmp
     assert not failures and len(frames) == 8
     assert frames["timestamp"].max() < 2.0 and frames["timestamp"].is_unique
     assert frames["image"].nunique() == 8  # testsrc2 moves: eight moments are eight pictures
+
+
+def _seed_folder(root, size=(64, 64)):
+    """A seed-style labelled-frames folder: the review CSV and its JPEGs, three videos of two frames
+    per class, each frame a picture of its own."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for form_class in ("good_form", "partial_depth"):
+        for video in ("a", "b", "c"):
+            for i in range(2):
+                rel = f"frames_squat_{form_class}/{video}_{i:03d}.jpg"
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), np.uint8)).save(root / rel)
+                rows.append({"frame_path": rel, "exercise": "squat", "form_type": form_class,
+                             "source_video": f"{form_class}_{video}.mp4", "timestamp": 1.0 + i,
+                             "description": f"{form_class} frame {i}", "confidence": "", "annotator_notes": ""})
+    pd.DataFrame(rows).to_csv(root / "squat_training_data.csv", index=False)
+    return rows
+
+
+def _blank_png(path, side):
+    """A valid black-and-white PNG of side x side pixels, written a row at a time: a few hundred
+    kilobytes on disk for what decodes to side * side pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte, then one bit a pixel
+    squeeze, body = zlib.compressobj(9), []
+    for _ in range(side):
+        body.append(squeeze.compress(row))
+    body.append(squeeze.flush())
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", b"".join(body)) + chunk(b"IEND", b""))
+
+
+def test_huge_images_named_jpg_in_a_seed_folder_are_refused_by_name_before_decoding(tmp_path, capsys):
+    from PIL import Image
+
+    from formclip_pipeline.cli import main
+    from formclip_pipeline.core.annotate import import_labeled_dir
+
+    rows = _seed_folder(tmp_path)
+    for row, side in ((rows[0], 13000), (rows[6], 20000)):
+        _blank_png(tmp_path / row["frame_path"], side)
+        assert (tmp_path / row["frame_path"]).stat().st_size < 1_000_000
+    with pytest.warns(Image.DecompressionBombWarning):  # a real image, and PIL's own guard frowns at it
+        assert Image.open(tmp_path / rows[0]["frame_path"]).size == (13000, 13000)
+    frames, _, problems = import_labeled_dir(tmp_path, "squat")
+    assert len(frames) == len(rows) - 2
+    assert any(p.startswith(f"{rows[0]['frame_path']}: its 13000x13000 pixels") for p in problems)
+    assert any(p.startswith(f"{rows[6]['frame_path']}: ") and "pixel limit" in p for p in problems)
+    capsys.readouterr()
+    assert main(["validate", "--data-dir", str(tmp_path), "--exercises", "squat"]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR unreadable_rows" in out and rows[0]["frame_path"] in out and rows[6]["frame_path"] in out
+    assert main(["import-labeled", "--data-dir", str(tmp_path), "--exercises", "squat"]) == 0
+    err = capsys.readouterr().err
+    assert f"skipping {rows[0]['frame_path']}: its 13000x13000 pixels" in err and rows[6]["frame_path"] in err

@@ -550,7 +550,7 @@ def import_labeled_dir(labeled_dir: str | Path, exercise: str, seed: int = 0) ->
     """
     import hashlib
 
-    from formclip_pipeline.core.frames import FRAME_COLUMNS, assign_splits
+    from formclip_pipeline.core.frames import FRAME_COLUMNS, ImageTooLarge, assign_splits, open_image
 
     csv = read_review_csv(review_csv_path(labeled_dir, exercise))
     if csv is None:
@@ -567,6 +567,13 @@ def import_labeled_dir(labeled_dir: str | Path, exercise: str, seed: int = 0) ->
         except (AnnotationError, OSError) as exc:
             problems.append(f"{rec['frame_path']}: {exc}")
             continue
+        try:
+            open_image(data)
+        except ImageTooLarge as exc:
+            problems.append(f"{rec['frame_path']}: {exc}")
+            continue
+        except (OSError, ValueError):
+            pass  # not an image at all: validate counts it among the frames that are not readable images
         video = str(rec.get("source_video") or Path(rec["frame_path"]).stem.rsplit("_", 1)[0])
         rows.append({"exercise": exercise, "form_class": cls, "source_video": video,
                      "video_sha256": hashlib.sha256(f"{exercise}/{video}".encode()).hexdigest(),

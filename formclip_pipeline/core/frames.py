@@ -21,7 +21,7 @@ from formclip_pipeline.core.parallel import processes
 from formclip_pipeline.core.pose import POSE_FPS
 from formclip_pipeline.core.settings import TEST_SHARE
 from formclip_pipeline.core.synth.generate import truth_path
-from formclip_pipeline.core.video import VIDEO_EXTENSIONS, VideoError, file_sha256, probe, sample_times
+from formclip_pipeline.core.video import MAX_PIXELS, VIDEO_EXTENSIONS, VideoError, file_sha256, probe, sample_times
 
 FRAME_SIZE = 224  # ViT-B/32's input; smaller models resize down from it
 SPLITS = ("train", "val", "test")
@@ -152,8 +152,30 @@ def jpeg_bytes(frame: np.ndarray, quality: int = 90) -> bytes:
     return buf.getvalue()
 
 
+class ImageTooLarge(ValueError):
+    """An image that would decode to more than MAX_PIXELS pixels."""
+
+
+def open_image(data: bytes) -> Image.Image:
+    """An image read as far as its header, so that decoding it is safe: it holds at most MAX_PIXELS
+    pixels, or ImageTooLarge says how many it has. Any other file is PIL's UnidentifiedImageError."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # PIL's own guard warns above 89 million pixels, which the limit below refuses anyway.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:  # past twice PIL's limit it refuses to tell the size
+        raise ImageTooLarge(f"its picture is larger than the {MAX_PIXELS:,}-pixel limit for an image") from None
+    w, h = image.size
+    if w * h > MAX_PIXELS:
+        raise ImageTooLarge(f"its {w}x{h} pixels are more than the {MAX_PIXELS:,}-pixel limit for an image")
+    return image
+
+
 def decode_jpeg(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    return np.asarray(open_image(data).convert("RGB"))
 
 
 OVERRUN_S = 5.0  # decoding stops this far past the duration a video's header claims

@@ -18,8 +18,9 @@ import ffmpeg
 import numpy as np
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg"}
-# Refuse to decode more than this many pixels per frame: beyond 8K a phone never records, and a
-# forged header should not make us allocate gigabytes.
+# Refuse to decode more than this many pixels per frame, of a video or a labelled image: beyond 8K a
+# phone never records, and a forged header (or a 490 KB PNG of 13000 x 13000) should not make us
+# allocate gigabytes.
 MAX_PIXELS = 7680 * 4320
 MIN_SIDE = 16  # below this a frame holds no lifter to judge
 # Refuse longer videos, in training as in scoring: a set lasts minutes, and frames are decoded on a
