@@ -541,3 +541,31 @@ def test_huge_images_named_jpg_in_a_seed_folder_are_refused_by_name_before_decod
     assert main(["import-labeled", "--data-dir", str(tmp_path), "--exercises", "squat"]) == 0
     err = capsys.readouterr().err
     assert f"skipping {rows[0]['frame_path']}: its 13000x13000 pixels" in err and rows[6]["frame_path"] in err
+
+
+def test_a_seed_frame_of_another_size_is_letterboxed_like_every_frame(tmp_path, monkeypatch):
+    """Frames are letterboxed squares wherever they come from: a wide JPEG among square ones keeps its
+    whole picture, between black bars, and training goes on."""
+    import numpy as np
+    from PIL import Image
+
+    from formclip_pipeline.cli import main
+    from formclip_pipeline.core.annotate import import_labeled_dir
+    from formclip_pipeline.core.frames import FRAME_SIZE, frames_array
+
+    rows = _seed_folder(tmp_path)
+    wide = [r for r in rows if r["frame_path"].endswith("_001.jpg") and "good_form" in r["frame_path"]]
+    for r in wide:  # one in each video, so in every split
+        Image.new("RGB", (96, 48), (200, 30, 30)).save(tmp_path / r["frame_path"])
+    frames, _, problems = import_labeled_dir(tmp_path, "squat")
+    assert not problems
+    pixels = frames_array(frames)
+    assert pixels.shape == (len(rows), FRAME_SIZE, FRAME_SIZE, 3)
+    at = (frames["source_video"] == wide[0]["source_video"]) & (frames["frame_index"] == 1)
+    red = pixels[at.to_numpy().nonzero()[0][0]]
+    assert red[:50].max() < 10 and red[-50:].max() < 10  # bars above and below
+    assert abs(red[FRAME_SIZE // 2].astype(int) - (200, 30, 30)).max() < 10  # the picture across the middle
+    monkeypatch.setenv("FORMCLIP_HOME", str(tmp_path / "home"))
+    assert main(["import-labeled", "--data-dir", str(tmp_path), "--exercises", "squat"]) == 0
+    assert main(["train", "--data-dir", str(tmp_path), "--output", str(tmp_path / "model"), "--exercises", "squat",
+                 "--strategy", "flyp", "--epochs", "1", "--model", "formclip-tiny-init"]) == 0

@@ -282,6 +282,12 @@ def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_fir
 
 
 def frames_array(frames: pd.DataFrame) -> np.ndarray:
-    if len(frames) == 0:
-        return np.zeros((0, FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
-    return np.stack([decode_jpeg(b) for b in frames["image"]])
+    """The frames as FRAME_SIZE squares. Extracted frames are letterboxed already; a seed folder's
+    JPEGs may be of any size, and each is letterboxed as a video frame is, its whole picture kept."""
+    from formclip_pipeline.core.video import letterbox
+
+    out = np.zeros((len(frames), FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
+    for i, data in enumerate(frames["image"]):
+        frame = decode_jpeg(data)
+        out[i] = frame if frame.shape[:2] == (FRAME_SIZE, FRAME_SIZE) else letterbox(frame, FRAME_SIZE)
+    return out
