@@ -265,3 +265,37 @@ def test_a_name_near_the_file_system_limit_gets_its_report_and_is_scored_once(tm
     assert row["status"] == "failed" and "too long for the file system" in row["reason"]
     rows = store.MetricsStore.at_home(tmp_path).query("select status from scored_videos order by status")
     assert list(rows["status"]) == ["failed", "ok", "ok"]
+
+
+def test_a_huge_file_in_the_watched_folder_is_refused_unread_and_later_drops_are_queued(tmp_path, capfd):
+    """A 20 GB file (sparse: nothing on disk) is named as too large without being read, so the tick
+    does not spend a minute hashing it, and the video dropped beside it is queued."""
+    import time
+
+    from formclip_pipeline.resources import FormClipPaths
+    from formclip_pipeline.sensors import incoming_video_sensor
+
+    incoming = tmp_path / "data" / "incoming"
+    incoming.mkdir(parents=True)
+    with open(incoming / "huge.mp4", "wb") as fh:
+        fh.truncate(20 * 2**30)
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=96x96:rate=10:duration=2", "-pix_fmt", "yuv420p", str(incoming / "lift.mp4")],
+                   check=True)
+    paths, instance, cursor = FormClipPaths(root=str(tmp_path)), dg.DagsterInstance.ephemeral(), None
+    seconds, queued, skips = [], [], []
+    for _ in range(3):
+        start = time.perf_counter()
+        result = incoming_video_sensor(dg.build_sensor_context(cursor=cursor, instance=instance,
+                                                               resources={"paths": paths}))
+        seconds.append(time.perf_counter() - start)
+        cursor = result.cursor
+        for req in result.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        queued += [v["path"] for r in result.run_requests for v in json.loads(r.tags["formclip/videos"]).values()]
+        skips.append(result.skip_reason.skip_message if result.skip_reason else "")
+    assert queued == [str(incoming / "lift.mp4")]
+    assert max(seconds) < 5
+    refusals = [line for line in capfd.readouterr().err.splitlines() if "huge.mp4" in line]  # the sensor's log
+    assert len(refusals) == 1 and "20.0 GB is more than the 4 GB a video may be" in refusals[0]
+    assert "1 too large to score" in skips[2]

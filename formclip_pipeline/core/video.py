@@ -27,6 +27,10 @@ MIN_SIDE = 16  # below this a frame holds no lifter to judge
 # fixed grid over the whole duration, so a forged or careless timestamp (a 472 KB file claiming ten
 # hours) would have ffmpeg fill memory for hours.
 MAX_DURATION_S = 3600.0
+# Refuse to hash (or decode) a larger file: more than ten minutes of a phone's 4K and about an hour
+# of its 1080p. Hashing reads every byte, about 10 s for this many; a 20 GB file (or a sparse one
+# that only claims to be) held the watched folder's sensor for 50 s.
+MAX_VIDEO_BYTES = 4 * 2**30
 # The only demuxers ffmpeg may pick, whatever a file's name or content says: a playlist (HLS, concat)
 # or an image sequence would make it open other files, anywhere on the machine.
 CONTAINERS = "mov,matroska,webm,avi,mpeg"
@@ -69,9 +73,22 @@ class VideoInfo:
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a video file, or a VideoError, before any byte is read, for one larger than
+    MAX_VIDEO_BYTES (or one that grows past it while being read)."""
+    def refusal(size: int) -> VideoError:
+        return VideoError(f"{Path(path).name}: {size / 2**30:,.1f} GB is more than the "
+                          f"{MAX_VIDEO_BYTES / 2**30:.0f} GB a video may be; cut out the part to judge")
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_VIDEO_BYTES:
+            raise refusal(size)
+        read = 0
         while block := f.read(chunk):
+            read += len(block)
+            if read > MAX_VIDEO_BYTES:
+                raise refusal(read)
             h.update(block)
     return h.hexdigest()
 
