@@ -86,9 +86,11 @@ def cmd_extract(args) -> int:
 
     from formclip_pipeline.core.annotate import refresh_annotations, review_csv_path
     from formclip_pipeline.core.files import atomic_path
-    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+    from formclip_pipeline.core.frames import extract_dataset, unknown_exercise_folders, video_manifest
 
     out = Path(args.out)
+    for line in unknown_exercise_folders(args.video_dir):
+        print(f"skipping {line}", file=sys.stderr)
     for ex in _exercises(args.exercises):
         manifest = video_manifest(args.video_dir, ex)
         if manifest.empty:

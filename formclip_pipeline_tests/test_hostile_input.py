@@ -569,3 +569,37 @@ def test_a_seed_frame_of_another_size_is_letterboxed_like_every_frame(tmp_path, 
     assert main(["import-labeled", "--data-dir", str(tmp_path), "--exercises", "squat"]) == 0
     assert main(["train", "--data-dir", str(tmp_path), "--output", str(tmp_path / "model"), "--exercises", "squat",
                  "--strategy", "flyp", "--epochs", "1", "--model", "formclip-tiny-init"]) == 0
+
+
+def test_whatever_extract_passes_over_in_a_video_folder_is_named_with_its_reason(tmp_path, capsys):
+    from formclip_pipeline.catalog import exercise_names, get_exercise
+    from formclip_pipeline.cli import main
+
+    videos = tmp_path / "videos"
+    _video(videos / "squat" / "good_form" / "fine.mp4", "96x96", 2)
+    _video(videos / "squat" / "good_form" / "anna" / "set1.mp4", "96x96", 3)  # a group: one lifter
+    _video(videos / "squat" / "good_form" / "anna" / "old" / "set0.mp4")  # one folder too deep
+    _video(videos / "squats" / "good_form" / "typo.mp4")  # no such exercise
+    _video(videos / "squat" / "loose.mp4")  # in no class folder
+    _video(videos / "lost.mp4")  # in no exercise folder
+    (videos / "notes.txt").write_text("filmed on Monday")  # not a video, and not in the way
+    os.mkfifo(videos / "squat" / "good_form" / "pipe.mp4")
+    os.mkfifo(videos / "squat" / "good_form" / "anna" / "pipe.mp4")
+    (videos / "squat" / "good_form" / "gone.mp4").symlink_to(tmp_path / "deleted.mp4")
+    assert main(["extract", "--video-dir", str(videos), "--out", str(tmp_path / "frames"), "--exercises", "squat",
+                 "--pose-fps", "0", "--frames-per-video", "2", "--workers", "1"]) == 0
+    skipped = sorted(line for line in capsys.readouterr().err.splitlines() if line.startswith("skipping"))
+    assert skipped == sorted([
+        f"skipping squats/: not an exercise of the catalogue ({', '.join(exercise_names())}); its videos are not read",
+        "skipping lost.mp4: not in an exercise's folder; videos go in <exercise>/<form class>/",
+        f"skipping loose.mp4: not in a form-class folder; move it into squat/<class>/ "
+        f"({', '.join(get_exercise('squat').class_names)})",
+        "skipping anna/old/: a folder inside a group's folder; videos go in their class folder or one folder "
+        "below it",
+        "skipping pipe.mp4: not a regular file",
+        "skipping pipe.mp4: not a regular file",
+        "skipping gone.mp4: a link to a file that is not there",
+    ])
+    frames = pd.read_parquet(tmp_path / "frames" / "squat_frames.parquet")
+    assert set(frames["source_video"]) == {"fine.mp4", "anna/set1.mp4"}
+
