@@ -603,3 +603,23 @@ def test_whatever_extract_passes_over_in_a_video_folder_is_named_with_its_reason
     frames = pd.read_parquet(tmp_path / "frames" / "squat_frames.parquet")
     assert set(frames["source_video"]) == {"fine.mp4", "anna/set1.mp4"}
 
+
+def test_a_semicolon_separated_review_csv_is_read_and_written_back_with_semicolons(tmp_path, capsys):
+    """As a spreadsheet saves CSV where the comma is the decimal mark; descriptions hold commas."""
+    from formclip_pipeline.cli import main
+    from formclip_pipeline.core.annotate import import_labeled_dir
+
+    rows = _seed_folder(tmp_path)
+    table = pd.DataFrame(rows)
+    table.loc[0, "description"] = "knees cave in, then out; hips rise first"
+    table.loc[1, "confidence"] = "0,8"
+    csv_path = tmp_path / "squat_training_data.csv"
+    table.to_csv(csv_path, sep=";", index=False)
+    frames, ann, problems = import_labeled_dir(tmp_path, "squat")
+    assert not problems and len(frames) == len(rows)
+    assert "knees cave in, then out; hips rise first" in set(ann["description"])
+    assert ann["confidence"].dropna().tolist() == [0.8]
+    assert main(["import-labeled", "--data-dir", str(tmp_path), "--exercises", "squat"]) == 0
+    assert csv_path.read_text().splitlines()[0].startswith("frame_path;exercise;form_type;")
+    again = pd.read_csv(csv_path, sep=";", dtype=str, keep_default_na=False)
+    assert "knees cave in, then out; hips rise first" in set(again["description"])
