@@ -272,6 +272,7 @@ def test_a_huge_file_in_the_watched_folder_is_refused_unread_and_later_drops_are
     does not spend a minute hashing it, and the video dropped beside it is queued."""
     import time
 
+    from formclip_pipeline.core.video import VideoError, probe
     from formclip_pipeline.resources import FormClipPaths
     from formclip_pipeline.sensors import incoming_video_sensor
 
@@ -299,3 +300,5 @@ def test_a_huge_file_in_the_watched_folder_is_refused_unread_and_later_drops_are
     refusals = [line for line in capfd.readouterr().err.splitlines() if "huge.mp4" in line]  # the sensor's log
     assert len(refusals) == 1 and "20.0 GB is more than the 4 GB a video may be" in refusals[0]
     assert "1 too large to score" in skips[2]
+    with pytest.raises(VideoError, match="^huge.mp4: 20.0 GB is more than the 4 GB a video may be"):
+        probe(incoming / "huge.mp4")  # as `formclip score` meets it, without the sensor

@@ -72,23 +72,24 @@ class VideoInfo:
         return asdict(self)
 
 
+def _too_large(path: str | os.PathLike, size: int) -> VideoError:
+    return VideoError(f"{Path(path).name}: {size / 2**30:,.1f} GB is more than the {MAX_VIDEO_BYTES / 2**30:.0f} GB "
+                      f"a video may be; cut out the part to judge")
+
+
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """The SHA-256 of a video file, or a VideoError, before any byte is read, for one larger than
     MAX_VIDEO_BYTES (or one that grows past it while being read)."""
-    def refusal(size: int) -> VideoError:
-        return VideoError(f"{Path(path).name}: {size / 2**30:,.1f} GB is more than the "
-                          f"{MAX_VIDEO_BYTES / 2**30:.0f} GB a video may be; cut out the part to judge")
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size > MAX_VIDEO_BYTES:
-            raise refusal(size)
+            raise _too_large(path, size)
         read = 0
         while block := f.read(chunk):
             read += len(block)
             if read > MAX_VIDEO_BYTES:
-                raise refusal(read)
+                raise _too_large(path, read)
             h.update(block)
     return h.hexdigest()
 
@@ -125,8 +126,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if p.suffix.lower() not in VIDEO_EXTENSIONS:
         raise VideoError(f"{p.name}: extension {p.suffix or '(none)'} is not a video type we read "
                          f"({', '.join(sorted(VIDEO_EXTENSIONS))})")
-    if p.stat().st_size == 0:
+    size = p.stat().st_size
+    if size == 0:
         raise VideoError(f"{p.name}: file is empty (0 bytes)")
+    if size > MAX_VIDEO_BYTES:
+        raise _too_large(p, size)
     # The stream report, and the video packets' times copied out (no decoding): a container lasts as
     # long as its longest stream, and a sound track running on for hours would spread the frames
     # sampled from a few seconds of picture over those hours.
