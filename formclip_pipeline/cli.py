@@ -26,6 +26,29 @@ def _exercises(value: str | None) -> list[str]:
     return names
 
 
+# The folders a command reads and writes when none is named, under FORMCLIP_HOME as every store is: a
+# command then finds what another wrote, whichever directory each was run from.
+TRAINING_VIDEOS = "data/training_data"
+LABELED_FRAMES = "data/labeled_frames"
+TRAINED_MODELS = "models/clip_finetuned_workout"
+
+
+def _folder_flag(parser: argparse.ArgumentParser, flag: str, under_home: str, help: str | None = None) -> None:
+    """A folder flag whose default is `under_home` below FORMCLIP_HOME (made absolute by `_folders`)."""
+    parser.add_argument(flag, help=f"{help + ' ' if help else ''}(default: FORMCLIP_HOME/{under_home})")
+    dest = flag.lstrip("-").replace("-", "_")
+    parser.set_defaults(home_folders={**(parser.get_default("home_folders") or {}), dest: under_home})
+
+
+def _folders(args: argparse.Namespace) -> None:
+    """Every folder flag as an absolute path: one named on the command line from the working directory,
+    a default under FORMCLIP_HOME. Paths are written into latest.json and the registry, which other
+    commands read from other directories."""
+    for dest, under_home in (getattr(args, "home_folders", None) or {}).items():
+        given = getattr(args, dest)
+        setattr(args, dest, str(Path(given).resolve() if given else environment.home() / under_home))
+
+
 def _range(value: str) -> tuple[int, int]:
     lo, _, hi = value.partition("-")
     return int(lo), int(hi or lo)
@@ -63,15 +86,17 @@ def cmd_extract(args) -> int:
 
     from formclip_pipeline.core.annotate import refresh_annotations, review_csv_path
     from formclip_pipeline.core.files import atomic_path
-    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+    from formclip_pipeline.core.frames import extract_dataset, unknown_exercise_folders, video_manifest
 
     out = Path(args.out)
+    for line in unknown_exercise_folders(args.video_dir):
+        print(f"skipping {line}", file=sys.stderr)
     for ex in _exercises(args.exercises):
         manifest = video_manifest(args.video_dir, ex)
         if manifest.empty:
             continue
         for rec in manifest[manifest["status"] != "ok"].itertuples():
-            print(f"skipping {rec.file_name}: {rec.error}", file=sys.stderr)
+            print(f"skipping {rec.error}", file=sys.stderr)  # each reason starts with the file's name
         bar = tqdm(total=int((manifest["status"] == "ok").sum()), desc=f"extracting {ex}", unit="video")
         frames, poses, failures = extract_dataset(manifest, args.frames_per_video, args.skip_first, args.skip_last,
                                                   args.split_seed, pose_fps=args.pose_fps,
@@ -159,6 +184,11 @@ def cmd_evaluate(args) -> int:
     report, all_rows, unusable = {}, [], []
     for ex, ck in checkpoints.items():
         if ex not in frames_by_ex:
+            continue
+        if not Path(ck["path"]).is_dir():  # else it would be looked for on the model hub
+            print(f"formclip evaluate: {ex}: its checkpoint {ck['path']}, named in {latest}, is not a folder here; "
+                  f"train {ex} again", file=sys.stderr)
+            unusable.append(ex)
             continue
         try:
             out = evaluate_run(ck, frames_by_ex[ex], store.Tracker.for_home(environment.home()),
@@ -411,22 +441,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_synth)
 
     e = sub.add_parser("extract", help="sample labelled frames from a folder of videos (extract_training_frames.py)")
-    e.add_argument("--video-dir", default="data/training_data")
-    e.add_argument("--out", default="data/labeled_frames")
+    _folder_flag(e, "--video-dir", TRAINING_VIDEOS)
+    _folder_flag(e, "--out", LABELED_FRAMES)
     add_flags(e, ExtractSettings)
     e.add_argument("--exercises")
     e.set_defaults(func=cmd_extract)
 
     t = sub.add_parser("train", help="fine-tune CLIP per exercise (finetune_clip.py)")
-    t.add_argument("--data-dir", default="data/labeled_frames")
-    t.add_argument("--output", default="models/clip_finetuned_workout")
+    _folder_flag(t, "--data-dir", LABELED_FRAMES)
+    _folder_flag(t, "--output", TRAINED_MODELS)
     add_flags(t, TrainConfig)
     t.add_argument("--exercises")
     t.set_defaults(func=cmd_train)
 
     v = sub.add_parser("evaluate", help="per-exercise metrics on held-out videos (evaluate_model.py)")
-    v.add_argument("--model", default="models/clip_finetuned_workout")
-    v.add_argument("--data-dir", default="data/labeled_frames")
+    _folder_flag(v, "--model", TRAINED_MODELS, "a `formclip train --output` folder")
+    _folder_flag(v, "--data-dir", LABELED_FRAMES)
     v.add_argument("--json")
     v.add_argument("--exercises")
     v.set_defaults(func=cmd_evaluate)
@@ -442,13 +472,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_annotate)
 
     va = sub.add_parser("validate", help="check labelled frames before training (validate_training_data.py)")
-    va.add_argument("--data-dir", default="data/labeled_frames")
+    _folder_flag(va, "--data-dir", LABELED_FRAMES)
     va.add_argument("--exercises")
     add_flags(va, Thresholds)
     va.set_defaults(func=cmd_validate)
 
     im = sub.add_parser("import-labeled", help="adopt a seed-style labelled-frames folder (CSVs and JPEGs, no videos)")
-    im.add_argument("--data-dir", default="data/labeled_frames")
+    _folder_flag(im, "--data-dir", LABELED_FRAMES)
     im.add_argument("--split-seed", type=int, default=0)
     im.add_argument("--exercises")
     im.set_defaults(func=cmd_import)
@@ -478,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # --help and argument errors end here, before any heavy import
+    _folders(args)
     from formclip_pipeline.core.annotate import AnnotationError
     from formclip_pipeline.core.store import StoreError
 

@@ -13,7 +13,7 @@ import dagster as dg
 from formclip_pipeline.assets.scoring.video_report import video_report, videos_tag
 from formclip_pipeline.catalog import exercise_names
 from formclip_pipeline.core import environment
-from formclip_pipeline.core.video import file_sha256
+from formclip_pipeline.core.video import VideoError, file_sha256
 from formclip_pipeline.partitions import incoming_videos
 from formclip_pipeline.resources import FormClipPaths
 
@@ -21,6 +21,7 @@ score_video_job = dg.define_asset_job("score_video", selection=[video_report], p
                                       description="Score dropped-in videos, one partition each.")
 MAX_VIDEOS_PER_RUN = 50  # a run killed outright (out of memory, a lost node) takes at most this many back to the queue
 PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".download", ".partial")
+REFUSED = "refused"  # in the cursor instead of a content key: a file too large to hash, until it changes
 
 
 def incoming_dir(paths: FormClipPaths) -> Path:
@@ -49,7 +50,7 @@ def incoming_video_sensor(context: dg.SensorEvaluationContext, paths: FormClipPa
     # Cursor: path -> [size, mtime_ns, content key once hashed]. A file is ready when its size and
     # mtime match the previous tick; an unchanged file is never hashed twice.
     previous = json.loads(context.cursor) if context.cursor else {}
-    memory, new_videos, skipped, waiting = {}, {}, 0, 0
+    memory, new_videos, skipped, waiting, refused = {}, {}, 0, 0, 0
     for path, (size, mtime) in sorted(seen.items()):
         before = previous.get(path)
         if not before or before[:2] != [size, mtime]:
@@ -57,9 +58,18 @@ def incoming_video_sensor(context: dg.SensorEvaluationContext, paths: FormClipPa
             waiting += 1
             continue
         key = before[2]
+        if key == REFUSED:
+            memory[path] = before
+            refused += 1
+            continue
         if key is None:
             try:
                 key = file_sha256(path)[:16]
+            except VideoError as exc:  # too large to hash: said once, not read at all
+                context.log.warning(f"not scoring {exc}")
+                memory[path] = [size, mtime, REFUSED]
+                refused += 1
+                continue
             except OSError:
                 memory[path] = [size, mtime, None]  # vanished or locked: the next tick tries again
                 continue
@@ -84,5 +94,6 @@ def incoming_video_sensor(context: dg.SensorEvaluationContext, paths: FormClipPa
         dynamic_partitions_requests=[incoming_videos.build_add_request(keys)] if keys else [],
         cursor=json.dumps(memory),
         skip_reason=None if requests else dg.SkipReason(
-            f"{len(seen)} files in {folder}: {waiting} still arriving or new, {skipped} already scored"),
+            f"{len(seen)} files in {folder}: {waiting} still arriving or new, {skipped} already scored"
+            + (f", {refused} too large to score (named in the sensor's log)" if refused else "")),
     )

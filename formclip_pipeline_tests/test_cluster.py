@@ -183,6 +183,31 @@ def test_the_image_installs_only_what_make_setup_installs():
     assert python in ("3.11", "3.12")  # the versions pyproject allows (mediapipe 0.10.21's wheels)
 
 
+def test_the_image_and_its_pods_run_as_a_user_and_hold_no_secret_of_ours():
+    """The image's last USER is a numbered user other than root, and every pod asks for it; the
+    build context leaves out the history and .env files; PostgreSQL's password comes from a Secret,
+    never the chart's default."""
+    import yaml
+
+    docker = (REPO / "Dockerfile").read_text().splitlines()
+    user = [line.split()[1] for line in docker if line.startswith("USER ")][-1].split(":")[0]
+    assert user.isdigit() and int(user) != 0
+    ignored = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    assert {".git", ".env", ".env.*", "**/.env"} <= set(ignored)  # .git without a slash: a worktree's is a file
+    values = yaml.safe_load((REPO / "deploy" / "values.yaml").read_text())
+    deployment = values["dagster-user-deployments"]["deployments"][0]
+    run_pods = values["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["podSpecConfig"]
+    step_pods = yaml.safe_load((REPO / "deploy" / "run_config.yaml").read_text())["execution"]["config"]
+    for context in (deployment["podSecurityContext"], run_pods["securityContext"]):
+        assert context["runAsNonRoot"] and context["runAsUser"] == int(user) and context["fsGroup"] == int(user)
+    step = step_pods["step_k8s_config"]["pod_spec_config"]["security_context"]
+    assert step["run_as_non_root"] and step["run_as_user"] == int(user)
+    assert values["generatePostgresqlPasswordSecret"] is False and "postgresqlPassword" not in values["postgresql"]
+    assert values["postgresql"]["existingSecret"] == values["global"]["postgresqlSecretName"]
+    assert f"create secret generic {values['global']['postgresqlSecretName']}" in (REPO / "docs" / "cluster.md").read_text()
+
+
 def test_the_readme_train_command_takes_several_processes_and_refuses_them_for_pose(tmp_path):
     formclip = str(Path(sys.executable).with_name("formclip"))
     train = readme_cluster_commands()["formclip"]

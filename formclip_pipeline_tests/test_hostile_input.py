@@ -4,8 +4,10 @@ person typed is never lost."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import stat
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -110,14 +112,15 @@ def test_a_negative_request_budget_sends_nothing_when_called_as_a_library():
         DraftSettings(max_requests=-1)
 
 
-def _video(path, size="64x64", seconds=1):
+def _video(path, size="64x64", seconds=1, picture="testsrc2"):
+    """An H.264 video of one of ffmpeg's test pictures."""
     import subprocess
 
     from formclip_pipeline.core.video import ffmpeg_exe
 
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=size={size}:rate=10:duration={seconds}", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    f"{picture}=size={size}:rate=10:duration={seconds}", "-c:v", "libx264", "-pix_fmt", "yuv420p",
                     str(path)], check=True)
     return path
 
@@ -360,3 +363,263 @@ def test_deleted_added_and_unreadable_rows_are_each_named_and_no_edit_is_lost(sq
     assert set(kept["description"]) == {"weight shifts to the toes", "a frame I added myself"}
     assert set(kept.loc[kept["description"] == "weight shifts to the toes", "confidence"]) == {"high"}
     assert deleted in set(pd.read_csv(path)["frame_path"])
+
+
+def _lifter_video(folder, name="a", form_class="good_form"):
+    """A short rendered squat (two reps, seen from the side) in folder/squat/<form_class>/<name>.mp4."""
+    from formclip_pipeline.core.synth.generate import VideoSpec, generate_dataset
+
+    spec = VideoSpec("squat", form_class, 5, name, views=("side",), sets=(1, 1), reps=(2, 2), size=(320, 240), fps=12)
+    return generate_dataset(folder, [spec], workers=1)[0]["video"]
+
+
+def test_the_same_video_twice_in_a_class_is_one_pose_series(tmp_path):
+    """Both copies are read (validate warns about them); the features a pose model trains on are
+    those of one reading, not a crash on moments that each came twice."""
+    import shutil
+
+    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+    from formclip_pipeline.core.pose_classifier import video_pose_features
+
+    video = _lifter_video(tmp_path)
+    shutil.copy(video, tmp_path / "squat" / "good_form" / "a copy.mp4")
+    frames, poses, failures = extract_dataset(video_manifest(tmp_path, "squat"), frames_per_video=3, workers=1)
+    assert not failures and set(poses["source_video"]) == {"a.mp4", "a copy.mp4"}
+    assert poses["detected"].mean() > 0.5  # a lifter to measure, so the features are numbers
+    both = video_pose_features(poses, "squat")
+    one = video_pose_features(poses[poses["source_video"] == "a.mp4"], "squat")
+    assert len(both) == 1 and both.index[0] == frames["video_sha256"].iloc[0]
+    assert 1.0 < both["rep_seconds"].iloc[0] < 8.0
+    pd.testing.assert_frame_equal(both, one)
+
+
+def test_commands_run_from_anywhere_find_what_the_others_wrote(tmp_path, monkeypatch, capsys):
+    """Each command from its own working directory: the default folders are under FORMCLIP_HOME, and
+    latest.json names its checkpoints by absolute path, so evaluate finds them from elsewhere."""
+    from formclip_pipeline.cli import main
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("FORMCLIP_HOME", str(home))
+    for form_class, picture in (("good_form", "testsrc2"), ("partial_depth", "smptebars")):
+        for i in range(3):
+            _video(home / "data" / "training_data" / "squat" / form_class / f"{i}.mp4", "96x96", 2 + i, picture)
+    for name in ("extract", "train", "evaluate"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "extract")
+    assert main(["extract", "--exercises", "squat", "--pose-fps", "0", "--frames-per-video", "4",
+                 "--skip-first", "0", "--skip-last", "0", "--workers", "1"]) == 0
+    assert (home / "data" / "labeled_frames" / "squat_frames.parquet").exists()
+    monkeypatch.chdir(tmp_path / "train")
+    assert main(["train", "--exercises", "squat", "--output", "model", "--strategy", "flyp", "--epochs", "1",
+                 "--model", "formclip-tiny-init"]) == 0
+    latest = json.loads((tmp_path / "train" / "model" / "latest.json").read_text())
+    assert Path(latest["squat"]["path"]).is_absolute() and Path(latest["squat"]["path"]).is_dir()
+    monkeypatch.chdir(tmp_path / "evaluate")
+    capsys.readouterr()
+    assert main(["evaluate", "--exercises", "squat", "--model", str(tmp_path / "train" / "model")]) == 0
+    assert "Balanced accuracy" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluate", "extract", "home", "train"]
+    assert not list((tmp_path / "extract").iterdir()) and not list((tmp_path / "evaluate").iterdir())
+    # A latest.json written before its paths were absolute: a sentence, not a search of the model hub.
+    relative = os.path.relpath(latest["squat"]["path"], tmp_path / "train")
+    (tmp_path / "train" / "model" / "latest.json").write_text(json.dumps({"squat": {**latest["squat"], "path": relative}}))
+    assert main(["evaluate", "--exercises", "squat", "--model", str(tmp_path / "train" / "model")]) == 2
+    err = capsys.readouterr().err
+    assert f"its checkpoint {relative}" in err and "train squat again" in err and "model hub" not in err
+
+
+def test_a_small_video_claiming_ten_hours_is_refused_by_extract_as_by_score(tmp_path, capsys):
+    """Ten hours between two frames: decoded on a fixed grid, that is hours of frames from a
+    kilobytes file. Extraction refuses it as scoring does, in one sentence, and reads the others."""
+    import subprocess
+
+    from formclip_pipeline.cli import main
+    from formclip_pipeline.core.frames import video_manifest
+    from formclip_pipeline.core.score import ScoreSettings, sample_video
+    from formclip_pipeline.core.video import VideoError, ffmpeg_exe
+
+    folder = tmp_path / "videos" / "squat" / "good_form"
+    _video(folder / "fine.mp4", "96x96", 2)
+    gap = folder / "gap.mp4"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=96x96:rate=10:duration=2", "-vf", "setpts='if(gte(N,10),PTS+36000/TB,PTS)'",
+                    "-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(gap)], check=True)
+    assert gap.stat().st_size < 100_000
+    refusal = "gap.mp4: 600 minutes is longer than the 60-minute limit for one video; cut out the part to judge"
+    manifest = video_manifest(tmp_path / "videos", "squat").set_index("file_name")
+    assert manifest.loc["gap.mp4", "error"] == refusal and manifest.loc["fine.mp4", "status"] == "ok"
+    assert main(["extract", "--video-dir", str(tmp_path / "videos"), "--out", str(tmp_path / "frames"),
+                 "--exercises", "squat", "--pose-fps", "0", "--frames-per-video", "3", "--workers", "1"]) == 0
+    assert f"skipping {refusal}" in capsys.readouterr().err
+    assert set(pd.read_parquet(tmp_path / "frames" / "squat_frames.parquet")["source_video"]) == {"fine.mp4"}
+    with pytest.raises(VideoError) as refused:
+        sample_video(str(gap), ScoreSettings())
+    assert str(refused.value) == refusal
+
+
+def test_frames_are_spread_over_the_picture_when_the_sound_runs_on_for_hours(tmp_path):
+    """A two-second picture whose sound ends ten hours later: the container lasts ten hours, the
+    video two seconds. Frames come from the two seconds, each a moment of its own, not copies of
+    the last picture (nor a refusal for being ten hours long)."""
+    import subprocess
+
+    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+    from formclip_pipeline.core.video import ffmpeg_exe, probe
+
+    video = tmp_path / "squat" / "good_form" / "late sound.mp4"
+    video.parent.mkdir(parents=True)
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=96x96:rate=10:duration=2", "-itsoffset", "36000", "-f", "lavfi", "-i",
+                    "sine=duration=1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(video)], check=True)
+    assert probe(video).duration_s == pytest.approx(2.0, abs=0.05)
+    frames, _, failures = extract_dataset(video_manifest(tmp_path, "squat"), frames_per_video=8, skip_first=0,
+                                          skip_last=0, pose_fps=0, workers=1)
+    assert not failures and len(frames) == 8
+    assert frames["timestamp"].max() < 2.0 and frames["timestamp"].is_unique
+    assert frames["image"].nunique() == 8  # testsrc2 moves: eight moments are eight pictures
+
+
+def _seed_folder(root, size=(64, 64)):
+    """A seed-style labelled-frames folder: the review CSV and its JPEGs, three videos of two frames
+    per class, each frame a picture of its own."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for form_class in ("good_form", "partial_depth"):
+        for video in ("a", "b", "c"):
+            for i in range(2):
+                rel = f"frames_squat_{form_class}/{video}_{i:03d}.jpg"
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), np.uint8)).save(root / rel)
+                rows.append({"frame_path": rel, "exercise": "squat", "form_type": form_class,
+                             "source_video": f"{form_class}_{video}.mp4", "timestamp": 1.0 + i,
+                             "description": f"{form_class} frame {i}", "confidence": "", "annotator_notes": ""})
+    pd.DataFrame(rows).to_csv(root / "squat_training_data.csv", index=False)
+    return rows
+
+
+def _blank_png(path, side):
+    """A valid black-and-white PNG of side x side pixels, written a row at a time: a few hundred
+    kilobytes on disk for what decodes to side * side pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte, then one bit a pixel
+    squeeze, body = zlib.compressobj(9), []
+    for _ in range(side):
+        body.append(squeeze.compress(row))
+    body.append(squeeze.flush())
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+                     + chunk(b"IDAT", b"".join(body)) + chunk(b"IEND", b""))
+
+
+def test_huge_images_named_jpg_in_a_seed_folder_are_refused_by_name_before_decoding(tmp_path, capsys):
+    from PIL import Image
+
+    from formclip_pipeline.cli import main
+    from formclip_pipeline.core.annotate import import_labeled_dir
+
+    rows = _seed_folder(tmp_path)
+    for row, side in ((rows[0], 13000), (rows[6], 20000)):
+        _blank_png(tmp_path / row["frame_path"], side)
+        assert (tmp_path / row["frame_path"]).stat().st_size < 1_000_000
+    with pytest.warns(Image.DecompressionBombWarning):  # a real image, and PIL's own guard frowns at it
+        assert Image.open(tmp_path / rows[0]["frame_path"]).size == (13000, 13000)
+    frames, _, problems = import_labeled_dir(tmp_path, "squat")
+    assert len(frames) == len(rows) - 2
+    assert any(p.startswith(f"{rows[0]['frame_path']}: its 13000x13000 pixels") for p in problems)
+    assert any(p.startswith(f"{rows[6]['frame_path']}: ") and "pixel limit" in p for p in problems)
+    capsys.readouterr()
+    assert main(["validate", "--data-dir", str(tmp_path), "--exercises", "squat"]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR unreadable_rows" in out and rows[0]["frame_path"] in out and rows[6]["frame_path"] in out
+    assert main(["import-labeled", "--data-dir", str(tmp_path), "--exercises", "squat"]) == 0
+    err = capsys.readouterr().err
+    assert f"skipping {rows[0]['frame_path']}: its 13000x13000 pixels" in err and rows[6]["frame_path"] in err
+
+
+def test_a_seed_frame_of_another_size_is_letterboxed_like_every_frame(tmp_path, monkeypatch):
+    """Frames are letterboxed squares wherever they come from: a wide JPEG among square ones keeps its
+    whole picture, between black bars, and training goes on."""
+    import numpy as np
+    from PIL import Image
+
+    from formclip_pipeline.cli import main
+    from formclip_pipeline.core.annotate import import_labeled_dir
+    from formclip_pipeline.core.frames import FRAME_SIZE, frames_array
+
+    rows = _seed_folder(tmp_path)
+    wide = [r for r in rows if r["frame_path"].endswith("_001.jpg") and "good_form" in r["frame_path"]]
+    for r in wide:  # one in each video, so in every split
+        Image.new("RGB", (96, 48), (200, 30, 30)).save(tmp_path / r["frame_path"])
+    frames, _, problems = import_labeled_dir(tmp_path, "squat")
+    assert not problems
+    pixels = frames_array(frames)
+    assert pixels.shape == (len(rows), FRAME_SIZE, FRAME_SIZE, 3)
+    at = (frames["source_video"] == wide[0]["source_video"]) & (frames["frame_index"] == 1)
+    red = pixels[at.to_numpy().nonzero()[0][0]]
+    assert red[:50].max() < 10 and red[-50:].max() < 10  # bars above and below
+    assert abs(red[FRAME_SIZE // 2].astype(int) - (200, 30, 30)).max() < 10  # the picture across the middle
+    monkeypatch.setenv("FORMCLIP_HOME", str(tmp_path / "home"))
+    assert main(["import-labeled", "--data-dir", str(tmp_path), "--exercises", "squat"]) == 0
+    assert main(["train", "--data-dir", str(tmp_path), "--output", str(tmp_path / "model"), "--exercises", "squat",
+                 "--strategy", "flyp", "--epochs", "1", "--model", "formclip-tiny-init"]) == 0
+
+
+def test_whatever_extract_passes_over_in_a_video_folder_is_named_with_its_reason(tmp_path, capsys):
+    from formclip_pipeline.catalog import exercise_names, get_exercise
+    from formclip_pipeline.cli import main
+
+    videos = tmp_path / "videos"
+    _video(videos / "squat" / "good_form" / "fine.mp4", "96x96", 2)
+    _video(videos / "squat" / "good_form" / "anna" / "set1.mp4", "96x96", 3)  # a group: one lifter
+    _video(videos / "squat" / "good_form" / "anna" / "old" / "set0.mp4")  # one folder too deep
+    _video(videos / "squats" / "good_form" / "typo.mp4")  # no such exercise
+    _video(videos / "squat" / "loose.mp4")  # in no class folder
+    _video(videos / "lost.mp4")  # in no exercise folder
+    (videos / "notes.txt").write_text("filmed on Monday")  # not a video, and not in the way
+    os.mkfifo(videos / "squat" / "good_form" / "pipe.mp4")
+    os.mkfifo(videos / "squat" / "good_form" / "anna" / "pipe.mp4")
+    (videos / "squat" / "good_form" / "gone.mp4").symlink_to(tmp_path / "deleted.mp4")
+    assert main(["extract", "--video-dir", str(videos), "--out", str(tmp_path / "frames"), "--exercises", "squat",
+                 "--pose-fps", "0", "--frames-per-video", "2", "--workers", "1"]) == 0
+    skipped = sorted(line for line in capsys.readouterr().err.splitlines() if line.startswith("skipping"))
+    assert skipped == sorted([
+        f"skipping squats/: not an exercise of the catalogue ({', '.join(exercise_names())}); its videos are not read",
+        "skipping lost.mp4: not in an exercise's folder; videos go in <exercise>/<form class>/",
+        f"skipping loose.mp4: not in a form-class folder; move it into squat/<class>/ "
+        f"({', '.join(get_exercise('squat').class_names)})",
+        "skipping anna/old/: a folder inside a group's folder; videos go in their class folder or one folder "
+        "below it",
+        "skipping pipe.mp4: not a regular file",
+        "skipping pipe.mp4: not a regular file",
+        "skipping gone.mp4: a link to a file that is not there",
+    ])
+    frames = pd.read_parquet(tmp_path / "frames" / "squat_frames.parquet")
+    assert set(frames["source_video"]) == {"fine.mp4", "anna/set1.mp4"}
+
+
+def test_a_semicolon_separated_review_csv_is_read_and_written_back_with_semicolons(tmp_path, capsys):
+    """As a spreadsheet saves CSV where the comma is the decimal mark; descriptions hold commas."""
+    from formclip_pipeline.cli import main
+    from formclip_pipeline.core.annotate import import_labeled_dir
+
+    rows = _seed_folder(tmp_path)
+    table = pd.DataFrame(rows)
+    table.loc[0, "description"] = "knees cave in, then out; hips rise first"
+    table.loc[1, "confidence"] = "0,8"
+    csv_path = tmp_path / "squat_training_data.csv"
+    table.to_csv(csv_path, sep=";", index=False)
+    frames, ann, problems = import_labeled_dir(tmp_path, "squat")
+    assert not problems and len(frames) == len(rows)
+    assert "knees cave in, then out; hips rise first" in set(ann["description"])
+    assert ann["confidence"].dropna().tolist() == [0.8]
+    assert main(["import-labeled", "--data-dir", str(tmp_path), "--exercises", "squat"]) == 0
+    assert csv_path.read_text().splitlines()[0].startswith("frame_path;exercise;form_type;")
+    again = pd.read_csv(csv_path, sep=";", dtype=str, keep_default_na=False)
+    assert "knees cave in, then out; hips rise first" in set(again["description"])

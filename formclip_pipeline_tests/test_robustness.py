@@ -1,4 +1,5 @@
 """Nothing lost, nothing crashes: a soak through the watched folder, untrusted files, failed runs."""
+import hashlib
 import json
 import os
 import shutil
@@ -190,3 +191,114 @@ def test_clips_under_one_second_still_give_frames_and_a_report(squat_videos, squ
     assert not failures and len(frames) == 5 and len(poses) >= 2
     report, _ = score_video(str(short), "squat", str(squat_model))
     assert report["sets"] == [] and 0 <= report["overall_score"] <= 100
+
+
+def _picture_model(root):
+    """A squat classifier on formclip-tiny-init, trained for one epoch on frames of ffmpeg's test
+    pictures (no lifter in them): enough for scoring to run through and write its report."""
+    from formclip_pipeline.core.annotate import template_annotations
+    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+    from formclip_pipeline.core.train import TrainConfig, train_classifier
+
+    for form_class, picture in (("good_form", "testsrc2"), ("partial_depth", "smptebars")):
+        for i in range(3):
+            path = root / "videos" / "squat" / form_class / f"{i}.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                            f"{picture}=size=96x96:rate=10:duration={2 + i}", "-pix_fmt", "yuv420p", str(path)],
+                           check=True)
+    frames, _, _ = extract_dataset(video_manifest(root / "videos", "squat"), frames_per_video=4, skip_first=0,
+                                   skip_last=0, pose_fps=0, workers=1)
+    clf, _ = train_classifier(template_annotations(frames), frames, "squat",
+                              TrainConfig(base_model="formclip-tiny-init", epochs=1, strategy="flyp"),
+                              log=lambda _: None)
+    clf.save(root / "model", {"strategy": "flyp"})
+    return root / "model"
+
+
+def test_a_name_near_the_file_system_limit_gets_its_report_and_is_scored_once(tmp_path):
+    """A 236-byte file name: the report's name is shortened (the content hash keeps it apart from any
+    other), so the video is scored at the first try and its row written."""
+    from formclip_pipeline.core.video import file_sha256
+
+    _register_champion(tmp_path, _picture_model(tmp_path / "training"))
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    videos = []
+    for i, picture in enumerate(("testsrc2", "smptebars")):  # the same long name up to its last letters
+        path = incoming / ("my squat " + "é" * 110 + f" take {i}.mp4")
+        assert len(os.fsencode(path.name)) >= 236
+        subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                        f"{picture}=size=96x96:rate=10:duration=3", "-pix_fmt", "yuv420p", str(path)], check=True)
+        videos.append(path)
+    reports = set()
+    for path in videos:
+        result = _report_run(tmp_path, file_sha256(path)[:16], path)
+        assert result.success
+        assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+        row = result.output_for_node("video_report")
+        assert row["status"] == "ok", row["reason"]
+        for report in (row["json_path"], row["html_path"]):
+            assert os.path.exists(report) and len(os.fsencode(os.path.basename(report))) <= 128
+            reports.add(report)
+    assert len(reports) == 4
+    # A path longer than the system takes at all: no retry makes it shorter, so it is a recorded failure.
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "rgbtestsrc=size=96x96:rate=10:duration=3", "-pix_fmt", "yuv420p", str(tmp_path / "third.mp4")],
+                   check=True)
+    data = (tmp_path / "third.mp4").read_bytes()
+    folder = os.open(incoming, os.O_RDONLY)
+    for _ in range(20):  # made one folder at a time, from the one before: the whole path is never spelled out
+        os.mkdir("d" * 250, dir_fd=folder)
+        folder, parent = os.open("d" * 250, os.O_RDONLY, dir_fd=folder), folder
+        os.close(parent)
+    fd = os.open("deep.mp4", os.O_WRONLY | os.O_CREAT, dir_fd=folder)
+    os.write(fd, data)
+    os.close(fd)
+    os.close(folder)
+    deep = str(incoming / "/".join(["d" * 250] * 20) / "deep.mp4")
+    key = hashlib.sha256(data).hexdigest()[:16]
+    result = _report_run(tmp_path, key, deep)
+    assert result.success
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    row = result.output_for_node("video_report")
+    assert row["status"] == "failed" and "too long for the file system" in row["reason"]
+    rows = store.MetricsStore.at_home(tmp_path).query("select status from scored_videos order by status")
+    assert list(rows["status"]) == ["failed", "ok", "ok"]
+
+
+def test_a_huge_file_in_the_watched_folder_is_refused_unread_and_later_drops_are_queued(tmp_path, capfd):
+    """A 20 GB file (sparse: nothing on disk) is named as too large without being read, so the tick
+    does not spend a minute hashing it, and the video dropped beside it is queued."""
+    import time
+
+    from formclip_pipeline.core.video import VideoError, probe
+    from formclip_pipeline.resources import FormClipPaths
+    from formclip_pipeline.sensors import incoming_video_sensor
+
+    incoming = tmp_path / "data" / "incoming"
+    incoming.mkdir(parents=True)
+    with open(incoming / "huge.mp4", "wb") as fh:
+        fh.truncate(20 * 2**30)
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=96x96:rate=10:duration=2", "-pix_fmt", "yuv420p", str(incoming / "lift.mp4")],
+                   check=True)
+    paths, instance, cursor = FormClipPaths(root=str(tmp_path)), dg.DagsterInstance.ephemeral(), None
+    seconds, queued, skips = [], [], []
+    for _ in range(3):
+        start = time.perf_counter()
+        result = incoming_video_sensor(dg.build_sensor_context(cursor=cursor, instance=instance,
+                                                               resources={"paths": paths}))
+        seconds.append(time.perf_counter() - start)
+        cursor = result.cursor
+        for req in result.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        queued += [v["path"] for r in result.run_requests for v in json.loads(r.tags["formclip/videos"]).values()]
+        skips.append(result.skip_reason.skip_message if result.skip_reason else "")
+    assert queued == [str(incoming / "lift.mp4")]
+    assert max(seconds) < 5
+    refusals = [line for line in capfd.readouterr().err.splitlines() if "huge.mp4" in line]  # the sensor's log
+    assert len(refusals) == 1 and "20.0 GB is more than the 4 GB a video may be" in refusals[0]
+    assert "1 too large to score" in skips[2]
+    with pytest.raises(VideoError, match="^huge.mp4: 20.0 GB is more than the 4 GB a video may be"):
+        probe(incoming / "huge.mp4")  # as `formclip score` meets it, without the sensor

@@ -412,12 +412,34 @@ def from_spreadsheet(value):
     return value
 
 
+# What a spreadsheet may separate a CSV's cells with: a comma, or where the comma is the decimal
+# mark (much of Europe) a semicolon; a tab when it saves "text".
+DELIMITERS = (",", ";", "\t")
+
+
+def csv_delimiter(path: str | Path) -> str:
+    """The delimiter of an existing review CSV: the one that splits its header into the seed's
+    frame_path and description columns; a comma for a file that is not there or where none does."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+            header = fh.readline()
+    except OSError:
+        return ","
+    for d in DELIMITERS:
+        if {"frame_path", "description"} <= {c.strip().strip('"') for c in header.split(d)}:
+            return d
+    return ","
+
+
 def write_spreadsheet_csv(table: pd.DataFrame, path: str | Path) -> None:
-    """A CSV meant to be opened in a spreadsheet, every text cell made inert, written atomically."""
+    """A CSV meant to be opened in a spreadsheet, every text cell made inert, written atomically,
+    with the delimiter the file had: a spreadsheet that saved it with semicolons opens it again."""
     from formclip_pipeline.core.files import atomic_path
 
+    sep = csv_delimiter(path)
     with atomic_path(path) as tmp:
-        table.apply(lambda col: col.map(spreadsheet_safe) if col.dtype == object else col).to_csv(tmp, index=False)
+        table.apply(lambda col: col.map(spreadsheet_safe) if col.dtype == object else col).to_csv(tmp, index=False,
+                                                                                                  sep=sep)
 
 
 def review_csv_path(labeled_dir: str | Path, exercise: str) -> Path:
@@ -437,7 +459,7 @@ def read_review_csv(path: str | Path) -> pd.DataFrame | None:
         return None
     try:
         # utf-8-sig: spreadsheets saving "CSV UTF-8" put a byte-order mark before the first column name.
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=csv_delimiter(path))
     except UnicodeDecodeError as exc:
         raise AnnotationError(f"{path.name}: is not UTF-8 text (byte {exc.start} is not); save it from the "
                               f"spreadsheet as \"CSV UTF-8\"") from None
@@ -446,7 +468,7 @@ def read_review_csv(path: str | Path) -> pd.DataFrame | None:
     missing = [c for c in ("frame_path", "description") if c not in df.columns]
     if missing:
         raise AnnotationError(f"{path.name}: missing column(s) {', '.join(missing)}; expected the seed's columns "
-                              f"{', '.join(SEED_CSV_COLUMNS)}")
+                              f"{', '.join(SEED_CSV_COLUMNS)}, separated by commas (or semicolons)")
     for col in ("confidence", "annotator_notes", "source", "updated_at"):
         if col not in df.columns:
             df[col] = ""
@@ -550,7 +572,7 @@ def import_labeled_dir(labeled_dir: str | Path, exercise: str, seed: int = 0) ->
     """
     import hashlib
 
-    from formclip_pipeline.core.frames import FRAME_COLUMNS, assign_splits
+    from formclip_pipeline.core.frames import FRAME_COLUMNS, ImageTooLarge, assign_splits, open_image
 
     csv = read_review_csv(review_csv_path(labeled_dir, exercise))
     if csv is None:
@@ -567,6 +589,13 @@ def import_labeled_dir(labeled_dir: str | Path, exercise: str, seed: int = 0) ->
         except (AnnotationError, OSError) as exc:
             problems.append(f"{rec['frame_path']}: {exc}")
             continue
+        try:
+            open_image(data)
+        except ImageTooLarge as exc:
+            problems.append(f"{rec['frame_path']}: {exc}")
+            continue
+        except (OSError, ValueError):
+            pass  # not an image at all: validate counts it among the frames that are not readable images
         video = str(rec.get("source_video") or Path(rec["frame_path"]).stem.rsplit("_", 1)[0])
         rows.append({"exercise": exercise, "form_class": cls, "source_video": video,
                      "video_sha256": hashlib.sha256(f"{exercise}/{video}".encode()).hexdigest(),

@@ -21,7 +21,7 @@ from formclip_pipeline.core.parallel import processes
 from formclip_pipeline.core.pose import POSE_FPS
 from formclip_pipeline.core.settings import TEST_SHARE
 from formclip_pipeline.core.synth.generate import truth_path
-from formclip_pipeline.core.video import VIDEO_EXTENSIONS, VideoError, file_sha256, probe, sample_times
+from formclip_pipeline.core.video import MAX_PIXELS, VIDEO_EXTENSIONS, VideoError, file_sha256, probe, sample_times
 
 FRAME_SIZE = 224  # ViT-B/32's input; smaller models resize down from it
 SPLITS = ("train", "val", "test")
@@ -41,57 +41,110 @@ def printable_path(path: Path) -> Path:
         return Path(os.fsencode(path).decode("utf-8", "backslashreplace"))
 
 
-def _class_files(cls_dir: Path) -> list[tuple[Path, str | None]]:
-    """(file, group) under a class folder: its own files (no group), and those of its sub-folders,
-    each sub-folder one group (a lifter, or a source), so that a group's videos share a split."""
+def _listing(folder: Path) -> tuple[list[Path], str | None]:
+    """A folder's entries, hidden ones (.DS_Store, a copier's temporary files) left out, or why it
+    cannot be listed."""
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".")), None
+    except OSError as exc:
+        return [], f"cannot be read ({exc.strerror or exc})"
+
+
+def _class_files(cls_dir: Path) -> list[tuple[Path, str | None, str | None]]:
+    """(entry, group, why it is skipped or None) under a class folder: its own files (no group), and
+    those of its sub-folders, each sub-folder one group (a lifter, or a source), so that a group's
+    videos share a split. A folder that cannot be listed, and a folder deeper down, come with their reason."""
+    entries, error = _listing(cls_dir)
+    if error:
+        return [(cls_dir, None, f"{cls_dir.name}/: the folder {error}")]
     out = []
-    for path in sorted(cls_dir.iterdir()):
-        if path.name.startswith("."):
+    for path in entries:
+        if not path.is_dir():
+            out.append((path, None, None))
             continue
-        if path.is_dir():
-            out += [(p, path.name) for p in sorted(path.iterdir()) if p.is_file() and not p.name.startswith(".")]
-        elif path.is_file():
-            out.append((path, None))
+        inner, error = _listing(path)
+        if error:
+            out.append((path, path.name, f"{path.name}/: the folder {error}"))
+        out += [(p, path.name, f"{path.name}/{p.name}/: a folder inside a group's folder; videos go in their class "
+                               f"folder or one folder below it" if p.is_dir() else None) for p in inner]
     return out
+
+
+OWN_FILES = (".truth.json", ".part")  # FormClip's own, in a class folder: the renderer's truth, a video being written
+
+
+def unknown_exercise_folders(video_dir: str | Path) -> list[str]:
+    """One line for each entry of VIDEO_DIR that is not read: a folder that names no exercise of the
+    catalogue, and a video not in an exercise's folder. Other files (notes, the contact sheet) are
+    not videos, and are passed over."""
+    from formclip_pipeline.catalog import exercise_names
+
+    root, known = Path(video_dir), exercise_names()
+    entries, error = _listing(root) if root.is_dir() else ([], None)
+    lines = [f"{root}: the folder {error}"] if error else []
+    for entry in entries:
+        if entry.is_dir() and entry.name not in known:
+            lines.append(f"{entry.name}/: not an exercise of the catalogue ({', '.join(known)}); its videos are not read")
+        elif not entry.is_dir() and entry.suffix.lower() in VIDEO_EXTENSIONS:
+            lines.append(f"{entry.name}: not in an exercise's folder; videos go in <exercise>/<form class>/")
+    return lines
 
 
 def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
     """One row per file under VIDEO_DIR/<exercise>/<class>/ (or one sub-folder down, the sub-folder
     naming the video's group: one lifter's or one source's videos): hash, probe results, or the error;
-    and whether the video is real or rendered (its origin)."""
+    and whether the video is real or rendered (its origin). Whatever else is there and is not read
+    (a file outside a class folder, a folder too deep, one that cannot be listed, a FIFO) is a row
+    with the reason, so nothing is passed over without a word."""
     ex = get_exercise(exercise)
     rows = []
     root = Path(video_dir) / exercise
-    for cls_dir in sorted(p for p in root.glob("*") if p.is_dir()) if root.exists() else []:
-        for path, group in _class_files(cls_dir):
-            if path.name.endswith((".truth.json", ".part")):
-                continue
-            shown = printable_path(path)
-            row = {"exercise": exercise, "form_class": cls_dir.name, "path": str(shown), "file_name": shown.name,
-                   "size_bytes": None, "sha256": None, "codec": None, "width": None, "height": None,
-                   "fps": None, "duration_s": None, "view": None, "status": "ok", "error": None,
-                   "group": group, "origin": "synthetic" if truth_path(path).exists() else "real"}
-            try:
-                if shown != path:
-                    raise VideoError(f"{shown.name}: the file name is not valid UTF-8; rename the file")
-                row["size_bytes"] = path.stat().st_size
-                if cls_dir.name not in ex.class_names:
-                    raise VideoError(f"{path.name}: folder {cls_dir.name!r} is not a form class of {exercise} "
-                                     f"(known: {', '.join(ex.class_names)})")
-                if path.suffix.lower() not in VIDEO_EXTENSIONS:
-                    raise VideoError(f"{path.name}: extension {path.suffix or '(none)'} is not a video type we read")
-                row["sha256"] = file_sha256(path)
-                info = probe(path)
-                w, h = info.display_size
-                row.update(codec=info.codec, width=w, height=h, fps=info.fps, duration_s=info.duration_s)
-                truth = truth_path(path)
-                if truth.exists():
-                    row["view"] = json.loads(truth.read_text()).get("view")
-            except VideoError as exc:
-                row.update(status="error", error=str(exc))
-            except OSError as exc:
-                row.update(status="error", error=f"{shown.name}: cannot be read ({exc.strerror or exc})")
-            rows.append(row)
+
+    def add(path: Path, form_class: str | None, group: str | None, refusal: str | None) -> None:
+        shown = printable_path(path)
+        row = {"exercise": exercise, "form_class": form_class, "path": str(shown), "file_name": shown.name,
+               "size_bytes": None, "sha256": None, "codec": None, "width": None, "height": None,
+               "fps": None, "duration_s": None, "view": None, "status": "ok", "error": None,
+               "group": group, "origin": "synthetic" if truth_path(path).exists() else "real"}
+        try:
+            if refusal:
+                raise VideoError(refusal)
+            if shown != path:
+                raise VideoError(f"{shown.name}: the file name is not valid UTF-8; rename the file")
+            if path.is_symlink() and not path.exists():
+                raise VideoError(f"{path.name}: a link to a file that is not there")
+            if not path.is_file():  # a FIFO would block the hash below forever
+                raise VideoError(f"{path.name}: not a regular file")
+            row["size_bytes"] = path.stat().st_size
+            if form_class not in ex.class_names:
+                raise VideoError(f"{path.name}: folder {form_class!r} is not a form class of {exercise} "
+                                 f"(known: {', '.join(ex.class_names)})")
+            if path.suffix.lower() not in VIDEO_EXTENSIONS:
+                raise VideoError(f"{path.name}: extension {path.suffix or '(none)'} is not a video type we read")
+            row["sha256"] = file_sha256(path)
+            info = probe(path)
+            w, h = info.display_size
+            row.update(codec=info.codec, width=w, height=h, fps=info.fps, duration_s=info.duration_s)
+            truth = truth_path(path)
+            if truth.exists():
+                row["view"] = json.loads(truth.read_text()).get("view")
+        except VideoError as exc:
+            row.update(status="error", error=str(exc))
+        except OSError as exc:
+            row.update(status="error", error=f"{shown.name}: cannot be read ({exc.strerror or exc})")
+        rows.append(row)
+
+    entries, error = _listing(root) if root.is_dir() else ([], None)
+    if error:
+        add(root, None, None, f"{exercise}/: the folder {error}")
+    for entry in entries:
+        if not entry.is_dir():
+            add(entry, None, None, f"{entry.name}: not in a form-class folder; move it into {exercise}/<class>/ "
+                                   f"({', '.join(ex.class_names)})")
+            continue
+        for path, group, refusal in _class_files(entry):
+            if not path.name.endswith(OWN_FILES):
+                add(path, entry.name, group, refusal)
     cols = ["exercise", "form_class", "path", "file_name", "size_bytes", "sha256", "codec", "width", "height", "fps",
             "duration_s", "view", "status", "error", "group", "origin"]
     return pd.DataFrame(rows, columns=cols)
@@ -152,8 +205,30 @@ def jpeg_bytes(frame: np.ndarray, quality: int = 90) -> bytes:
     return buf.getvalue()
 
 
+class ImageTooLarge(ValueError):
+    """An image that would decode to more than MAX_PIXELS pixels."""
+
+
+def open_image(data: bytes) -> Image.Image:
+    """An image read as far as its header, so that decoding it is safe: it holds at most MAX_PIXELS
+    pixels, or ImageTooLarge says how many it has. Any other file is PIL's UnidentifiedImageError."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # PIL's own guard warns above 89 million pixels, which the limit below refuses anyway.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:  # past twice PIL's limit it refuses to tell the size
+        raise ImageTooLarge(f"its picture is larger than the {MAX_PIXELS:,}-pixel limit for an image") from None
+    w, h = image.size
+    if w * h > MAX_PIXELS:
+        raise ImageTooLarge(f"its {w}x{h} pixels are more than the {MAX_PIXELS:,}-pixel limit for an image")
+    return image
+
+
 def decode_jpeg(data: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    return np.asarray(open_image(data).convert("RGB"))
 
 
 OVERRUN_S = 5.0  # decoding stops this far past the duration a video's header claims
@@ -260,6 +335,12 @@ def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_fir
 
 
 def frames_array(frames: pd.DataFrame) -> np.ndarray:
-    if len(frames) == 0:
-        return np.zeros((0, FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
-    return np.stack([decode_jpeg(b) for b in frames["image"]])
+    """The frames as FRAME_SIZE squares. Extracted frames are letterboxed already; a seed folder's
+    JPEGs may be of any size, and each is letterboxed as a video frame is, its whole picture kept."""
+    from formclip_pipeline.core.video import letterbox
+
+    out = np.zeros((len(frames), FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
+    for i, data in enumerate(frames["image"]):
+        frame = decode_jpeg(data)
+        out[i] = frame if frame.shape[:2] == (FRAME_SIZE, FRAME_SIZE) else letterbox(frame, FRAME_SIZE)
+    return out

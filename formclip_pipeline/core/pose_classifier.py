@@ -39,13 +39,22 @@ META_FILE = "formclip.json"
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)  # inverse regularisation strengths of the logistic head
 
 
+def pose_series(poses: pd.DataFrame):
+    """(video_sha256, its pose rows) for each video, in time order with one row per sampled moment.
+
+    A video is its content: the same file twice in a folder (under two names, or in two classes) is
+    read twice, and its two readings are one series. Kept twice, every moment would come twice and
+    the time between samples would read as zero."""
+    for sha, group in poses.groupby("video_sha256", sort=False):
+        yield sha, group.sort_values("timestamp", kind="stable").drop_duplicates("timestamp")
+
+
 def video_pose_features(poses: pd.DataFrame, exercise: str) -> pd.DataFrame:
     """One row per video (index video_sha256): the summarised measures over all its sampled frames,
     and the fraction of frames in which the lifter was found (reported, never a model input)."""
     primary = get_exercise(exercise).primary_measure
     rows = {}
-    for sha, group in poses.groupby("video_sha256", sort=False):
-        group = group.sort_values("timestamp")
+    for sha, group in pose_series(poses):
         measures, detected = MS.pose_table_measures(group)
         feats = MS.summarise(measures, group["timestamp"].to_numpy(), primary)
         feats["detection_rate"] = float(detected.mean()) if len(detected) else 0.0
@@ -421,9 +430,9 @@ def evaluate_pose_classifier(clf: PoseClassifier, poses: pd.DataFrame, frames: p
                      frames[frames["video_sha256"].isin(test.index)]).reindex(test.index)
     class_p = clf.class_proba(X)
     head = clf.label_proba(class_p)
-    by_video = dict(tuple(poses[poses["video_sha256"].isin(test.index)].groupby("video_sha256")))
+    by_video = dict(pose_series(poses[poses["video_sha256"].isin(test.index)]))
     judged = np.array([C.judged_proba(clf.exercise, class_p[i:i + 1], clf.classes, clf.label_proba, clf.labels,
-                                      C.judge_pose_table(clf.exercise, by_video[sha].sort_values("timestamp")))[0]
+                                      C.judge_pose_table(clf.exercise, by_video[sha]))[0]
                        if sha in by_video else head[i] for i, sha in enumerate(test.index)])
     truth = [to_label(c, clf.multi_class) for c in test["form_class"]]
     origins = test["origin"].tolist() if "origin" in test else [None] * len(test)

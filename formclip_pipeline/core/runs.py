@@ -50,7 +50,8 @@ def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, co
                       "val_balanced_accuracy": s.val_balanced_accuracy, "epoch_seconds": s.seconds}
             mlflow.log_metrics({k: v for k, v in values.items() if not math.isnan(v)}, step=s.epoch)
 
-        path = Path(models_dir) / exercise / run_id
+        # Absolute: latest.json and the registry's local_path are read from other working directories.
+        path = Path(models_dir).resolve() / exercise / run_id
         meta = {"strategy": config.strategy, "base_model": config.base_model, "mlflow_run_id": run_id,
                 "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "splits": _split_record(frames)}
         if config.strategy in POSE_STRATEGIES:

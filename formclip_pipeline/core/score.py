@@ -43,7 +43,6 @@ class ScoreSettings:
     # 7 frames at 1 a second let the frames' noise decide a recognition that 56 frames got right.
     min_image_frames: int = 25
     frame_size: int = 224
-    max_duration_s: float = 3600.0
     # Scoring keeps its sampled frames (for the image model, pixel reps and the report's pictures):
     # at most this many, 2,400 x 224 x 224 x 3 bytes = 361 MB, whatever the video claims or holds.
     # Past 5 minutes at 8 frames a second the rate is lowered to fit.
@@ -103,6 +102,9 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
             trained = json.loads(latest.read_text())
             if exercise not in trained:
                 raise ScoreError(f"{ref} holds models for {', '.join(sorted(trained))}, not {exercise}")
+            if not Path(trained[exercise]["path"]).is_dir():
+                raise ScoreError(f"the {exercise} checkpoint {trained[exercise]['path']}, named in {latest}, is not "
+                                 f"a folder here; train {exercise} again")
             return trained[exercise]["path"], f"{ref} ({exercise})"
         return ref, ref
     name, _, alias = ref[len("models:/"):].partition("@")
@@ -147,10 +149,7 @@ def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int =
 
     import torch
 
-    info = probe(path)
-    if info.duration_s > settings.max_duration_s:
-        raise VideoError(f"{Path(path).name}: {info.duration_s / 60:.0f} minutes is longer than the "
-                         f"{settings.max_duration_s / 60:.0f}-minute limit for one video")
+    info = probe(path)  # which refuses a video longer than video.MAX_DURATION_S
     fps = min(settings.fps, settings.max_frames / max(info.duration_s, 1e-3))
     step = image_step(fps, settings.image_fps, fps * info.duration_s, settings.min_image_frames)
     notes: list[str] = []

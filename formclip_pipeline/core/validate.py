@@ -20,9 +20,11 @@ REPORT_COLUMNS = ["exercise", "check", "severity", "passed", "value", "message"]
 
 def dhash(image: bytes, size: int = 8) -> int | None:
     """Difference hash: 64 bits that survive re-encoding and small resizes; None if not an image."""
+    from formclip_pipeline.core.frames import open_image
+
     try:
-        img = Image.open(io.BytesIO(image)).convert("L").resize((size + 1, size), Image.BILINEAR)
-    except (UnidentifiedImageError, OSError, ValueError):
+        img = open_image(image).convert("L").resize((size + 1, size), Image.BILINEAR)
+    except (UnidentifiedImageError, OSError, ValueError):  # ValueError: frames.ImageTooLarge among others
         return None
     a = np.asarray(img, dtype=np.int16)
     bits = (a[:, 1:] > a[:, :-1]).flatten()

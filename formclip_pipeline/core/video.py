@@ -18,10 +18,19 @@ import ffmpeg
 import numpy as np
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg"}
-# Refuse to decode more than this many pixels per frame: beyond 8K a phone never records, and a
-# forged header should not make us allocate gigabytes.
+# Refuse to decode more than this many pixels per frame, of a video or a labelled image: beyond 8K a
+# phone never records, and a forged header (or a 490 KB PNG of 13000 x 13000) should not make us
+# allocate gigabytes.
 MAX_PIXELS = 7680 * 4320
 MIN_SIDE = 16  # below this a frame holds no lifter to judge
+# Refuse longer videos, in training as in scoring: a set lasts minutes, and frames are decoded on a
+# fixed grid over the whole duration, so a forged or careless timestamp (a 472 KB file claiming ten
+# hours) would have ffmpeg fill memory for hours.
+MAX_DURATION_S = 3600.0
+# Refuse to hash (or decode) a larger file: more than ten minutes of a phone's 4K and about an hour
+# of its 1080p. Hashing reads every byte, about 10 s for this many; a 20 GB file (or a sparse one
+# that only claims to be) held the watched folder's sensor for 50 s.
+MAX_VIDEO_BYTES = 4 * 2**30
 # The only demuxers ffmpeg may pick, whatever a file's name or content says: a playlist (HLS, concat)
 # or an image sequence would make it open other files, anywhere on the machine.
 CONTAINERS = "mov,matroska,webm,avi,mpeg"
@@ -63,10 +72,24 @@ class VideoInfo:
         return asdict(self)
 
 
+def _too_large(path: str | os.PathLike, size: int) -> VideoError:
+    return VideoError(f"{Path(path).name}: {size / 2**30:,.1f} GB is more than the {MAX_VIDEO_BYTES / 2**30:.0f} GB "
+                      f"a video may be; cut out the part to judge")
+
+
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a video file, or a VideoError, before any byte is read, for one larger than
+    MAX_VIDEO_BYTES (or one that grows past it while being read)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_VIDEO_BYTES:
+            raise _too_large(path, size)
+        read = 0
         while block := f.read(chunk):
+            read += len(block)
+            if read > MAX_VIDEO_BYTES:
+                raise _too_large(path, read)
             h.update(block)
     return h.hexdigest()
 
@@ -76,6 +99,21 @@ _VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+).*?\b(\d{1,5})x(\d{1,5})\b")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) fps")
 _TBR = re.compile(r"(\d+(?:\.\d+)?)k? tbr")
 _ROT = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees")
+_TIME_BASE = re.compile(r"^#tb 0: (\d+)/(\d+)$", re.M)
+_PACKET = re.compile(r"^0,\s*-?\d+,\s*(-?\d+),\s*(\d+),", re.M)  # framecrc: stream, dts, pts, duration, ...
+_NO_TIME = -2**63  # a packet without a presentation time (ffmpeg's AV_NOPTS_VALUE)
+PROBE_TIMEOUT_S = 60
+
+
+def _picture_seconds(packets: str) -> float | None:
+    """How long the first video stream lasts, from its first picture to the end of its last, read from
+    ffmpeg's framecrc list of its packets; None when the list holds none."""
+    tb = _TIME_BASE.search(packets)
+    pictures = sorted((int(m.group(1)), int(m.group(2))) for m in _PACKET.finditer(packets)  # (pts, duration)
+                      if int(m.group(1)) != _NO_TIME)
+    if not tb or not pictures:
+        return None
+    return (pictures[-1][0] + pictures[-1][1] - pictures[0][0]) * int(tb.group(1)) / int(tb.group(2))
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -88,10 +126,21 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if p.suffix.lower() not in VIDEO_EXTENSIONS:
         raise VideoError(f"{p.name}: extension {p.suffix or '(none)'} is not a video type we read "
                          f"({', '.join(sorted(VIDEO_EXTENSIONS))})")
-    if p.stat().st_size == 0:
+    size = p.stat().st_size
+    if size == 0:
         raise VideoError(f"{p.name}: file is empty (0 bytes)")
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-format_whitelist", CONTAINERS, "-i", str(p)],
-                          capture_output=True, text=True, errors="replace", timeout=60)
+    if size > MAX_VIDEO_BYTES:
+        raise _too_large(p, size)
+    # The stream report, and the video packets' times copied out (no decoding): a container lasts as
+    # long as its longest stream, and a sound track running on for hours would spread the frames
+    # sampled from a few seconds of picture over those hours.
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-format_whitelist", CONTAINERS, "-i", str(p),
+                               "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"],
+                              capture_output=True, text=True, errors="replace", timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise VideoError(f"{p.name}: ffmpeg could not read it through in {PROBE_TIMEOUT_S} s; copy it to a local "
+                         f"disk and try again") from None
     err = proc.stderr
     if "moov atom not found" in err:
         with open(p, "rb") as f:
@@ -115,11 +164,15 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     fm = _FPS.search(line) or _TBR.search(line)
     fps = float(fm.group(1)) if fm else 0.0
     dm = _DURATION.search(err)
-    duration = int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3)) if dm else 0.0
+    duration = _picture_seconds(proc.stdout) or \
+        (int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3)) if dm else 0.0)
     rm = _ROT.search(err)
     rotation = int(round(float(rm.group(1)))) % 360 if rm else 0
     if fps <= 0 or duration <= 0:
         raise VideoError(f"{p.name}: could not read frame rate or duration")
+    if duration > MAX_DURATION_S:
+        raise VideoError(f"{p.name}: {duration / 60:.0f} minutes is longer than the {MAX_DURATION_S / 60:.0f}-minute "
+                         f"limit for one video; cut out the part to judge")
     return VideoInfo(str(p), codec, w, h, fps, duration, rotation)
 
 

@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 import warnings
@@ -40,6 +41,17 @@ def _plain(value):
 
 
 ScoringConfig = dagster_config(ScoringSettings, "ScoringConfig")
+# A report is named after its video, cut to this many bytes: a file name stops at 255, and the
+# temporary name it has while being written is longer. The content hash after it keeps two long
+# names that begin alike apart.
+REPORT_NAME_BYTES = 100
+
+
+def report_stem(path: str, key: str) -> str:
+    """The name (without extension) of a video's reports: its own name, cut short at a whole
+    character, then the first 8 characters of its content hash."""
+    name = Path(path).stem.encode("utf-8", "surrogateescape")[:REPORT_NAME_BYTES].decode("utf-8", "ignore")
+    return f"{name}_{key[:8]}"
 
 
 def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: LoadedModels,
@@ -48,14 +60,15 @@ def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: Loa
     row = {"video_sha256": key, "path": path, "exercise": exercise, "status": "ok", "reason": None,
            "overall_score": None, "sets": None, "reps": None, "json_path": None, "html_path": None,
            "model": None, "camera_view": None, "scored_at": datetime.now(timezone.utc)}
-    if Path(path).exists() and file_sha256(path)[:16] != key:
-        # Replaced since the sensor hashed it: the sensor sees the new content as a new video and
-        # scores it once; scoring the new bytes under the old key would mislabel the report.
-        context.log.info(f"{os.path.basename(path)} changed since it was queued; its new content is scored separately")
-        return {**row, "status": "replaced"}
     try:
+        if Path(path).exists() and file_sha256(path)[:16] != key:
+            # Replaced since the sensor hashed it: the sensor sees the new content as a new video and
+            # scores it once; scoring the new bytes under the old key would mislabel the report.
+            context.log.info(f"{os.path.basename(path)} changed since it was queued; its new content is scored "
+                             f"separately")
+            return {**row, "status": "replaced"}
         report, extras = score_video(path, exercise, settings=settings, models=models)
-        stem = f"{Path(path).stem}_{key[:8]}"
+        stem = report_stem(path, key)
         json_path, html_path = paths.reports_dir / f"{stem}.json", paths.reports_dir / f"{stem}.html"
         write_json(json_path, {**report, "video_sha256": key})
         write_text(html_path, render_html(report, extras))
@@ -68,6 +81,12 @@ def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: Loa
                             or "no issues"))
     except (ScoreError, VideoError, KeyError) as exc:
         row.update(status="failed", reason=str(exc).strip("'\""))
+        context.log.warning(f"could not score {os.path.basename(path)}: {row['reason']}")
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise  # transient (a file still locked by its copier, a busy disk): the run is retried
+        row.update(status="failed", reason=f"{os.path.basename(path)}: its name, or a path made from it, is too "
+                                           f"long for the file system; give the video a shorter name")
         context.log.warning(f"could not score {os.path.basename(path)}: {row['reason']}")
     return row
 

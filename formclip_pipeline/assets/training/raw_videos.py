@@ -1,7 +1,7 @@
 import dagster as dg
 import pandas as pd
 
-from formclip_pipeline.core.frames import video_manifest
+from formclip_pipeline.core.frames import unknown_exercise_folders, video_manifest
 from formclip_pipeline.partitions import exercise_partitions
 from formclip_pipeline.resources import FormClipPaths
 
@@ -16,8 +16,8 @@ from formclip_pipeline.resources import FormClipPaths
 def raw_videos(context: dg.AssetExecutionContext, paths: FormClipPaths) -> pd.DataFrame:
     manifest = video_manifest(paths.video_dir, context.partition_key)
     bad = manifest[manifest["status"] != "ok"]
-    for rec in bad.itertuples():
-        context.log.warning(f"skipping {rec.file_name}: {rec.error}")
+    for line in unknown_exercise_folders(paths.video_dir) + list(bad["error"]):  # each starts with what it names
+        context.log.warning(f"skipping {line}")
     context.add_output_metadata({
         "videos": int((manifest["status"] == "ok").sum()),
         "unreadable": len(bad),
