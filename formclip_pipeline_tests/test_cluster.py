@@ -205,7 +205,8 @@ def test_the_image_and_its_pods_run_as_a_user_and_hold_no_secret_of_ours():
     assert step["run_as_non_root"] and step["run_as_user"] == int(user)
     assert values["generatePostgresqlPasswordSecret"] is False and "postgresqlPassword" not in values["postgresql"]
     assert values["postgresql"]["existingSecret"] == values["global"]["postgresqlSecretName"]
-    assert f"create secret generic {values['global']['postgresqlSecretName']}" in (REPO / "docs" / "cluster.md").read_text()
+    made = f"create secret generic {values['global']['postgresqlSecretName']}"
+    assert made in (REPO / "docs" / "cluster.md").read_text()
 
 
 def test_the_readme_train_command_takes_several_processes_and_refuses_them_for_pose(tmp_path):

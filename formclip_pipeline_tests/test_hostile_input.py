@@ -422,7 +422,8 @@ def test_commands_run_from_anywhere_find_what_the_others_wrote(tmp_path, monkeyp
     assert not list((tmp_path / "extract").iterdir()) and not list((tmp_path / "evaluate").iterdir())
     # A latest.json written before its paths were absolute: a sentence, not a search of the model hub.
     relative = os.path.relpath(latest["squat"]["path"], tmp_path / "train")
-    (tmp_path / "train" / "model" / "latest.json").write_text(json.dumps({"squat": {**latest["squat"], "path": relative}}))
+    old = {"squat": {**latest["squat"], "path": relative}}
+    (tmp_path / "train" / "model" / "latest.json").write_text(json.dumps(old))
     assert main(["evaluate", "--exercises", "squat", "--model", str(tmp_path / "train" / "model")]) == 2
     err = capsys.readouterr().err
     assert f"its checkpoint {relative}" in err and "train squat again" in err and "model hub" not in err

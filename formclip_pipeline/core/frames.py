@@ -84,7 +84,8 @@ def unknown_exercise_folders(video_dir: str | Path) -> list[str]:
     lines = [f"{root}: the folder {error}"] if error else []
     for entry in entries:
         if entry.is_dir() and entry.name not in known:
-            lines.append(f"{entry.name}/: not an exercise of the catalogue ({', '.join(known)}); its videos are not read")
+            lines.append(f"{entry.name}/: not an exercise of the catalogue ({', '.join(known)}); its videos are "
+                         f"not read")
         elif not entry.is_dir() and entry.suffix.lower() in VIDEO_EXTENSIONS:
             lines.append(f"{entry.name}: not in an exercise's folder; videos go in <exercise>/<form class>/")
     return lines
