@@ -186,3 +186,12 @@ def _deadlift_near_hip_line(n_reps: int = 3, frames_per_rep: int = 16):
     image[..., 2] = 1.0
     spans = [RepSpan(1, i + 1, i * frames_per_rep, (i + 1) * frames_per_rep) for i in range(n_reps)]
     return measures, image, spans
+
+
+def test_a_rep_whose_main_joint_went_unseen_keeps_its_place_among_the_reps():
+    measures, image, spans = _squat(3, depth=[0.1, 0.1, -0.6])
+    measures.loc[16:31, "knee_flexion"] = np.nan  # the second rep's knee never seen
+    judged = C.judge_reps("squat", measures, image, spans, "side")
+    assert len(judged["stretches"]) == len(judged["reps"]) == 3
+    assert judged["reps"][1]["depth"] == ("unread", None)
+    assert C.found_faults("squat", judged, 2) == {"partial_depth": pytest.approx(2.0, abs=0.1)}

@@ -9,7 +9,7 @@ this module reads each rep's value and judges it. Values are read against the li
 lengths in their own thigh or shin lengths, heights against their own standing pose in the same
 rep, the hip's opening against their own knee's.
 
-`judge_reps` is the checks' word; `combine` lets it overrule the head on the faults it measures and
+`judge_reps` is the checks' word; `judged_proba` lets it overrule the head on the faults it measures and
 leaves the faults it cannot measure (a bounce, a bar drifting) to the head.
 """
 from __future__ import annotations
@@ -36,11 +36,13 @@ PLAIN_BEYOND = 1.0
 @dataclass(frozen=True)
 class Stretch:
     """A rep's frames on the sampling grid: its start, its far end and its end (exclusive), and the
-    frame where it stands at its start position (the primary measure at its lowest)."""
+    frame where it stands at its start position (the primary measure at its lowest). A rep whose
+    primary measure was never seen is kept, unread, so that the stretches stay one per rep."""
     start: int
     far: int
     end: int
     rest: int
+    read: bool = True
 
 
 def _window(series: np.ndarray, at: int) -> float:
@@ -50,14 +52,14 @@ def _window(series: np.ndarray, at: int) -> float:
 
 
 def _at_far_end(measure: str):
-    def read(measures: pd.DataFrame, image: np.ndarray, s: Stretch) -> float:
-        return _window(measures[measure].to_numpy(np.float64), s.far)
+    def read(series: pd.DataFrame, s: Stretch) -> float:
+        return _window(series[measure].to_numpy(np.float64), s.far)
     return read
 
 
 def _rep_high(measure: str, pct: float):
-    def read(measures: pd.DataFrame, image: np.ndarray, s: Stretch) -> float:
-        v = measures[measure].to_numpy(np.float64)[s.start:s.end]
+    def read(series: pd.DataFrame, s: Stretch) -> float:
+        v = series[measure].to_numpy(np.float64)[s.start:s.end]
         v = v[np.isfinite(v)]
         return float(np.percentile(v, pct)) if len(v) else np.nan
     return read
@@ -88,17 +90,17 @@ def heel_height(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def _heel_rise_from_start(measures: pd.DataFrame, image: np.ndarray, s: Stretch) -> float:
-    h = heel_height(image)
+def _heel_rise_from_start(series: pd.DataFrame, s: Stretch) -> float:
+    h = series["heel_height"].to_numpy(np.float64)
     return _window(h, s.far) - _window(h, s.rest)
 
 
-def _hip_share_at_half_knee(measures: pd.DataFrame, image: np.ndarray, s: Stretch) -> float:
+def _hip_share_at_half_knee(series: pd.DataFrame, s: Stretch) -> float:
     """On the way up from the far end, the share of the hip's opening done when the knee has
     straightened half of its way: about a half when hips and shoulders rise together, far less when the
     hips shoot up first. NaN when either joint moves less than 10 degrees on the way up."""
-    knee = measures["knee_flexion"].to_numpy(np.float64)[s.far:s.end]
-    hip = measures["hip_flexion"].to_numpy(np.float64)[s.far:s.end]
+    knee = series["knee_flexion"].to_numpy(np.float64)[s.far:s.end]
+    hip = series["hip_flexion"].to_numpy(np.float64)[s.far:s.end]
     if len(knee) < 3 or not (np.isfinite(knee).all() and np.isfinite(hip).all()):
         return np.nan
     knee_way, hip_way = knee[0] - knee.min(), hip[0] - hip.min()
@@ -108,7 +110,8 @@ def _hip_share_at_half_knee(measures: pd.DataFrame, image: np.ndarray, s: Stretc
     return float((hip[0] - hip[half]) / hip_way)
 
 
-# Each value a check can name: how it is read on a rep, what it is in words, and its unit.
+# Each value a check can name: how it is read on a rep (from the video's measures and its heel height,
+# one column each, and the rep's stretch), what it is in words, and its unit.
 VALUES = {
     "hip_below_knee_deepest": (_rep_high("hip_below_knee", 95), "hip below the knee at the deepest",
                                "thigh lengths"),
@@ -135,9 +138,10 @@ def stretches(exercise: str, measures: pd.DataFrame, spans: list) -> list[Stretc
     out = []
     for start, end in bounds:
         part = primary[start:end]
-        if not np.isfinite(part).any():
-            continue
-        out.append(Stretch(start, start + int(np.nanargmax(part)), end, start + int(np.nanargmin(part))))
+        if np.isfinite(part).any():
+            out.append(Stretch(start, start + int(np.nanargmax(part)), end, start + int(np.nanargmin(part))))
+        else:
+            out.append(Stretch(start, start, end, start, read=False))
     return out
 
 
@@ -182,10 +186,11 @@ def judge_reps(exercise: str, measures: pd.DataFrame, image: np.ndarray, spans: 
     "unseen"; one whose value no rep read is "unread"."""
     ex = get_exercise(exercise)
     parts = stretches(exercise, measures, spans)
+    series = measures.assign(heel_height=heel_height(image)) if len(parts) else measures
     out, per_rep = [], [dict() for _ in parts]
     for check in ex.checks:
         read, _, unit = VALUES[check.value]
-        values = np.array([read(measures, image, s) for s in parts], np.float64)
+        values = np.array([read(series, s) if s.read else np.nan for s in parts], np.float64)
         seen = view is None or view in check.views
         value = float(np.nanmedian(values)) if np.isfinite(values).any() else np.nan
         status = check.status(value) if seen else "unseen"
