@@ -195,3 +195,16 @@ def test_a_rep_whose_main_joint_went_unseen_keeps_its_place_among_the_reps():
     assert len(judged["stretches"]) == len(judged["reps"]) == 3
     assert judged["reps"][1]["depth"] == ("unread", None)
     assert C.found_faults("squat", judged, 2) == {"partial_depth": pytest.approx(2.0, abs=0.1)}
+
+
+def test_a_lift_without_coachs_lines_keeps_the_heads_confidence_and_gets_no_verdict_from_lines_alone():
+    n = 48
+    measures, image, spans = _squat(3, depth=[0.1] * 3)
+    judged = C.judge_reps("bench_press", measures, image, spans, "side")
+    assert judged["checks"] == []
+    times = np.arange(n) / 8.0
+    sets = [{"start": 0.0, "end": float(times[-1])}]
+    sure = verdict(np.tile([0.9, 0.1], (n, 1)), [GOOD_CLASS, BAD_CLASS], sets, times, 0.7, "bench_press", judged, True)
+    assert sure["label"] == GOOD_CLASS and sure["confident"]
+    assert verdict(np.tile([0.9, 0.1], (n, 1)), [GOOD_CLASS, BAD_CLASS], sets, times, 0.7, "bench_press", judged,
+                   False) is None

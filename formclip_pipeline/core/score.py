@@ -521,9 +521,10 @@ def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.nd
     words = C.fault_word(exercise, C.statuses(judged))
     view = judged.get("view")
     clearable = {c.fault for c in get_exercise(exercise).checks if c.clears and (view is None or view in c.views)}
-    all_clear = bool(clearable) and all(words.get(f) == "clear" for f in clearable)
+    all_clear = all(words.get(f) == "clear" for f in clearable)
     if not familiar:
-        if not all_clear:
+        # Judged by the lines alone, good form needs lines to have been read: a lift without any says nothing.
+        if not (clearable and all_clear):
             return None
         return {**out, "label": GOOD_CLASS, "confidence": None, "confident": False, "decided_by": "checks",
                 "checks": said, "reason": "not sure: unlike the training videos, so judged by the coach's lines "
