@@ -242,15 +242,23 @@ def test_scoring_holds_at_most_max_frames_whatever_the_video_length(tmp_path):
     assert times[-1] > 15  # spread over the whole video, not its first five seconds
 
 
+def _two_squats_extracted(squat_videos, frames_per_video: int) -> pd.DataFrame:
+    """The frames of the first two rendered squats, without poses: what `formclip extract` writes
+    with that --frames-per-video."""
+    from formclip_pipeline.core.frames import extract_dataset, video_manifest
+
+    manifest = video_manifest(squat_videos[0], "squat").head(2)
+    frames, _, _ = extract_dataset(manifest, frames_per_video=frames_per_video, skip_first=0.5, skip_last=0.5,
+                                   pose_fps=0)
+    return frames
+
+
 def test_a_label_stays_with_its_moment_when_the_videos_are_extracted_again(squat_videos, tmp_path):
     """Another --frames-per-video renumbers the frames: a person's label never moves to the frame
     that now has its number; it waits in the orphans file and comes back with its moment."""
     from formclip_pipeline.core.annotate import orphans_path
-    from formclip_pipeline.core.frames import extract_dataset, video_manifest
 
-    manifest = video_manifest(squat_videos[0], "squat").head(2)
-    six, _, _ = extract_dataset(manifest, frames_per_video=6, skip_first=0.5, skip_last=0.5, pose_fps=0)
-    four, _, _ = extract_dataset(manifest, frames_per_video=4, skip_first=0.5, skip_last=0.5, pose_fps=0)
+    six, four = _two_squats_extracted(squat_videos, 6), _two_squats_extracted(squat_videos, 4)
     refresh_annotations(six, tmp_path, "squat")
     path = review_csv_path(tmp_path, "squat")
     table = pd.read_csv(path)
@@ -282,11 +290,8 @@ def test_an_edit_not_yet_merged_survives_another_extraction(squat_videos, tmp_pa
     annotate or train: each edit lands on its frame if the new extraction has it, else waits in
     the orphans file, named in one warning line."""
     from formclip_pipeline.core.annotate import orphans_path
-    from formclip_pipeline.core.frames import extract_dataset, video_manifest
 
-    manifest = video_manifest(squat_videos[0], "squat").head(2)
-    six, _, _ = extract_dataset(manifest, frames_per_video=6, skip_first=0.5, skip_last=0.5, pose_fps=0)
-    two, _, _ = extract_dataset(manifest, frames_per_video=2, skip_first=0.5, skip_last=0.5, pose_fps=0)
+    six, two = _two_squats_extracted(squat_videos, 6), _two_squats_extracted(squat_videos, 2)
     refresh_annotations(six, tmp_path, "squat")
     path = review_csv_path(tmp_path, "squat")
     table = pd.read_csv(path)
