@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from formclip_pipeline.catalog import exercise_names, get_exercise
-from formclip_pipeline.core.recognise import MAX_COST, UNREAD_COST, pose_signature_costs, recognise
+from formclip_pipeline.core.recognise import (MAX_COST, UNREAD_COST, pose_signature_costs, recognise,
+                                              recognition_summary)
 
 
 def _typical(exercise: str) -> dict[str, float]:
@@ -36,6 +37,31 @@ def test_one_badly_read_joint_costs_at_most_max_cost_and_an_unread_one_costs_the
     assert all(c == pytest.approx(UNREAD_COST * len(get_exercise(e).pose_signature)) for e, c in costs.items())
 
 
+def _hinge_reps(hands_at_depth: float, hands_standing: float, misread_high: int = 0) -> pd.DataFrame:
+    """Four reps, 8 frames a second, of a lift that bends hip and knees alike and leans the trunk to
+    60 degrees, with the hands (wrist height, in torso lengths above the shoulders) where the lift
+    holds them at the bottom and standing, and `misread_high` standing frames whose wrists were read
+    at the shoulders."""
+    t = np.arange(0, 12, 1 / 8)
+    bend = 0.5 - 0.5 * np.cos(2 * np.pi * t / 3)  # 0 standing, 1 at the bottom of each rep
+    wrist = hands_standing + (hands_at_depth - hands_standing) * bend
+    standing = np.flatnonzero(bend < 0.05)
+    wrist[standing[:misread_high]] = 0.1
+    return pd.DataFrame({"hip_flexion": 10 + 110 * bend, "knee_flexion": 5 + 100 * bend,
+                         "trunk_lean": 5 + 55 * bend, "elbow_flexion": np.full(len(t), 10.0),
+                         "wrist_height": wrist}), t
+
+
+def test_where_the_hands_are_at_the_bottom_tells_a_deadlift_from_a_squat_whatever_a_few_misread_frames_say():
+    deadlift, t = _hinge_reps(hands_at_depth=-1.05, hands_standing=-0.95, misread_high=6)
+    squat, _ = _hinge_reps(hands_at_depth=0.0, hands_standing=-0.1)
+    for measures, lift in ((deadlift, "deadlift"), (squat, "squat")):
+        summary = recognition_summary(measures, t)
+        assert summary["wrist_height_high"] > -0.2  # the misread frames reach the video's highest wrist
+        rec = recognise(summary, 1.0, None)
+        assert rec.exercise == lift, (lift, rec.scores, rec.outside)
+
+
 def test_the_image_weighs_in_and_alone_still_answers():
     squat, image = _typical("squat"), {e: 0.02 for e in exercise_names()}
     image["ohp"] = 1 - 0.02 * (len(image) - 1)
@@ -48,7 +74,7 @@ def test_the_image_weighs_in_and_alone_still_answers():
 
 
 def test_each_rendered_lift_is_recognised_from_its_joints(lifter_per_exercise):
-    from formclip_pipeline.core.measures import smoothed_measures, summarise
+    from formclip_pipeline.core.measures import smoothed_measures
     from formclip_pipeline.core.pose import stack_landmarks
     from formclip_pipeline.core.score import ScoreSettings, sample_video
 
@@ -56,7 +82,7 @@ def test_each_rendered_lift_is_recognised_from_its_joints(lifter_per_exercise):
         rows: list[dict] = []
         times, _, _ = sample_video(video, ScoreSettings(), poses_out=rows)
         image, world, detected = stack_landmarks(pd.DataFrame(rows))
-        rec = recognise(summarise(smoothed_measures(image, world), times), float(np.mean(detected)), None)
+        rec = recognise(recognition_summary(smoothed_measures(image, world), times), float(np.mean(detected)), None)
         assert rec.exercise == exercise and rec.not_a_lift is None, (exercise, rec.scores, rec.outside, rec.not_a_lift)
 
 

@@ -335,17 +335,19 @@ STAT_WORDS = {"low": "at its lowest", "median": "median", "high": "at its highes
 STATS = tuple(STAT_WORDS)
 
 
-def summarise(measures: pd.DataFrame, times: np.ndarray, primary: str | None = None) -> dict[str, float]:
+def summarise(measures: pd.DataFrame, times: np.ndarray, primary: str | None = None,
+              depth_measure: str | None = None) -> dict[str, float]:
     """Features of a stretch of frames (a video or a rep): per measure its low (5th percentile),
     median, high (95th) and range, how fast it changes (90th percentile of degrees or ratio per
-    second), and its median `at_depth`: over the frames where the exercise's primary measure is in
-    the far 40% of its range (the bottom of a squat, the bar at the chest), where most faults show.
-    NaN where the measure was never seen."""
+    second), and its median `at_depth`: over the frames where `depth_measure` (by default the
+    exercise's primary measure) is in the far 40% of its range (the bottom of a squat, the bar at the
+    chest), where most faults show. NaN where the measure was never seen."""
     out: dict[str, float] = {}
     times = np.asarray(times, np.float64)
     depth = np.zeros(len(measures), bool)
-    if primary is not None and primary in measures and measures[primary].notna().any():
-        p = measures[primary].to_numpy(np.float64)
+    depth_measure = depth_measure or primary
+    if depth_measure is not None and depth_measure in measures and measures[depth_measure].notna().any():
+        p = measures[depth_measure].to_numpy(np.float64)
         lo, hi = np.nanpercentile(p, [5, 95])
         depth = p >= lo + 0.6 * (hi - lo)
     for name in measures.columns:

@@ -19,8 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from formclip_pipeline.catalog import VIEWS, exercise_names, get_exercise
+from formclip_pipeline.core.measures import MEASURES, measure_of, summarise
 
 TOLERANCE = 0.15  # of a measure's scale (core.measures.Measure.scale): 15 degrees, or 0.15
 MAX_COST = 4.5  # what a measure three tolerances or more outside its range costs
@@ -40,6 +42,20 @@ MIN_LIFTER_FOUND = 0.5  # below this share of frames with the lifter, the joints
 # lift too, and the user is asked for --exercise, as when the joints cannot decide between lifts.
 NO_LIFT_COST = MAX_COST
 STILL_BY = 1.0
+# The moment a signature's `_at_depth` summaries are read at: the far 40% of the hip's bend. Every
+# standing lift bends there, and it is where lifts that look alike standing differ most: at the
+# bottom of a deadlift the hands hang at the shins, at the bottom of a squat they hold the bar at
+# the shoulders, the chest or out in front. A video's highest wrist (95th percentile) could not tell
+# them apart: a wrist misread for a few frames of a deadlift put it at the shoulders, and 5 of 28 real
+# development deadlifts were taken for squats (docs/benchmarks.md).
+DEPTH_MEASURE = "hip_flexion"
+
+
+def recognition_summary(measures: pd.DataFrame, times: np.ndarray) -> dict[str, float]:
+    """The summary of a whole video's measures that `recognise` reads, its `_at_depth` values taken
+    where the hip is most bent (DEPTH_MEASURE), since the exercise, and so its primary measure, is
+    not known yet."""
+    return summarise(measures, times, depth_measure=DEPTH_MEASURE)
 
 
 @dataclass(frozen=True)
@@ -70,8 +86,6 @@ def _softmax(costs: dict[str, float]) -> dict[str, float]:
 def pose_signature_costs(summary: dict[str, float]) -> tuple[dict[str, float], dict[str, list[str]]]:
     """Per exercise, the cost of the video's measure summary against the exercise's signature, and
     which summaries fell outside their range (written "trunk_lean_median 72.0 (usual 0-50)")."""
-    from formclip_pipeline.core.measures import MEASURES, measure_of
-
     costs, outside = {}, {}
     for name in exercise_names():
         cost, misses = 0.0, []
@@ -99,8 +113,6 @@ def not_a_lift(summary: dict[str, float]) -> str | None:
     A lift fits when its signature's misses among the measures read (those never read count for
     nothing here) cost less than NO_LIFT_COST, and the video moves each joint its signature's ranges
     (`_range`) ask for to within STILL_BY tolerances of the range."""
-    from formclip_pipeline.core.measures import MEASURES, measure_of
-
     names = exercise_names()
     missed, short, misses, stills = {}, {}, {}, {}
     for name in names:

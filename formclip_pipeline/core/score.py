@@ -611,10 +611,11 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     import pandas as pd
 
     from formclip_pipeline.core import model as M
-    from formclip_pipeline.core.measures import smoothed_measures, summarise
+    from formclip_pipeline.core.measures import smoothed_measures
     from formclip_pipeline.core.pose import Silhouettes, stack_landmarks
     from formclip_pipeline.core.pose_classifier import PoseClassifier
-    from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise
+    from formclip_pipeline.core.recognise import (MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise,
+                                                  recognition_summary)
     from formclip_pipeline.core.views import camera_view, measures_read_poorly, qualify
 
     t0 = time.perf_counter()
@@ -652,7 +653,7 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     silhouettes = Silhouettes.of(pose_table)
     measures = smoothed_measures(image, world, silhouettes)
     found = float(detected.mean()) if len(detected) else 0.0
-    summary = summarise(measures, times)
+    summary = recognition_summary(measures, times)
     by_joints = recognise(summary, found, None) if found >= MIN_LIFTER_FOUND else None
     recognised = None
     if exercise is None:

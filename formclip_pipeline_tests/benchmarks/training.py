@@ -115,8 +115,9 @@ def pose_truth_ceiling(frames: pd.DataFrame, exercise: str) -> dict[bool, dict]:
 def recognition_by_source(frames: pd.DataFrame, poses: pd.DataFrame, exercise: str, base) -> dict[str, float]:
     """The share of the videos whose lift is named right from the joints alone, from the base model's
     zero-shot view of their frames alone, and from both as `formclip score` weighs them."""
-    from formclip_pipeline.core.measures import smoothed_measures, summarise
-    from formclip_pipeline.core.recognise import MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise
+    from formclip_pipeline.core.measures import smoothed_measures
+    from formclip_pipeline.core.recognise import (MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise,
+                                                  recognition_summary)
 
     hits: dict[str, list[bool]] = {"joints": [], "image": [], "both": []}
     frames_of = dict(tuple(frames.groupby("video_sha256")))
@@ -124,7 +125,7 @@ def recognition_by_source(frames: pd.DataFrame, poses: pd.DataFrame, exercise: s
         rows = rows.sort_values("timestamp")
         image, world, detected = stack_landmarks(rows)
         found = float(detected.mean())
-        summary = summarise(smoothed_measures(image, world), rows["timestamp"].to_numpy())
+        summary = recognition_summary(smoothed_measures(image, world), rows["timestamp"].to_numpy())
         proba = exercise_proba_of_embeddings(base, M.embed_images(base, frames_array(frames_of[sha])))
         hits["joints"].append(found >= MIN_LIFTER_FOUND and recognise(summary, found, None).exercise == exercise)
         hits["image"].append(max(proba, key=proba.get) == exercise)
