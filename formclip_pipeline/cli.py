@@ -11,7 +11,7 @@ from pathlib import Path
 
 from formclip_pipeline.core import environment
 from formclip_pipeline.core.settings import (ExtractSettings, PretrainConfig, ScoringSettings, Thresholds, TrainConfig,
-                                             add_flags, from_args, number)
+                                             add_flags, from_args, number, renamed_flag)
 from formclip_pipeline.demo import DEMO_VIDEOS_PER_CLASS
 
 
@@ -293,7 +293,7 @@ def cmd_annotate(args) -> int:
             write_review_copy(frames, ann, data_dir, ex)
         print(f"{csv_file}: {len(ann)} rows; sources " + ", ".join(f"{k}={v}" for k, v in ann['source'].value_counts().items()))
         return 0
-    settings = DraftSettings(model=args.model, max_requests=args.max_requests, concurrency=args.concurrency)
+    settings = DraftSettings(model=args.claude_model, max_requests=args.max_requests, concurrency=args.concurrency)
     images = dict(zip(ann["frame_path"], frames["image"]))
     items = [{"key": r.frame_path, "image": images[r.frame_path], "exercise": r.exercise, "form_class": r.form_class}
              for r in ann.itertuples() if r.source == "template"]
@@ -412,7 +412,7 @@ def cmd_pretrain(args) -> int:
     # Into the cache, under the lock a run building the same base meanwhile would take.
     with contextlib.nullcontext() if args.out else building(M.TINY_MODEL):
         figures = pretrain_base(out, config)
-    print(f"base saved to {out}, {describe_pretraining(figures)}. Use it with --model {out if args.out else M.TINY_MODEL}")
+    print(f"base saved to {out}, {describe_pretraining(figures)}. Use it with --base-model {out if args.out else M.TINY_MODEL}")
     return 0
 
 
@@ -466,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--csv-file", required=True, help="<data-dir>/<exercise>_training_data.csv")
     a.add_argument("--ai", action="store_true", help="draft descriptions for template rows with Claude")
     a.add_argument("--dry-run", action="store_true", help="print how many requests and the estimated cost; send none")
-    a.add_argument("--model", default="claude-sonnet-4-5")
+    a.add_argument("--claude-model", default="claude-sonnet-4-5", help="the Claude model that drafts (default: %(default)s)")
+    a.add_argument("--model", dest="claude_model", action=renamed_flag("--claude-model"), help=argparse.SUPPRESS)
     a.add_argument("--max-requests", type=number(int, 0), default=500, help="request budget for this run")
     a.add_argument("--concurrency", type=number(int, 1, 64), default=4)
     a.set_defaults(func=cmd_annotate)
@@ -493,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=cmd_score)
 
     pt = sub.add_parser("pretrain", help="pretrain a small CLIP contrastively on synthetic frames captioned from pose truth")
-    pt.add_argument("--out", help="directory for the pretrained base (default: the cache entry that --model "
+    pt.add_argument("--out", help="directory for the pretrained base (default: the cache entry that --base-model "
                                    "formclip-tiny loads)")
     add_flags(pt, PretrainConfig)
     pt.set_defaults(func=cmd_pretrain)

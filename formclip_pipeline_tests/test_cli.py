@@ -34,7 +34,7 @@ def test_synth_extract_train_evaluate(tmp_path):
     assert poses["detected"].mean() > 0.5 and poses["source_video"].nunique() == 8
     home = {"FORMCLIP_HOME": str(tmp_path / "home")}  # every store under it, none under the working directory
     formclip("train", "--data-dir", "frames", "--output", "model", "--epochs", "2", "--batch-size", "16",
-             "--learning-rate", "3e-4", "--model", "formclip-tiny-init", "--multi-class", cwd=tmp_path, env=home)
+             "--learning-rate", "3e-4", "--base-model", "formclip-tiny-init", "--multi-class", cwd=tmp_path, env=home)
     res = formclip("evaluate", "--model", "model", "--data-dir", "frames", "--json", "eval.json", cwd=tmp_path, env=home)
     assert "Ohp:" in res.stdout and "Accuracy:" in res.stdout and "Precision:" in res.stdout
     report = json.loads((tmp_path / "eval.json").read_text())
@@ -64,16 +64,35 @@ def test_synth_extract_train_evaluate(tmp_path):
 def test_unknown_exercise_and_missing_data_are_one_clear_sentence(tmp_path):
     res = formclip("synth", "--out", "v", "--exercises", "curl", cwd=tmp_path, check=False)
     assert res.returncode != 0 and "unknown exercise 'curl'" in res.stderr and "Traceback" not in res.stderr
-    res = formclip("train", "--data-dir", "nothing", "--model", "formclip-tiny-init", cwd=tmp_path, check=False)
+    res = formclip("train", "--data-dir", "nothing", "--base-model", "formclip-tiny-init", cwd=tmp_path, check=False)
     assert res.returncode != 0 and "run `formclip extract` first" in res.stderr
 
 
 def test_offline_hub_model_fails_with_guidance(squat_frames, tmp_path):
     squat_frames.to_parquet(tmp_path / "squat_frames.parquet")  # labelled frames, as formclip extract leaves them
     res = formclip("train", "--data-dir", ".", "--output", "m", "--epochs", "1", "--strategy", "flyp",
-                   "--model", "openai/clip-vit-base-patch32", cwd=tmp_path, check=False)
+                   "--base-model", "openai/clip-vit-base-patch32", cwd=tmp_path, check=False)
     assert res.returncode != 0
     assert "formclip-tiny" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_model_means_a_trained_model_and_the_old_spellings_still_work_with_a_line(capsys):
+    from formclip_pipeline.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["train", "--base-model", "formclip-tiny"]).base_model == "formclip-tiny"
+    assert capsys.readouterr().err == ""
+    assert parser.parse_args(["train", "--model", "openai/clip-vit-base-patch32"]).base_model == \
+        "openai/clip-vit-base-patch32"
+    assert "--model is now --base-model" in capsys.readouterr().err
+    assert parser.parse_args(["annotate", "--csv-file", "c.csv", "--model", "claude-haiku-4-5"]).claude_model == \
+        "claude-haiku-4-5"
+    assert "--model is now --claude-model" in capsys.readouterr().err
+    assert parser.parse_args(["annotate", "--csv-file", "c.csv"]).claude_model == "claude-sonnet-4-5"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    listed = capsys.readouterr().out
+    assert "--base-model" in listed and "--model" not in listed.replace("--base-model", "")
 
 
 def test_help_and_argument_errors_import_no_heavy_library():
@@ -102,7 +121,7 @@ def test_train_and_evaluate_track_in_a_tracking_server_when_one_is_named(squat_f
     with mlflow_server(tmp_path / "server") as uri:
         monkeypatch.setenv("FORMCLIP_TRACKING_URI", uri)
         assert main(["train", "--data-dir", str(tmp_path), "--output", str(tmp_path / "m"), "--exercises", "squat",
-                     "--model", "formclip-tiny-init"]) == 0
+                     "--base-model", "formclip-tiny-init"]) == 0
         assert main(["evaluate", "--model", str(tmp_path / "m"), "--data-dir", str(tmp_path),
                      "--exercises", "squat"]) == 0
         client = MlflowClient(uri)
@@ -137,7 +156,7 @@ def test_each_stage_declares_its_settings_once_for_the_flags_and_the_dagster_con
     train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "strategy")
     assert tuple(train.choices) == STRATEGIES  # every strategy, lp_ft and wise_ft included
     chosen = from_args(TrainConfig, parser.parse_args(["train", "--strategy", "wise_ft", "--epochs", "3",
-                                                       "--nproc-per-node", "2", "--model", "formclip-tiny"]))
+                                                       "--nproc-per-node", "2", "--base-model", "formclip-tiny"]))
     assert (chosen.strategy, chosen.epochs, chosen.nproc_per_node, chosen.base_model) == ("wise_ft", 3, 2, "formclip-tiny")
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--nproc-per-node", "0"])

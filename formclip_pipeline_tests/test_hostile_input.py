@@ -416,7 +416,7 @@ def test_commands_run_from_anywhere_find_what_the_others_wrote(tmp_path, monkeyp
     assert (home / "data" / "labeled_frames" / "squat_frames.parquet").exists()
     monkeypatch.chdir(tmp_path / "train")
     assert main(["train", "--exercises", "squat", "--output", "model", "--strategy", "flyp", "--epochs", "1",
-                 "--model", "formclip-tiny-init"]) == 0
+                 "--base-model", "formclip-tiny-init"]) == 0
     latest = json.loads((tmp_path / "train" / "model" / "latest.json").read_text())
     assert Path(latest["squat"]["path"]).is_absolute() and Path(latest["squat"]["path"]).is_dir()
     monkeypatch.chdir(tmp_path / "evaluate")
@@ -574,7 +574,7 @@ def test_a_seed_frame_of_another_size_is_letterboxed_like_every_frame(tmp_path, 
     monkeypatch.setenv("FORMCLIP_HOME", str(tmp_path / "home"))
     assert main(["import-labeled", "--data-dir", str(tmp_path), "--exercises", "squat"]) == 0
     assert main(["train", "--data-dir", str(tmp_path), "--output", str(tmp_path / "model"), "--exercises", "squat",
-                 "--strategy", "flyp", "--epochs", "1", "--model", "formclip-tiny-init"]) == 0
+                 "--strategy", "flyp", "--epochs", "1", "--base-model", "formclip-tiny-init"]) == 0
 
 
 def test_whatever_extract_passes_over_in_a_video_folder_is_named_with_its_reason(tmp_path, capsys):

@@ -34,8 +34,8 @@ class HubUnavailable(ModelError):
 
     def __init__(self, name: str, reason: str):
         self.name, self.reason = name, reason
-        super().__init__(f"{name} is not in this machine's model cache and {reason}. Use --model {TINY_MODEL} "
-                         f"(pretrained offline) or --model /path/to/a/downloaded/clip")
+        super().__init__(f"{name} is not in this machine's model cache and {reason}. Use --base-model {TINY_MODEL} "
+                         f"(pretrained offline) or --base-model /path/to/a/downloaded/clip")
 
 
 HUB_TIMEOUT_S = 5.0  # the one look at the hub for a model the cache lacks; a reachable hub answers far sooner
@@ -222,8 +222,8 @@ def load_checkpoint(source: str) -> LoadedClip:
             raise ModelError(f"{source} is not a CLIP checkpoint that from_pretrained can read: {exc}") from exc
         raise ModelError(
             f"could not load {source!r}: it is not a local directory and downloading it failed "
-            f"(no network or no access to the model hub). Use --model {TINY_MODEL} (pretrained offline) "
-            f"or --model /path/to/a/downloaded/clip") from exc
+            f"(no network or no access to the model hub). Use --base-model {TINY_MODEL} (pretrained offline) "
+            f"or --base-model /path/to/a/downloaded/clip") from exc
     meta_path = Path(source) / FORMCLIP_META
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     model.eval()

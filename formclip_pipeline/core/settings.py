@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import typing
 from dataclasses import dataclass, field
 
@@ -29,11 +30,24 @@ TEST_SHARE = 0.15  # of each class's videos, held out as test videos
 
 def setting(default=dataclasses.MISSING, help: str = "", *, low: float | None = None, high: float | None = None,
             above: bool = False, choices: tuple[str, ...] | None = None, flag: str | None = None,
-            default_factory=dataclasses.MISSING):
-    """A field with its help text, its range (`above`: `low` itself is out of range) and, where the
-    seed guide's scripts named it differently, its flag."""
+            old_flag: str | None = None, default_factory=dataclasses.MISSING):
+    """A field with its help text, its range (`above`: `low` itself is out of range), its flag where
+    the field's name would not say it on the command line, and an old spelling of the flag (the seed
+    guide's scripts, or an earlier FormClip) that still works with a line saying what it is now."""
     return field(default=default, default_factory=default_factory,
-                 metadata={"help": help, "low": low, "high": high, "above": above, "choices": choices, "flag": flag})
+                 metadata={"help": help, "low": low, "high": high, "above": above, "choices": choices, "flag": flag,
+                           "old_flag": old_flag})
+
+
+def renamed_flag(new: str):
+    """An argparse action for a flag's old spelling: it sets the value, and says once, on stderr,
+    which flag to use now."""
+    class Renamed(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            print(f"{parser.prog}: {option_string} is now {new}; the old spelling will go (--model means a "
+                  f"trained FormClip model everywhere)", file=sys.stderr)
+            setattr(namespace, self.dest, values)
+    return Renamed
 
 
 def number(kind=int, low: float | None = None, high: float | None = None, above: bool = False):
@@ -73,6 +87,9 @@ def add_flags(parser: argparse.ArgumentParser, cls) -> None:
         parser.add_argument(*flags, dest=f.name, type=parse, default=default, choices=meta.get("choices"),
                             metavar=None if meta.get("choices") else flags[0].lstrip("-").replace("-", "_").upper(),
                             help=f"{help_text} (default: {default})" if help_text else None)
+        if meta.get("old_flag"):
+            parser.add_argument(meta["old_flag"], dest=f.name, type=parse, choices=meta.get("choices"),
+                                action=renamed_flag(flags[0]), help=argparse.SUPPRESS)
 
 
 def from_args(cls, args: argparse.Namespace):
@@ -145,7 +162,7 @@ class TrainConfig:
     """Training one exercise's form classifier."""
     base_model: str = setting(help="base CLIP: hub name, local directory, or formclip-tiny (built offline); "
                                    "FORMCLIP_BASE_MODEL sets the default",
-                              flag="--model", default_factory=environment.base_model)
+                              flag="--base-model", old_flag="--model", default_factory=environment.base_model)
     strategy: str = setting(DEFAULT_STRATEGY, "pose strategies judge from the joints `formclip extract` measured; "
                                               "see docs/guide.md", choices=STRATEGIES)
     multi_class: bool = setting(False, "one class per named fault, not good/bad")
