@@ -92,24 +92,29 @@ def _to_shown(pose_size: tuple[int, int], square: int, size: int):
     return lambda x, y: ((x * k + ox) * f, (y * k + oy) * f)
 
 
-def _draw_skeleton(draw, landmarks: np.ndarray, pose_size: tuple[int, int], square: int, size: int) -> None:
-    """The BlazePose skeleton, from the pose frame's pixels onto the letterboxed square shown."""
+SKELETON_COLOUR = (255, 214, 0)
+JOINT_COLOUR = (0, 150, 255)
+FAULT_COLOUR = (217, 48, 37)
+
+
+def draw_skeleton(draw, landmarks: np.ndarray, shown, width: int = 3) -> None:
+    """The BlazePose skeleton, each landmark taken from the pose frame's pixels to the picture's by
+    `shown(x, y)`: the report's still frames and the overlay video draw it alike."""
     from formclip_pipeline.core.measures import MIN_VISIBILITY
     from formclip_pipeline.core.pose import INDEX, SKELETON
-
-    shown = _to_shown(pose_size, square, size)
 
     def at(name):
         x, y, _ = landmarks[INDEX[name]]
         return shown(x, y)
 
+    radius = width * 0.85
     for a, b in SKELETON:
         if min(landmarks[INDEX[a], 2], landmarks[INDEX[b], 2]) >= MIN_VISIBILITY:
-            draw.line([at(a), at(b)], fill=(255, 214, 0), width=3)
+            draw.line([at(a), at(b)], fill=SKELETON_COLOUR, width=width)
     for name in INDEX:
         if landmarks[INDEX[name], 2] >= MIN_VISIBILITY and not name.startswith(("left_eye", "right_eye", "mouth")):
             x, y = at(name)
-            draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=(0, 150, 255))
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=JOINT_COLOUR)
 
 
 def _draw_back(draw, landmarks: np.ndarray, outline: np.ndarray, pose_size: tuple[int, int], square: int,
@@ -124,7 +129,7 @@ def _draw_back(draw, landmarks: np.ndarray, outline: np.ndarray, pose_size: tupl
         return
     shown = _to_shown(pose_size, square, size)
     points = [shown(*(hip + t * along + r * length * normal)) for t, r in zip(OUTLINE_POINTS, back)]
-    draw.line(points, fill=(217, 48, 37), width=3)
+    draw.line(points, fill=FAULT_COLOUR, width=3)
 
 
 def worst_frames(report: dict, extras: dict, size: int = 200) -> list[tuple[str, str]]:
@@ -164,11 +169,11 @@ def worst_frames(report: dict, extras: dict, size: int = 200) -> list[tuple[str,
             img = Image.fromarray(frames[i]).resize((size, size))
             d = ImageDraw.Draw(img)
             if landmarks is not None and pose_size and i < len(landmarks) and not np.isnan(landmarks[i, 0, 0]):
-                _draw_skeleton(d, landmarks[i], pose_size, frames.shape[1], size)
+                draw_skeleton(d, landmarks[i], _to_shown(pose_size, frames.shape[1], size))
                 if read_back is not None and i < len(read_back) and read_back[i]:
                     _draw_back(d, landmarks[i], outlines[i], pose_size, frames.shape[1], size)
-            d.rectangle([0, 0, size - 1, size - 1], outline=(217, 48, 37), width=5)
-            d.rectangle([0, size - 22, size, size], fill=(217, 48, 37))
+            d.rectangle([0, 0, size - 1, size - 1], outline=FAULT_COLOUR, width=5)
+            d.rectangle([0, size - 22, size, size], fill=FAULT_COLOUR)
             d.text((6, size - 18), f"{r['form_class']} {times[i]:.1f}s", fill=(255, 255, 255))
             buf = io.BytesIO()
             img.save(buf, format="JPEG", quality=85)
