@@ -1,10 +1,14 @@
 """The scoring report as one self-contained HTML page: timeline, the main joint angle, the worst
-frames with the lifter's skeleton, issues and each rep's measures."""
+frames with the lifter's skeleton, issues and each rep's measures; and, where an overlay video was
+written (core.overlay), a player for it, the one file the page names rather than holds."""
 from __future__ import annotations
 
 import base64
 import html
 import io
+import os
+from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -186,7 +190,16 @@ def _shown(value) -> str:
     return "&ndash;" if value is None else str(value)
 
 
-def render_html(report: dict, extras: dict) -> str:
+def relative_src(target: str | os.PathLike, page: str | os.PathLike) -> str:
+    """`target`'s address as seen from the page at `page`: relative, so the page and the file it
+    names can be moved or served together."""
+    rel = os.path.relpath(Path(target).resolve(), Path(page).resolve().parent)
+    return quote(Path(rel).as_posix())
+
+
+def render_html(report: dict, extras: dict, overlay_src: str | None = None) -> str:
+    """The page; with `overlay_src` (the overlay video's address from the page, see `relative_src`)
+    it plays that video."""
     e = html.escape
     rows = "".join(
         f"<tr><td>{s['set_number']}</td><td>{iss['timestamp']}</td><td>{e(iss['issue'])}</td></tr>"
@@ -238,6 +251,9 @@ def render_html(report: dict, extras: dict) -> str:
         score_html = f"<div class='score' style='color:{colour}'>{overall}<span style='font-size:.4em'>/100</span></div>{sure}"
     camera = report.get("camera")
     camera_html = f"<p><b>Camera:</b> {e(camera['note'])}</p>" if camera else ""
+    overlay_html = ("<h2>The video, marked</h2><video controls muted playsinline preload='metadata' "
+                    f"src='{e(overlay_src)}'></video><p>The lifter's skeleton, the reps counted, the main joint "
+                    "angle, and each flagged rep's fault in red while it lasts.</p>") if overlay_src else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>FormClip report: {e(report['video'])}</title>
 <style>
@@ -245,11 +261,13 @@ body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#2
 .score{{font-size:3em;font-weight:700}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #dadce0;padding:.3em .8em;text-align:left}}
 figure{{display:inline-block;margin:.5em;text-align:center}}figcaption{{font-size:.85em}}
+video{{max-width:100%;max-height:80vh}}
 </style></head><body>
 <h1>{e(report['video'])}</h1>
 <p>{e(report['exercise'].replace('_', ' ').title())}{recog} &middot; model {e(str(report['model']['ref']))}</p>
 {score_html}
 {camera_html}
+{overlay_html}
 <h2>Timeline</h2><img alt="per-frame form probability with rep and set boundaries" src="data:image/png;base64,{timeline_png(report, extras)}">
 {angle_html}
 <h2>Sets</h2><table><tr><th>Set</th><th>Reps</th><th>Form score</th><th>Good frames</th><th>Bad frames</th></tr>{sets}</table>
