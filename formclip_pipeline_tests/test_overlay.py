@@ -122,3 +122,46 @@ def test_the_overlay_is_never_written_over_the_video_it_is_drawn_from(squat_vide
     assert res.returncode == 2 and "would replace the video it is drawn from" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and video.stat().st_size == size
 
+
+def test_the_watched_folder_writes_the_overlay_beside_its_report_only_when_asked(squat_videos, squat_model,
+                                                                                 tmp_path, monkeypatch):
+    import dagster as dg
+
+    from formclip_pipeline.assets.scoring.video_report import video_report, videos_tag
+    from formclip_pipeline.core import store
+    from formclip_pipeline.core.video import file_sha256
+    from formclip_pipeline.partitions import incoming_videos
+    from formclip_pipeline.resources import DuckDBStore, FormClipPaths
+
+    tracker = store.Tracker.at_home(tmp_path)
+    with tracker.run("train-squat") as run:
+        version = tracker.register(run.info.run_id, "squat", "checkpoint", {"local_path": str(squat_model)})
+    tracker.set_champion("squat", version)
+    videos = [squat_videos[1][0]["video"], squat_videos[1][1]["video"]]
+    keys = {file_sha256(v)[:16]: v for v in videos}
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(incoming_videos.name, list(keys))
+    resources = {"paths": FormClipPaths(root=str(tmp_path)), "duckdb": DuckDBStore(root=str(tmp_path))}
+    reports = tmp_path / "data" / "reports"
+    for (key, path), setting in zip(keys.items(), ["0", "1"]):
+        monkeypatch.setenv("FORMCLIP_OVERLAY", setting)
+        assert dg.materialize([video_report], partition_key=key, resources=resources, instance=instance,
+                              tags=videos_tag({key: (path, "squat")})).success
+    pages = {p.stem: p.read_text() for p in reports.glob("*.html")}
+    overlays = list(reports.glob("*.mp4"))
+    assert len(pages) == 2 and [p.stem for p in overlays] == [f"{Path(videos[1]).stem}_{list(keys)[1][:8]}"]
+    assert f"src='{overlays[0].name}'" in pages[overlays[0].stem]
+    assert "<video" not in pages[f"{Path(videos[0]).stem}_{list(keys)[0][:8]}"]
+    assert _stream(overlays[0])["frames"] == _stream(videos[1])["frames"]
+
+
+def test_the_overlay_setting_is_on_or_off(monkeypatch):
+    from formclip_pipeline.core import environment
+
+    monkeypatch.delenv("FORMCLIP_OVERLAY", raising=False)
+    assert environment.overlay() is False
+    monkeypatch.setenv("FORMCLIP_OVERLAY", "yes")
+    assert environment.overlay() is True
+    monkeypatch.setenv("FORMCLIP_OVERLAY", "sometimes")
+    with pytest.raises(ValueError, match="neither on nor off"):
+        environment.overlay()
