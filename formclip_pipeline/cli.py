@@ -379,13 +379,27 @@ def cmd_import(args) -> int:
 
 def cmd_score(args) -> int:
     from formclip_pipeline.core.files import write_json, write_text
-    from formclip_pipeline.core.report import render_html
+    from formclip_pipeline.core.overlay import check_overlay_path, write_overlay
+    from formclip_pipeline.core.report import relative_src, render_html
     from formclip_pipeline.core.score import ScoreError, score_video
     from formclip_pipeline.core.video import VideoError
 
     try:
+        if args.overlay:
+            check_overlay_path(args.video, args.overlay)
         report, extras = score_video(args.video, args.exercise, args.model,
                                      settings=from_args(ScoringSettings, args).score_settings())
+        if args.overlay:
+            from tqdm import tqdm
+
+            # Shown only once writing has taken 10 s: a short clip's overlay is done before a bar is read.
+            with tqdm(desc="overlay", unit="frame", delay=10) as bar:
+                def progress(done: int, expected: int) -> None:
+                    bar.total = expected
+                    bar.update(done - bar.n)
+
+                write_overlay(args.video, args.overlay, report, extras, progress=progress)
+            print(f"overlay: {args.overlay}", file=sys.stderr)
     except (ScoreError, VideoError) as exc:
         print(f"formclip score: {exc}", file=sys.stderr)
         return 2
@@ -397,7 +411,8 @@ def cmd_score(args) -> int:
     else:
         print(json.dumps({k: v for k, v in report.items() if k != "video_info"}, indent=2))
     if args.html:
-        write_text(args.html, render_html(report, extras))
+        write_text(args.html, render_html(report, extras,
+                                          relative_src(args.overlay, args.html) if args.overlay else None))
         print(f"report: {args.html}", file=sys.stderr)
     return 0
 
@@ -490,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--model", help="a `formclip train --output` folder, a checkpoint directory, or models:/formclip-<exercise>@champion (the default)")
     sc.add_argument("--json", help="write the JSON report here instead of printing it")
     sc.add_argument("--html", help="write the self-contained HTML report here")
+    sc.add_argument("--overlay", help="also write the video with the skeleton, the reps counted, the main joint "
+                                      "angle and each flagged rep's fault drawn on it (H.264 MP4); --html then "
+                                      "plays it")
     add_flags(sc, ScoringSettings)
     sc.set_defaults(func=cmd_score)
 

@@ -8,6 +8,7 @@ setting made after import still counts) and each with its one default.
 | FORMCLIP_CACHE | where pretrained bases and embeddings are cached | ~/.cache/formclip |
 | FORMCLIP_DEFINITIONS | the exercise catalogue | the packaged exercise_definitions.json |
 | FORMCLIP_INCOMING | the watched folder | <home>/data/incoming |
+| FORMCLIP_OVERLAY | 1: the watched folder also writes each video with its skeleton, reps and faults drawn on it | 0 (off) |
 | FORMCLIP_RETRAIN_CRON | when the retraining schedule runs | Monday 03:00 |
 | FORMCLIP_TRACKING_URI | an MLflow tracking server for runs and the registry | sqlite under <home>/mlruns |
 | FORMCLIP_EXECUTOR | how Dagster runs steps: in_process, multiprocess, celery or k8s | multiprocess |
@@ -48,6 +49,15 @@ def definitions_path(packaged: Path) -> Path:
 
 def incoming_dir(root: Path) -> Path:
     return Path(os.environ.get("FORMCLIP_INCOMING") or root / "data" / "incoming")
+
+
+def overlay() -> bool:
+    """Whether the watched folder writes an overlay video beside each report (FORMCLIP_OVERLAY): off by
+    default, as it decodes, draws and encodes every frame of the video and takes a video's worth of disk."""
+    value = (os.environ.get("FORMCLIP_OVERLAY") or "0").strip().lower()
+    if value not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError(f"FORMCLIP_OVERLAY={value!r} is neither on nor off; set it to 1 or 0")
+    return value in ("1", "true", "yes", "on")
 
 
 def retrain_cron() -> str:

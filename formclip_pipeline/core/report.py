@@ -1,10 +1,14 @@
 """The scoring report as one self-contained HTML page: timeline, the main joint angle, the worst
-frames with the lifter's skeleton, issues and each rep's measures."""
+frames with the lifter's skeleton, issues and each rep's measures; and, where an overlay video was
+written (core.overlay), a player for it, the one file the page names rather than holds."""
 from __future__ import annotations
 
 import base64
 import html
 import io
+import os
+from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -92,24 +96,29 @@ def _to_shown(pose_size: tuple[int, int], square: int, size: int):
     return lambda x, y: ((x * k + ox) * f, (y * k + oy) * f)
 
 
-def _draw_skeleton(draw, landmarks: np.ndarray, pose_size: tuple[int, int], square: int, size: int) -> None:
-    """The BlazePose skeleton, from the pose frame's pixels onto the letterboxed square shown."""
+SKELETON_COLOUR = (255, 214, 0)
+JOINT_COLOUR = (0, 150, 255)
+FAULT_COLOUR = (217, 48, 37)
+
+
+def draw_skeleton(draw, landmarks: np.ndarray, shown, width: int = 3) -> None:
+    """The BlazePose skeleton, each landmark taken from the pose frame's pixels to the picture's by
+    `shown(x, y)`: the report's still frames and the overlay video draw it alike."""
     from formclip_pipeline.core.measures import MIN_VISIBILITY
     from formclip_pipeline.core.pose import INDEX, SKELETON
-
-    shown = _to_shown(pose_size, square, size)
 
     def at(name):
         x, y, _ = landmarks[INDEX[name]]
         return shown(x, y)
 
+    radius = width * 0.85
     for a, b in SKELETON:
         if min(landmarks[INDEX[a], 2], landmarks[INDEX[b], 2]) >= MIN_VISIBILITY:
-            draw.line([at(a), at(b)], fill=(255, 214, 0), width=3)
+            draw.line([at(a), at(b)], fill=SKELETON_COLOUR, width=width)
     for name in INDEX:
         if landmarks[INDEX[name], 2] >= MIN_VISIBILITY and not name.startswith(("left_eye", "right_eye", "mouth")):
             x, y = at(name)
-            draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=(0, 150, 255))
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=JOINT_COLOUR)
 
 
 def _draw_back(draw, landmarks: np.ndarray, outline: np.ndarray, pose_size: tuple[int, int], square: int,
@@ -124,7 +133,7 @@ def _draw_back(draw, landmarks: np.ndarray, outline: np.ndarray, pose_size: tupl
         return
     shown = _to_shown(pose_size, square, size)
     points = [shown(*(hip + t * along + r * length * normal)) for t, r in zip(OUTLINE_POINTS, back)]
-    draw.line(points, fill=(217, 48, 37), width=3)
+    draw.line(points, fill=FAULT_COLOUR, width=3)
 
 
 def worst_frames(report: dict, extras: dict, size: int = 200) -> list[tuple[str, str]]:
@@ -164,11 +173,11 @@ def worst_frames(report: dict, extras: dict, size: int = 200) -> list[tuple[str,
             img = Image.fromarray(frames[i]).resize((size, size))
             d = ImageDraw.Draw(img)
             if landmarks is not None and pose_size and i < len(landmarks) and not np.isnan(landmarks[i, 0, 0]):
-                _draw_skeleton(d, landmarks[i], pose_size, frames.shape[1], size)
+                draw_skeleton(d, landmarks[i], _to_shown(pose_size, frames.shape[1], size))
                 if read_back is not None and i < len(read_back) and read_back[i]:
                     _draw_back(d, landmarks[i], outlines[i], pose_size, frames.shape[1], size)
-            d.rectangle([0, 0, size - 1, size - 1], outline=(217, 48, 37), width=5)
-            d.rectangle([0, size - 22, size, size], fill=(217, 48, 37))
+            d.rectangle([0, 0, size - 1, size - 1], outline=FAULT_COLOUR, width=5)
+            d.rectangle([0, size - 22, size, size], fill=FAULT_COLOUR)
             d.text((6, size - 18), f"{r['form_class']} {times[i]:.1f}s", fill=(255, 255, 255))
             buf = io.BytesIO()
             img.save(buf, format="JPEG", quality=85)
@@ -181,7 +190,16 @@ def _shown(value) -> str:
     return "&ndash;" if value is None else str(value)
 
 
-def render_html(report: dict, extras: dict) -> str:
+def relative_src(target: str | os.PathLike, page: str | os.PathLike) -> str:
+    """`target`'s address as seen from the page at `page`: relative, so the page and the file it
+    names can be moved or served together."""
+    rel = os.path.relpath(Path(target).resolve(), Path(page).resolve().parent)
+    return quote(Path(rel).as_posix())
+
+
+def render_html(report: dict, extras: dict, overlay_src: str | None = None) -> str:
+    """The page; with `overlay_src` (the overlay video's address from the page, see `relative_src`)
+    it plays that video."""
     e = html.escape
     rows = "".join(
         f"<tr><td>{s['set_number']}</td><td>{iss['timestamp']}</td><td>{e(iss['issue'])}</td></tr>"
@@ -233,6 +251,9 @@ def render_html(report: dict, extras: dict) -> str:
         score_html = f"<div class='score' style='color:{colour}'>{overall}<span style='font-size:.4em'>/100</span></div>{sure}"
     camera = report.get("camera")
     camera_html = f"<p><b>Camera:</b> {e(camera['note'])}</p>" if camera else ""
+    overlay_html = ("<h2>The video, marked</h2><video controls muted playsinline preload='metadata' "
+                    f"src='{e(overlay_src)}'></video><p>The lifter's skeleton, the reps counted, the main joint "
+                    "angle, and each flagged rep's fault in red while it lasts.</p>") if overlay_src else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>FormClip report: {e(report['video'])}</title>
 <style>
@@ -240,11 +261,13 @@ body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#2
 .score{{font-size:3em;font-weight:700}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #dadce0;padding:.3em .8em;text-align:left}}
 figure{{display:inline-block;margin:.5em;text-align:center}}figcaption{{font-size:.85em}}
+video{{max-width:100%;max-height:80vh}}
 </style></head><body>
 <h1>{e(report['video'])}</h1>
 <p>{e(report['exercise'].replace('_', ' ').title())}{recog} &middot; model {e(str(report['model']['ref']))}</p>
 {score_html}
 {camera_html}
+{overlay_html}
 <h2>Timeline</h2><img alt="per-frame form probability with rep and set boundaries" src="data:image/png;base64,{timeline_png(report, extras)}">
 {angle_html}
 <h2>Sets</h2><table><tr><th>Set</th><th>Reps</th><th>Form score</th><th>Good frames</th><th>Bad frames</th></tr>{sets}</table>

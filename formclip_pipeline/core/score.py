@@ -241,6 +241,14 @@ def _issue_runs(reps: list[dict]) -> list[tuple[str, list[dict]]]:
     return runs
 
 
+def fault_words(exercise: str, rep: dict) -> str:
+    """What a flagged rep's fault is called ("shallow depth"); "form breakdown" where the model tells
+    good form from bad but names no fault."""
+    ex = get_exercise(exercise)
+    form_class = rep["form_class"]
+    return ex.fault_issue(form_class) if form_class in ex.class_names or rep.get("from_checks") else "form breakdown"
+
+
 def cited_measures(exercise: str, rep: dict, form_class: str | None = None) -> str:
     """A rep's range of its exercise's primary measure and of the measures its class is judged by,
     in words: "knee flexion 12.0 to 95.5 degrees; hip below knee -0.95 to -0.20"."""
@@ -294,7 +302,7 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
             reps.append(rep)
         issues = []
         for cls, run in _issue_runs(reps):
-            text = ex.fault_issue(cls) if cls in ex.class_names or run[0].get("from_checks") else "form breakdown"
+            text = fault_words(exercise, run[0])
             which = f"rep {run[0]['rep_number']}" if len(run) == 1 else \
                 f"reps {run[0]['rep_number']}-{run[-1]['rep_number']}"
             cited = run[0]["checks"] if run[0].get("from_checks") else cited_measures(exercise, run[0], cls)

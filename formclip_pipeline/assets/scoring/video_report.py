@@ -8,8 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from formclip_pipeline.core import environment
 from formclip_pipeline.core.files import write_json, write_text
-from formclip_pipeline.core.report import render_html
+from formclip_pipeline.core.overlay import write_overlay
+from formclip_pipeline.core.report import relative_src, render_html
 from formclip_pipeline.core.score import LoadedModels, ScoreError, ScoreSettings, score_video
 from formclip_pipeline.core.settings import ScoringSettings, dagster_config
 from formclip_pipeline.core.video import VideoError, file_sha256
@@ -71,7 +73,14 @@ def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: Loa
         stem = report_stem(path, key)
         json_path, html_path = paths.reports_dir / f"{stem}.json", paths.reports_dir / f"{stem}.html"
         write_json(json_path, {**report, "video_sha256": key})
-        write_text(html_path, render_html(report, extras))
+        overlay_src = None
+        if environment.overlay():
+            overlay_path = paths.reports_dir / f"{stem}.mp4"
+            written = write_overlay(path, overlay_path, report, extras)
+            overlay_src = relative_src(overlay_path, html_path)
+            context.log.info(f"{os.path.basename(path)}: overlay {overlay_path.name}, {written['frames']} frames in "
+                             f"{written['seconds']} s")
+        write_text(html_path, render_html(report, extras, overlay_src))
         row.update(exercise=report["exercise"], overall_score=report["overall_score"], sets=len(report["sets"]),
                    reps=sum(len(s["reps"]) for s in report["sets"]), json_path=str(json_path),
                    html_path=str(html_path), model=report["model"]["ref"], camera_view=report["camera"]["view"])
