@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 # compiling everything at set-up took 41 s of a 90 s set-up on 2 cores.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup demo test bench bench-real bench-real-training dagster mlflow clean
+.PHONY: setup demo test test-fast bench bench-real bench-real-training dagster mlflow clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,11 @@ test: setup
 	# Two workers: the slow tests mostly wait on servers and subprocesses. On 2 cores a clean clone's
 	# `bash .ci/run` took 15:54 this way (pytest 13:53) against 22:03 (pytest 19:45) on one.
 	$(PY) -m pytest -n 2 formclip_pipeline_tests
+
+# The edit-run loop: every test that needs no rendered session videos and no server (conftest.py marks
+# the others slow).
+test-fast: setup
+	$(PY) -m pytest -n 2 -m "not slow" formclip_pipeline_tests
 
 bench: setup
 	$(PY) -m formclip_pipeline_tests.benchmarks.scoring
