@@ -1,6 +1,7 @@
 """The seed's scripts as `formclip` subcommands, run as a user runs them."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,20 @@ def test_model_means_a_trained_model_and_the_old_spellings_still_work_with_a_lin
         parser.parse_args(["train", "--help"])
     listed = capsys.readouterr().out
     assert "--base-model" in listed and "--model" not in listed.replace("--base-model", "")
+
+
+def test_settings_built_in_code_obey_the_ranges_the_flags_enforce():
+    """One declaration per setting: a caller of the core, or the Dagster config, gets the flag's bounds."""
+    from formclip_pipeline.core.settings import ExtractSettings, PretrainConfig, Thresholds, TrainConfig
+
+    for build, words in ((lambda: TrainConfig(base_model="formclip-tiny", epochs=0), "epochs 0 is out of range"),
+                         (lambda: TrainConfig(base_model="formclip-tiny", strategy="magic"), "strategy 'magic' is not one of"),
+                         (lambda: ExtractSettings(test_share=0.9), "test_share 0.9 is out of range: it must be above 0 and at most 0.5"),
+                         (lambda: Thresholds(max_class_imbalance=0.5), "max_class_imbalance 0.5 is out of range"),
+                         (lambda: PretrainConfig(learning_rate=0.0), "learning_rate 0.0 is out of range: it must be above 0")):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            build()
+    assert TrainConfig(base_model="formclip-tiny", epochs=1).epochs == 1
 
 
 def test_help_and_argument_errors_import_no_heavy_library():

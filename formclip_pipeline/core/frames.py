@@ -19,7 +19,7 @@ from PIL import Image
 from formclip_pipeline.catalog import get_exercise
 from formclip_pipeline.core.parallel import processes
 from formclip_pipeline.core.pose import POSE_FPS
-from formclip_pipeline.core.settings import TEST_SHARE
+from formclip_pipeline.core.settings import ExtractSettings
 from formclip_pipeline.core.synth.generate import truth_path
 from formclip_pipeline.core.video import MAX_PIXELS, VIDEO_EXTENSIONS, VideoError, file_sha256, probe, sample_times
 
@@ -154,7 +154,8 @@ def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
 VAL_SHARE = 0.15  # of each class's videos, for choosing the epoch (CLIP) or checking the fit
 
 
-def assign_splits(videos: pd.DataFrame, seed: int = 0, test_share: float = TEST_SHARE) -> dict[str, str]:
+def assign_splits(videos: pd.DataFrame, seed: int = ExtractSettings.split_seed,
+                  test_share: float = ExtractSettings.test_share) -> dict[str, str]:
     """Split by video content hash, stratified by class and, where it is known, camera view: no
     video's frames land in two splits.
 
@@ -290,11 +291,12 @@ def _read_video(path: str, duration_s: float, frames_per_video: int, skip_first:
     return [(t, jpeg_bytes(frame)) for t, frame in frames], poses
 
 
-def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = 25, skip_first: float = 1.0,
-                    skip_last: float = 1.0, seed: int = 0, size: int = FRAME_SIZE, pose_fps: float = POSE_FPS,
-                    progress: Callable[[str], None] | None = None, test_share: float = TEST_SHARE,
-                    splits: dict[str, str] | None = None,
-                    workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+def extract_dataset(manifest: pd.DataFrame, frames_per_video: int = ExtractSettings.frames_per_video,
+                    skip_first: float = ExtractSettings.skip_first, skip_last: float = ExtractSettings.skip_last,
+                    seed: int = ExtractSettings.split_seed, size: int = FRAME_SIZE,
+                    pose_fps: float = ExtractSettings.pose_fps, progress: Callable[[str], None] | None = None,
+                    test_share: float = ExtractSettings.test_share, splits: dict[str, str] | None = None,
+                    workers: int = ExtractSettings.workers) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """Sample frames and poses from every readable video, decoding each once; returns
     (frames, poses, failures). A video that fails is listed in failures and the others go on.
 

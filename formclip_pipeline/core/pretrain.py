@@ -25,8 +25,9 @@ from formclip_pipeline.core.settings import PretrainConfig
 from formclip_pipeline.core.synth.corpus import render_corpus
 
 
-def pretrain(clip, images: np.ndarray, captions: list[str], epochs: int = 6, batch_size: int = 128,
-             lr: float = 5e-4, weight_decay: float = 0.1, seed: int = 0,
+def pretrain(clip, images: np.ndarray, captions: list[str], epochs: int = PretrainConfig.epochs,
+             batch_size: int = PretrainConfig.batch_size, lr: float = PretrainConfig.learning_rate,
+             weight_decay: float = 0.1, seed: int = PretrainConfig.seed,
              log: Callable[[str], None] = print) -> list[float]:
     """CLIP's symmetric contrastive loss; identical captions in a batch count as positives of each other."""
     torch.manual_seed(seed)

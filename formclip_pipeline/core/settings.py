@@ -50,6 +50,16 @@ def renamed_flag(new: str):
     return Renamed
 
 
+def out_of_range(value, low: float | None = None, high: float | None = None, above: bool = False) -> str | None:
+    """What a number must be, in words, where `value` is outside its range (NaN always is); None where it is in."""
+    if value == value and not (low is not None and (value < low or (above and value == low))) and \
+            not (high is not None and value > high):
+        return None
+    bounds = [f"{'above' if above else 'at least'} {low:g}"] if low is not None else []
+    bounds += [f"at most {high:g}"] if high is not None else []
+    return f"it must be {' and '.join(bounds)}" if bounds else "it must be a number"
+
+
 def number(kind=int, low: float | None = None, high: float | None = None, above: bool = False):
     """An argparse type for a number in range. A negative budget or an absurd rate is refused before
     anything runs, not half-obeyed."""
@@ -58,13 +68,24 @@ def number(kind=int, low: float | None = None, high: float | None = None, above:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
-        if value != value or (low is not None and (value < low or (above and value == low))) or \
-                (high is not None and value > high):
-            bounds = [f"{'above' if above else 'at least'} {low:g}"] if low is not None else []
-            bounds += [f"at most {high:g}"] if high is not None else []
-            raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {' and '.join(bounds)}")
+        problem = out_of_range(value, low, high, above)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {problem}")
         return value
     return parse
+
+
+def check_ranges(settings) -> None:
+    """Refuse settings built in code (a core function's caller, a test) with a value outside the range
+    or the choices its field declares: the bounds the flags and the Dagster config enforce."""
+    for f, kind, _ in _fields(type(settings)):
+        value, meta = getattr(settings, f.name), f.metadata
+        if meta.get("choices") and value not in meta["choices"]:
+            raise ValueError(f"{f.name} {value!r} is not one of {', '.join(meta['choices'])}")
+        if kind in (int, float) and not isinstance(value, bool):
+            problem = out_of_range(value, meta.get("low"), meta.get("high"), meta.get("above", False))
+            if problem:
+                raise ValueError(f"{f.name} {value!r} is out of range: {problem}")
 
 
 def _fields(cls):
@@ -122,6 +143,9 @@ class ExtractSettings:
     workers: int = setting(2, "processes reading videos side by side, at most one per core (each keeps a core "
                               "busy decoding and finding the lifter)", low=1)
 
+    def __post_init__(self):
+        check_ranges(self)
+
 
 @dataclass
 class ExtractionSteps(ExtractSettings):
@@ -144,6 +168,9 @@ class ScoringSettings:
 
         return ScoreSettings(fps=self.fps, image_fps=self.image_fps)
 
+    def __post_init__(self):
+        check_ranges(self)
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -155,6 +182,9 @@ class Thresholds:
     max_invalid_images: int = setting(0, "frames allowed that are not readable images", low=0)
     max_duplicate_frame_fraction: float = setting(0.05, "share of near-identical frames from different videos",
                                                   low=0, high=1)
+
+    def __post_init__(self):
+        check_ranges(self)
 
 
 @dataclass
@@ -175,10 +205,7 @@ class TrainConfig:
                                   low=1)
 
     def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        if self.epochs < 0 or self.batch_size < 1 or self.learning_rate <= 0 or self.nproc_per_node < 1:
-            raise ValueError("epochs must be >= 0, batch size >= 1, learning rate > 0 and processes >= 1")
+        check_ranges(self)
 
 
 @dataclass(frozen=True)
@@ -196,3 +223,6 @@ class PretrainConfig:
     batch_size: int = setting(16, "frames per optimiser step", low=1)
     learning_rate: float = setting(3.5e-4, "AdamW's peak learning rate", low=0, above=True)
     seed: int = setting(0, "seed of the corpus and the initialisation")
+
+    def __post_init__(self):
+        check_ranges(self)
