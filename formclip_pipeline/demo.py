@@ -36,8 +36,11 @@ def run_demo(videos_per_class: int = DEMO_VIDEOS_PER_CLASS, epochs: int = 6, see
         # for longer, and give the pose models more lifters to learn from.
         specs = [dataclasses.replace(s, fps=DEMO_VIDEO_FPS)
                  for s in dataset_specs(seed, videos_per_class, exercise_names(), sets=(1, 1), reps=(3, 5))]
+        from tqdm import tqdm
+
         print(f"rendering {len(specs)} synthetic videos into {video_dir} ...", flush=True)
-        generate_dataset(video_dir, specs, workers=min(2, os.cpu_count() or 1))
+        with tqdm(total=len(specs), desc="rendering", unit="video") as bar:  # minutes on 2 cores
+            generate_dataset(video_dir, specs, workers=min(2, os.cpu_count() or 1), progress=lambda _: bar.update())
         print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
     else:
         print(f"using the videos already in {video_dir}")
