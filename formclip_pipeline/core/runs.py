@@ -55,6 +55,12 @@ def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, co
         meta = {"strategy": config.strategy, "base_model": config.base_model, "mlflow_run_id": run_id,
                 "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "splits": _split_record(frames)}
         if config.strategy in POSE_STRATEGIES:
+            relabelled = int(annotations["relabelled_class"].notna().sum()) \
+                if annotations is not None and "relabelled_class" in annotations else 0
+            if relabelled:
+                log(f"{relabelled} frames carry a class a reviewer typed in the review CSV: the {config.strategy} "
+                    f"model learns one class per video, from its folder, so to relabel a whole video move it to "
+                    f"its class's folder; the frame-level strategies (flyp, linear_probe, ...) learn the relabels")
             clf, info = train_pose_classifier(poses, frames, exercise, config.strategy, config.multi_class,
                                               config.base_model, log=log)
             mlflow.log_params({"head": info["head"], "fit_videos": info["fit_videos"]})

@@ -114,6 +114,22 @@ def load_classifier(path: str) -> Classifier:
     return Classifier(clip, meta["exercise"], meta["labels"], meta["prompts"], meta["multi_class"], head)
 
 
+def relabel_column(annotations: pd.DataFrame) -> list[str]:
+    return ["relabelled_class"] if "relabelled_class" in annotations else []
+
+
+def reviewed_classes(data: pd.DataFrame, exercise: str) -> int:
+    """Put the class a reviewer typed for a frame (`relabelled_class`, from the review CSV) in its
+    `form_class`, in place, where it names one of the exercise's classes; the count of frames moved.
+    The frame-level strategies learn each frame's class, so a person's relabel is what they learn."""
+    if "relabelled_class" not in data:
+        return 0
+    typed = data.pop("relabelled_class")
+    moved = typed.notna() & typed.isin(get_exercise(exercise).class_names) & (typed != data["form_class"])
+    data.loc[moved, "form_class"] = typed[moved]
+    return int(moved.sum())
+
+
 def _targets(df: pd.DataFrame, labels: list[str], multi_class: bool) -> np.ndarray:
     index = {l: i for i, l in enumerate(labels)}
     return np.array([index[to_label(c, multi_class)] for c in df["form_class"]], dtype=np.int64)
@@ -157,8 +173,11 @@ def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: 
     np.random.seed(config.seed)
     ex = get_exercise(exercise)
     labels, prompts = ex.labels(config.multi_class), ex.prompts(config.multi_class)
-    data = frames.merge(annotations[["video_sha256", "frame_index", "description"]], on=["video_sha256", "frame_index"],
-                        how="left")
+    data = frames.merge(annotations[["video_sha256", "frame_index", "description", *relabel_column(annotations)]],
+                        on=["video_sha256", "frame_index"], how="left")
+    relabelled = reviewed_classes(data, exercise)
+    if relabelled:
+        log(f"{relabelled} frames train under the class a reviewer gave them in the review CSV, not their folder's")
     missing = data["description"].isna() | (data["description"].astype(str).str.strip() == "")
     if missing.any():
         from formclip_pipeline.core.annotate import template_for
