@@ -584,7 +584,8 @@ def checks_alone(result: dict, reasons: list[str]) -> dict:
 
 # A verdict on a lift FormClip recognised itself is confident only where the recognition is at least
 # this sure. On the development list of real clips (37), the 15 lifts recognised at 95% or more were
-# all named right, while five deadlifts were called squats at 64-91% and judged by the squat's lines.
+# all named right, while five deadlifts were called squats at 64-91% and judged by the squat's lines
+# (since recognition reads the hands at the bottom, one deadlift at 87% and one squat at 73%).
 RECOGNISED_SURE = 0.95
 OTHER_EXERCISE_BELOW = 0.1  # the joints give the model's exercise less than this: the video shows another lift
 
