@@ -434,22 +434,30 @@ def test_commands_run_from_anywhere_find_what_the_others_wrote(tmp_path, monkeyp
     assert f"its checkpoint {relative}" in err and "train squat again" in err and "model hub" not in err
 
 
+def _ten_hour_gap_video(path):
+    """A two-second 96x96 H.264 video whose second second starts ten hours after its first."""
+    import subprocess
+
+    from formclip_pipeline.core.video import ffmpeg_exe
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=96x96:rate=10:duration=2", "-vf", "setpts='if(gte(N,10),PTS+36000/TB,PTS)'",
+                    "-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
 def test_a_small_video_claiming_ten_hours_is_refused_by_extract_as_by_score(tmp_path, capsys):
     """Ten hours between two frames: decoded on a fixed grid, that is hours of frames from a
     kilobytes file. Extraction refuses it as scoring does, in one sentence, and reads the others."""
-    import subprocess
-
     from formclip_pipeline.cli import main
     from formclip_pipeline.core.frames import video_manifest
     from formclip_pipeline.core.score import ScoreSettings, sample_video
-    from formclip_pipeline.core.video import VideoError, ffmpeg_exe
+    from formclip_pipeline.core.video import VideoError
 
     folder = tmp_path / "videos" / "squat" / "good_form"
     _video(folder / "fine.mp4", "96x96", 2)
-    gap = folder / "gap.mp4"
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=96x96:rate=10:duration=2", "-vf", "setpts='if(gte(N,10),PTS+36000/TB,PTS)'",
-                    "-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(gap)], check=True)
+    gap = _ten_hour_gap_video(folder / "gap.mp4")
     assert gap.stat().st_size < 100_000
     refusal = "gap.mp4: 600 minutes is longer than the 60-minute limit for one video; cut out the part to judge"
     manifest = video_manifest(tmp_path / "videos", "squat").set_index("file_name")
