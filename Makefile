@@ -48,6 +48,7 @@ bench: setup
 	$(PY) -m formclip_pipeline_tests.benchmarks.training
 	$(PY) -m formclip_pipeline_tests.benchmarks.pose_reading
 	$(PY) -m formclip_pipeline_tests.benchmarks.cluster
+	$(PY) -m formclip_pipeline_tests.benchmarks.robustness
 
 # Real footage is never in the repository: DIR is a folder of clips (and optionally LIST a TSV of
 # reps counted by eye, and of labels: then the table of figures in docs/benchmarks.md is replaced);

@@ -434,22 +434,30 @@ def test_commands_run_from_anywhere_find_what_the_others_wrote(tmp_path, monkeyp
     assert f"its checkpoint {relative}" in err and "train squat again" in err and "model hub" not in err
 
 
+def _ten_hour_gap_video(path):
+    """A two-second 96x96 H.264 video whose second second starts ten hours after its first."""
+    import subprocess
+
+    from formclip_pipeline.core.video import ffmpeg_exe
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=96x96:rate=10:duration=2", "-vf", "setpts='if(gte(N,10),PTS+36000/TB,PTS)'",
+                    "-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
 def test_a_small_video_claiming_ten_hours_is_refused_by_extract_as_by_score(tmp_path, capsys):
     """Ten hours between two frames: decoded on a fixed grid, that is hours of frames from a
     kilobytes file. Extraction refuses it as scoring does, in one sentence, and reads the others."""
-    import subprocess
-
     from formclip_pipeline.cli import main
     from formclip_pipeline.core.frames import video_manifest
     from formclip_pipeline.core.score import ScoreSettings, sample_video
-    from formclip_pipeline.core.video import VideoError, ffmpeg_exe
+    from formclip_pipeline.core.video import VideoError
 
     folder = tmp_path / "videos" / "squat" / "good_form"
     _video(folder / "fine.mp4", "96x96", 2)
-    gap = folder / "gap.mp4"
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc2=size=96x96:rate=10:duration=2", "-vf", "setpts='if(gte(N,10),PTS+36000/TB,PTS)'",
-                    "-fps_mode", "passthrough", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(gap)], check=True)
+    gap = _ten_hour_gap_video(folder / "gap.mp4")
     assert gap.stat().st_size < 100_000
     refusal = "gap.mp4: 600 minutes is longer than the 60-minute limit for one video; cut out the part to judge"
     manifest = video_manifest(tmp_path / "videos", "squat").set_index("file_name")
@@ -629,3 +637,37 @@ def test_a_semicolon_separated_review_csv_is_read_and_written_back_with_semicolo
     assert csv_path.read_text().splitlines()[0].startswith("frame_path;exercise;form_type;")
     again = pd.read_csv(csv_path, sep=";", dtype=str, keep_default_na=False)
     assert "knees cave in, then out; hips rise first" in set(again["description"])
+
+
+
+@pytest.mark.parametrize("name, shown", [("car\rriage.mp4", "car\\rriage.mp4"), ("new\nline.mp4", "new\\nline.mp4"),
+                                         ("both\r\nends.mp4", "both\\r\\nends.mp4")])
+def test_a_video_named_with_a_line_break_is_refused_by_name_and_the_others_keep_their_edits(tmp_path, capsys, name,
+                                                                                            shown):
+    """A line break in a video's name went into two cells of each of its review CSV rows: written
+    unquoted, a reader split each row in two, and matched again, the person's edit was lost."""
+    from formclip_pipeline.cli import main
+
+    videos, out = tmp_path / "videos", tmp_path / "frames"
+    # Of three lengths: one video's content under three names would be one video, its edits shared.
+    for seconds, file_name in enumerate(("before.mp4", name, "after.mp4"), start=2):
+        _video(videos / "squat" / "good_form" / file_name, "96x96", seconds)
+    extract = ["extract", "--video-dir", str(videos), "--out", str(out), "--exercises", "squat", "--pose-fps", "0",
+               "--frames-per-video", "3", "--skip-first", "0", "--skip-last", "0", "--workers", "1"]
+    assert main(extract) == 0
+    refusal = f"skipping {shown}: the file name holds a line break or another control character; rename the file"
+    assert refusal in capsys.readouterr().err.splitlines()
+    assert set(pd.read_parquet(out / "squat_frames.parquet")["source_video"]) == {"before.mp4", "after.mp4"}
+    path = review_csv_path(out, "squat")
+    with path.open(newline="", encoding="utf-8") as fh:
+        header, *rows = list(csv.reader(fh))
+    assert len(rows) == 6
+    description = header.index("description")
+    rows[4][description] = "bar drifts forward"  # saved as a spreadsheet saves CSV
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    assert main(extract) == 0
+    store = pd.read_parquet(out / ".formclip" / "squat_annotations.parquet").set_index("frame_path")
+    assert len(store) == 6 and store.loc[rows[4][header.index("frame_path")], "description"] == "bar drifts forward"
+    with path.open(newline="", encoding="utf-8") as fh:
+        assert [r[description] for r in list(csv.reader(fh))[1:]] == [r[description] for r in rows]

@@ -36,6 +36,19 @@ def test_reps_and_sets_are_counted_from_the_video(squat_videos):
     assert sets_right >= 0.8 * len(results)
 
 
+def test_frames_pooled_a_batch_at_a_time_give_the_features_of_all_pooled_at_once():
+    """Pooling in batches bounds scoring's memory; the features, and so the reps, must not move."""
+    import torch
+    import torch.nn.functional as F
+
+    frames = np.random.default_rng(3).integers(0, 256, (30, 64, 48, 3), np.uint8)
+    whole = torch.as_tensor(frames).permute(0, 3, 1, 2).float().mean(1, keepdim=True)
+    whole = F.interpolate(whole, size=(20, 20), mode="area").flatten(1).numpy()
+    whole = (whole - whole.mean(1, keepdims=True)) / (whole.std(1, keepdims=True) + 1e-6)
+    for batch in (1, 7, 30, 64):
+        np.testing.assert_array_equal(R.motion_features(frames, batch=batch), whole)
+
+
 def test_reps_and_sets_are_counted_from_the_joints(squat_videos, squat_poses):
     """Where the lifter is tracked, the joints count the reps, and the counts match the truth."""
     from formclip_pipeline.core.measures import smoothed_measures

@@ -41,6 +41,17 @@ def printable_path(path: Path) -> Path:
         return Path(os.fsencode(path).decode("utf-8", "backslashreplace"))
 
 
+CONTROL_ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
+
+
+def control_escaped(name: str) -> str:
+    """`name` with its control characters written as backslash escapes, as one line can show it."""
+    import unicodedata
+
+    return "".join(CONTROL_ESCAPES.get(c, f"\\x{ord(c):02x}") if unicodedata.category(c) == "Cc" else c
+                   for c in name)
+
+
 def _listing(folder: Path) -> tuple[list[Path], str | None]:
     """A folder's entries, hidden ones (.DS_Store, a copier's temporary files) left out, or why it
     cannot be listed."""
@@ -103,7 +114,8 @@ def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
 
     def add(path: Path, form_class: str | None, group: str | None, refusal: str | None) -> None:
         shown = printable_path(path)
-        row = {"exercise": exercise, "form_class": form_class, "path": str(shown), "file_name": shown.name,
+        row = {"exercise": exercise, "form_class": form_class, "path": str(shown),
+               "file_name": control_escaped(shown.name),
                "size_bytes": None, "sha256": None, "codec": None, "width": None, "height": None,
                "fps": None, "duration_s": None, "view": None, "status": "ok", "error": None,
                "group": group, "origin": "synthetic" if truth_path(path).exists() else "real"}
@@ -112,6 +124,15 @@ def video_manifest(video_dir: str | Path, exercise: str) -> pd.DataFrame:
                 raise VideoError(refusal)
             if shown != path:
                 raise VideoError(f"{shown.name}: the file name is not valid UTF-8; rename the file")
+            # The name goes into the review CSV twice a row (source_video and frame_path), and into every
+            # line said about the video: a line break there splits them, and a CSV row split in two
+            # loses the edits made to it.
+            if control_escaped(path.name) != path.name:
+                raise VideoError(f"{control_escaped(path.name)}: the file name holds a line break or another "
+                                 f"control character; rename the file")
+            if group and control_escaped(group) != group:
+                raise VideoError(f"{control_escaped(group)}/{control_escaped(path.name)}: the folder name holds a line "
+                                 f"break or another control character; rename the folder")
             if path.is_symlink() and not path.exists():
                 raise VideoError(f"{path.name}: a link to a file that is not there")
             if not path.is_file():  # a FIFO would block the hash below forever
