@@ -388,7 +388,7 @@ def cmd_score(args) -> int:
         if args.overlay:
             check_overlay_path(args.video, args.overlay)
         report, extras = score_video(args.video, args.exercise, args.model,
-                                     settings=from_args(ScoringSettings, args).score_settings())
+                                     settings=from_args(ScoringSettings, args))
         if args.overlay:
             from tqdm import tqdm
 

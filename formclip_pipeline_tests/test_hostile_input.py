@@ -233,10 +233,10 @@ def test_evaluating_without_test_videos_writes_nothing(squat_frames, tmp_path):
 
 
 def test_scoring_holds_at_most_max_frames_whatever_the_video_length(tmp_path):
-    from formclip_pipeline.core.score import ScoreSettings, sample_video
+    from formclip_pipeline.core.score import ScoringSettings, sample_video
 
     video = _video(tmp_path / "long.mp4", size="96x96", seconds=20)
-    times, frames, info = sample_video(str(video), ScoreSettings(max_frames=40))
+    times, frames, info = sample_video(str(video), ScoringSettings(max_frames=40))
     assert len(frames) <= 40 and frames.shape[1:] == (224, 224, 3)
     assert info["sampled_fps"] == pytest.approx(2.0) and "instead of 8" in info["notes"][0]
     assert times[-1] > 15  # spread over the whole video, not its first five seconds
@@ -452,7 +452,7 @@ def test_a_small_video_claiming_ten_hours_is_refused_by_extract_as_by_score(tmp_
     kilobytes file. Extraction refuses it as scoring does, in one sentence, and reads the others."""
     from formclip_pipeline.cli import main
     from formclip_pipeline.core.frames import video_manifest
-    from formclip_pipeline.core.score import ScoreSettings, sample_video
+    from formclip_pipeline.core.score import ScoringSettings, sample_video
     from formclip_pipeline.core.video import VideoError
 
     folder = tmp_path / "videos" / "squat" / "good_form"
@@ -467,7 +467,7 @@ def test_a_small_video_claiming_ten_hours_is_refused_by_extract_as_by_score(tmp_
     assert f"skipping {refusal}" in capsys.readouterr().err
     assert set(pd.read_parquet(tmp_path / "frames" / "squat_frames.parquet")["source_video"]) == {"fine.mp4"}
     with pytest.raises(VideoError) as refused:
-        sample_video(str(gap), ScoreSettings())
+        sample_video(str(gap), ScoringSettings())
     assert str(refused.value) == refusal
 
 
@@ -560,7 +560,6 @@ def test_huge_images_named_jpg_in_a_seed_folder_are_refused_by_name_before_decod
 def test_a_seed_frame_of_another_size_is_letterboxed_like_every_frame(tmp_path, monkeypatch):
     """Frames are letterboxed squares wherever they come from: a wide JPEG among square ones keeps its
     whole picture, between black bars, and training goes on."""
-    import numpy as np
     from PIL import Image
 
     from formclip_pipeline.cli import main

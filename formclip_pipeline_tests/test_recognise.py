@@ -76,11 +76,11 @@ def test_the_image_weighs_in_and_alone_still_answers():
 def test_each_rendered_lift_is_recognised_from_its_joints(lifter_per_exercise):
     from formclip_pipeline.core.measures import smoothed_measures
     from formclip_pipeline.core.pose import stack_landmarks
-    from formclip_pipeline.core.score import ScoreSettings, sample_video
+    from formclip_pipeline.core.score import ScoringSettings, sample_video
 
     for exercise, video in lifter_per_exercise.items():
         rows: list[dict] = []
-        times, _, _ = sample_video(video, ScoreSettings(), poses_out=rows)
+        times, _, _ = sample_video(video, ScoringSettings(), poses_out=rows)
         image, world, detected = stack_landmarks(pd.DataFrame(rows))
         rec = recognise(recognition_summary(smoothed_measures(image, world), times), float(np.mean(detected)), None)
         assert rec.exercise == exercise and rec.not_a_lift is None, (exercise, rec.scores, rec.outside, rec.not_a_lift)

@@ -11,7 +11,7 @@ import pytest
 
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.pose import POSE_FPS
-from formclip_pipeline.core.score import ScoreSettings, sample_video, score_frames
+from formclip_pipeline.core.score import ScoringSettings, sample_video, score_frames
 from formclip_pipeline.core.synth.generate import VideoSpec, render_video
 
 
@@ -28,8 +28,8 @@ def test_reps_and_sets_are_counted_from_the_video(squat_videos):
     _, results = squat_videos
     within_one, sets_right = 0, 0
     for res in results:
-        times, frames, _ = sample_video(res["video"], ScoreSettings())
-        spans = R.count_reps(R.motion_features(frames), ScoreSettings().fps)
+        times, frames, _ = sample_video(res["video"], ScoringSettings())
+        spans = R.count_reps(R.motion_features(frames), ScoringSettings().fps)
         within_one += abs(len(spans) - len(res["truth"]["reps"])) <= 1
         sets_right += max((s.set_number for s in spans), default=0) == res["truth"]["sets"]
     assert within_one >= 0.8 * len(results)
@@ -177,9 +177,9 @@ def test_frames_fed_to_the_model_while_decoding_are_the_image_models_frames_and_
 
     video = squat_videos[1][0]["video"]
     threads = torch.get_num_threads()
-    _, alone, _ = sample_video(video, ScoreSettings())
+    _, alone, _ = sample_video(video, ScoringSettings())
     # As many as sampled; one in four; and a rate so low that the floor of 25 frames a video sets it.
-    for image_fps, min_frames, step in ((ScoreSettings().fps, 25, 1), (2.0, 1, 4), (0.1, 25, len(alone) // 25)):
+    for image_fps, min_frames, step in ((ScoringSettings().fps, 25, 1), (2.0, 1, 4), (0.1, 25, len(alone) // 25)):
         batches: list[np.ndarray] = []
         model_threads: set = set()
 
@@ -187,7 +187,7 @@ def test_frames_fed_to_the_model_while_decoding_are_the_image_models_frames_and_
             batches.append(batch)
             model_threads.add(threading.get_ident())
 
-        settings = ScoreSettings(image_fps=image_fps, min_image_frames=min_frames)
+        settings = ScoringSettings(image_fps=image_fps, min_image_frames=min_frames)
         _, frames, info = sample_video(video, settings, on_batch=model, batch=3)
         assert info["image_step"] == step and np.array_equal(frames, alone)
         assert np.array_equal(np.concatenate(batches), alone[::step]) and len(batches) > 1
@@ -199,7 +199,7 @@ def test_frames_fed_to_the_model_while_decoding_are_the_image_models_frames_and_
         raise RuntimeError("model failed")
 
     with pytest.raises(RuntimeError, match="model failed"):
-        sample_video(video, ScoreSettings(), on_batch=failing_model, batch=3)
+        sample_video(video, ScoringSettings(), on_batch=failing_model, batch=3)
     assert torch.get_num_threads() == threads
 
 
@@ -228,8 +228,8 @@ def test_issues_name_the_faulty_reps_and_when_they_start(tmp_path):
         res = render_video(VideoSpec("squat", "partial_depth", 300 + seed, f"v{seed}", views=("side",), sets=(1, 1),
                                      reps=(5, 7), size=(640, 360), fps=15), tmp_path)
         truth = res["truth"]
-        times, frames, _ = sample_video(res["video"], ScoreSettings())
-        out = score_frames(times, frames, _oracle_proba(truth, times, labels), labels, "squat", ScoreSettings().fps)
+        times, frames, _ = sample_video(res["video"], ScoringSettings())
+        out = score_frames(times, frames, _oracle_proba(truth, times, labels), labels, "squat", ScoringSettings().fps)
         if len(out["sets"]) != 1 or len(out["sets"][0]["reps"]) != len(truth["reps"]):
             continue  # counting is measured above; here the issue wording is
         checked += 1

@@ -5,14 +5,13 @@ frames; the overall score is the frame-weighted mean over sets. A rep takes the 
 highest mean probability over its frames. Consecutive reps with the same fault become one issue
 ("shallow depth on reps 3-4") stamped with the first rep's start time.
 
-The verdict is confident when its mean probability reaches `ScoreSettings.confident_above`. A
+The verdict is confident when its mean probability reaches `ScoringSettings.confident_above`. A
 video unlike the model's training videos (core.familiarity) gets no verdict at all: its reps and
 measures are reported, its scores, classes and issues are withheld, and the report says why.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,42 +20,14 @@ from formclip_pipeline.catalog import BAD_CLASS, GOOD_CLASS, get_exercise
 from formclip_pipeline.core import checks as C
 from formclip_pipeline.core import environment
 from formclip_pipeline.core import reps as R
-from formclip_pipeline.core.pose import POSE_FPS
+from formclip_pipeline.core.settings import ScoringSettings
 from formclip_pipeline.core.video import VideoError, decode, letterbox, probe
-
 
 UNSURE = "unsure"  # the class and verdict of a video unlike the model's training videos
 
 
 class ScoreError(Exception):
     """Scoring cannot go on; the message is one sentence a person can act on."""
-
-
-from formclip_pipeline.core.settings import IMAGE_FPS, MAX_FPS  # noqa: E402
-
-
-@dataclass(frozen=True)
-class ScoreSettings:
-    fps: float = POSE_FPS  # frames sampled per second of video: the rate pose models are trained at
-    image_fps: float = IMAGE_FPS  # of those, the image model reads this many; the rest take the nearest's probabilities
-    # ...and at least this many of a video's, as training reads 25 of each video: on a 7 s real clip,
-    # 7 frames at 1 a second let the frames' noise decide a recognition that 56 frames got right.
-    min_image_frames: int = 25
-    frame_size: int = 224
-    # Scoring keeps its sampled frames (for the image model, pixel reps and the report's pictures):
-    # at most this many, 2,400 x 224 x 224 x 3 bytes = 361 MB, whatever the video claims or holds.
-    # Past 5 minutes at 8 frames a second the rate is lowered to fit.
-    max_frames: int = 2400
-    recognise_min_confidence: float = 0.5
-    min_lifter_found: float = 0.5  # share of sampled frames with the lifter that a pose model needs
-    confident_above: float = 0.7  # a verdict whose mean probability reaches this is reported as confident
-
-    def __post_init__(self):
-        if not (0 < self.fps <= MAX_FPS):
-            raise ScoreError(f"--fps {self.fps:g} is out of range: sample between 0 and {MAX_FPS:g} frames a second")
-        if not (0 < self.image_fps <= MAX_FPS):
-            raise ScoreError(f"--image-fps {self.image_fps:g} is out of range: the image model reads between 0 and "
-                             f"{MAX_FPS:g} frames a second")
 
 
 def image_step(sampled_fps: float, image_fps: float, frames: float = float("inf"), min_frames: int = 1) -> int:
@@ -129,7 +100,7 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
         f"{ref} (version {mv.version})"
 
 
-def sample_video(path: str, settings: ScoreSettings, on_batch=None, batch: int = 8,
+def sample_video(path: str, settings: ScoringSettings, on_batch=None, batch: int = 8,
                  poses_out: list | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Frames on the sampling grid; `on_batch` sees the image model's frames (every
     `info["image_step"]`-th, see `image_step`) in batches, on a thread of its own, while decoding goes on.
@@ -611,7 +582,7 @@ def familiarity(reference: dict | None, by_joints, exercise: str, strategy: str)
 
 
 def score_video(path: str, exercise: str | None = None, model_ref: str | None = None, root: str | None = None,
-                settings: ScoreSettings = ScoreSettings(), base_model: str | None = None,
+                settings: ScoringSettings = ScoringSettings(), base_model: str | None = None,
                 models: LoadedModels | None = None) -> tuple[dict, dict]:
     """The seed's JSON report (plus reps with their joint measures, the verdict, whether the video is
     like the model's training videos, and the model used), and what the HTML page needs. The

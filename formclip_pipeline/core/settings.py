@@ -30,13 +30,15 @@ TEST_SHARE = 0.15  # of each class's videos, held out as test videos
 
 def setting(default=dataclasses.MISSING, help: str = "", *, low: float | None = None, high: float | None = None,
             above: bool = False, choices: tuple[str, ...] | None = None, flag: str | None = None,
-            old_flag: str | None = None, default_factory=dataclasses.MISSING):
+            old_flag: str | None = None, user_choice: bool = True, default_factory=dataclasses.MISSING):
     """A field with its help text, its range (`above`: `low` itself is out of range), its flag where
     the field's name would not say it on the command line, and an old spelling of the flag (the seed
-    guide's scripts, or an earlier FormClip) that still works with a line saying what it is now."""
+    guide's scripts, or an earlier FormClip) that still works with a line saying what it is now. A
+    field that is no `user_choice` is a limit the code keeps: checked like the others, but neither a
+    flag nor a Dagster config field."""
     return field(default=default, default_factory=default_factory,
                  metadata={"help": help, "low": low, "high": high, "above": above, "choices": choices, "flag": flag,
-                           "old_flag": old_flag})
+                           "old_flag": old_flag, "user_choice": user_choice})
 
 
 def renamed_flag(new: str):
@@ -88,16 +90,19 @@ def check_ranges(settings) -> None:
                 raise ValueError(f"{f.name} {value!r} is out of range: {problem}")
 
 
-def _fields(cls):
+def _fields(cls, choices_only: bool = False):
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if choices_only and not f.metadata.get("user_choice", True):
+            continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         yield f, hints[f.name], default
 
 
 def add_flags(parser: argparse.ArgumentParser, cls) -> None:
-    """One flag per field: --field-name (or the field's `flag`), typed and range-checked, defaulting to the field."""
-    for f, kind, default in _fields(cls):
+    """One flag per field a user chooses: --field-name (or the field's `flag`), typed and range-checked,
+    defaulting to the field."""
+    for f, kind, default in _fields(cls, choices_only=True):
         meta = f.metadata
         flags = [meta.get("flag") or "--" + f.name.replace("_", "-")]
         help_text = meta.get("help", "")
@@ -113,8 +118,13 @@ def add_flags(parser: argparse.ArgumentParser, cls) -> None:
                                 action=renamed_flag(flags[0]), help=argparse.SUPPRESS)
 
 
+def choice_names(cls) -> list[str]:
+    """The fields of a settings class that a user chooses: its flags, and its Dagster config's fields."""
+    return [f.name for f, _, _ in _fields(cls, choices_only=True)]
+
+
 def from_args(cls, args: argparse.Namespace):
-    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+    return cls(**{f.name: getattr(args, f.name) for f, _, _ in _fields(cls, choices_only=True)})
 
 
 def dagster_config(cls, name: str):
@@ -124,7 +134,7 @@ def dagster_config(cls, name: str):
     import pydantic
 
     spec = {f.name: (kind, pydantic.Field(default=default, description=f.metadata.get("help") or None))
-            for f, kind, default in _fields(cls)}
+            for f, kind, default in _fields(cls, choices_only=True)}
     return pydantic.create_model(name, __base__=dg.Config, __doc__=cls.__doc__, **spec)
 
 
@@ -157,16 +167,25 @@ class ExtractionSteps(ExtractSettings):
 
 @dataclass(frozen=True)
 class ScoringSettings:
-    """Scoring a new video (the rest of core.score.ScoreSettings are limits, not choices)."""
+    """Scoring a new video: two choices, and the limits scoring keeps."""
     fps: float = setting(POSE_FPS, "frames sampled per second of video (the rate pose models were trained at)",
                          low=0, above=True, high=MAX_FPS)
     image_fps: float = setting(IMAGE_FPS, "of those, frames per second the image model reads; more cost ViT-B/32 "
                                           "0.12 s of one core each", low=0, above=True, high=MAX_FPS)
-
-    def score_settings(self):
-        from formclip_pipeline.core.score import ScoreSettings
-
-        return ScoreSettings(fps=self.fps, image_fps=self.image_fps)
+    # ...and at least this many of a video's, as training reads 25 of each video: on a 7 s real clip,
+    # 7 frames at 1 a second let the frames' noise decide a recognition that 56 frames got right.
+    min_image_frames: int = setting(25, "fewest frames of a video the image model reads", low=1, user_choice=False)
+    frame_size: int = setting(224, "side of the square frames kept, in pixels", low=1, user_choice=False)
+    # Scoring keeps its sampled frames (for the image model, pixel reps and the report's pictures):
+    # at most this many, 2,400 x 224 x 224 x 3 bytes = 361 MB, whatever the video claims or holds.
+    # Past 5 minutes at 8 frames a second the rate is lowered to fit.
+    max_frames: int = setting(2400, "most sampled frames kept", low=1, user_choice=False)
+    recognise_min_confidence: float = setting(0.5, "below this the exercise is not named; --exercise is asked for",
+                                              low=0, high=1, user_choice=False)
+    min_lifter_found: float = setting(0.5, "share of sampled frames with the lifter that a pose model needs",
+                                      low=0, high=1, user_choice=False)
+    confident_above: float = setting(0.7, "a verdict whose mean probability reaches this is reported as confident",
+                                     low=0, high=1, user_choice=False)
 
     def __post_init__(self):
         check_ranges(self)

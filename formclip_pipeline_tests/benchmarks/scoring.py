@@ -22,7 +22,7 @@ from formclip_pipeline.core import model as M
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.frames import frames_and_poses
 from formclip_pipeline.core.pose import POSE_FPS
-from formclip_pipeline.core.score import ScoreSettings, sample_video, score_frames, spread_to_frames
+from formclip_pipeline.core.score import ScoringSettings, sample_video, score_frames, spread_to_frames
 from formclip_pipeline.core.synth.generate import VideoSpec, dataset_specs, generate_dataset, render_video
 
 
@@ -43,7 +43,7 @@ def rep_benchmark(results: list[dict], fps: float) -> dict:
     for res in results:
         truth = res["truth"]
         pose_rows: list[dict] = []
-        times, frames, _ = sample_video(res["video"], ScoreSettings(fps=fps), poses_out=pose_rows)
+        times, frames, _ = sample_video(res["video"], ScoringSettings(fps=fps), poses_out=pose_rows)
         measures = smoothed_measures(*stack_landmarks(pd.DataFrame(pose_rows))[:2])
         scoring, used = find_reps(truth["exercise"], measures, frames, fps)
         from_pixels += used == "pixels"
@@ -73,7 +73,7 @@ def fault_f1(results: list[dict], root: str, fps: float) -> dict | None:
     for res in results:
         truth = res["truth"]
         try:
-            out, _ = score_video(res["video"], truth["exercise"], root=root, settings=ScoreSettings(fps=fps))
+            out, _ = score_video(res["video"], truth["exercise"], root=root, settings=ScoringSettings(fps=fps))
         except ScoreError:
             continue
         used += 1
@@ -109,7 +109,7 @@ def speed(tmp: Path, seconds: int = 60) -> dict:
 
             clip = M.LoadedClip(CLIPModel(config).eval(), M.build_processor(tok, 224), name, {})
         clf = Classifier(clip, "squat", ex.labels(True), ex.prompts(True), True)
-        settings = ScoreSettings()
+        settings = ScoringSettings()
         for with_pose in (False, True):
             t0 = time.perf_counter()
             parts = []
@@ -186,7 +186,7 @@ def cold_start(tmp: Path, root: str) -> dict | None:
 
 def peak_memory(tmp: Path) -> dict:
     """Peak resident memory of sampling a 1-minute and a 60-minute 720p video as scoring does (pose
-    included), each in a fresh process: the frames kept are bounded by ScoreSettings.max_frames."""
+    included), each in a fresh process: the frames kept are bounded by ScoringSettings.max_frames."""
     import subprocess
     import sys
 
@@ -198,8 +198,8 @@ def peak_memory(tmp: Path) -> dict:
         subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                         f"testsrc2=size=1280x720:rate=10:duration={minutes * 60}", "-c:v", "libx264", "-preset",
                         "ultrafast", "-pix_fmt", "yuv420p", str(video)], check=True)
-        code = ("import resource, sys; from formclip_pipeline.core.score import ScoreSettings, sample_video; "
-                "t, f, info = sample_video(sys.argv[1], ScoreSettings(), poses_out=[]); "
+        code = ("import resource, sys; from formclip_pipeline.core.score import ScoringSettings, sample_video; "
+                "t, f, info = sample_video(sys.argv[1], ScoringSettings(), poses_out=[]); "
                 "print(len(f), info['sampled_fps'], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
         t0 = time.perf_counter()
         frames, fps, rss_kb = subprocess.run([sys.executable, "-c", code, str(video)], capture_output=True, text=True,
@@ -214,7 +214,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--videos-per-class", type=int, default=2)
     ap.add_argument("--seed", type=int, default=4242)
-    ap.add_argument("--fps", type=float, default=ScoreSettings().fps)
+    ap.add_argument("--fps", type=float, default=ScoringSettings().fps)
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 2)
     with tempfile.TemporaryDirectory() as tmp:

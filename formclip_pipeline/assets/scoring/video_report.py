@@ -12,7 +12,7 @@ from formclip_pipeline.core import environment
 from formclip_pipeline.core.files import write_json, write_text
 from formclip_pipeline.core.overlay import write_overlay
 from formclip_pipeline.core.report import relative_src, render_html
-from formclip_pipeline.core.score import LoadedModels, ScoreError, ScoreSettings, score_video
+from formclip_pipeline.core.score import LoadedModels, ScoreError, score_video
 from formclip_pipeline.core.settings import ScoringSettings, dagster_config
 from formclip_pipeline.core.video import VideoError, file_sha256
 from formclip_pipeline.partitions import incoming_videos
@@ -57,7 +57,7 @@ def report_stem(path: str, key: str) -> str:
 
 
 def _score_one(context, key: str, video: dict, paths: FormClipPaths, models: LoadedModels,
-               settings: ScoreSettings) -> dict:
+               settings: ScoringSettings) -> dict:
     path, exercise = video["path"], video.get("exercise")
     row = {"video_sha256": key, "path": path, "exercise": exercise, "status": "ok", "reason": None,
            "overall_score": None, "sets": None, "reps": None, "json_path": None, "html_path": None,
@@ -133,7 +133,7 @@ def video_report(context: dg.AssetExecutionContext, config: ScoringConfig, paths
         except Exception:  # no table yet
             done = {}
     models, rows, transient = LoadedModels(root=str(paths.base)), {}, []
-    settings = ScoringSettings(**config.model_dump()).score_settings()
+    settings = ScoringSettings(**config.model_dump())
     for i, key in enumerate(keys, 1):
         if key in done:
             rows[key] = done[key]
