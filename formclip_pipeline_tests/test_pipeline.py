@@ -6,7 +6,8 @@ import pytest
 
 from formclip_pipeline.assets import TRAINING_ASSETS, TRAINING_CHECKS
 from formclip_pipeline.core import store
-from formclip_pipeline.core.pose import OUTLINE_POINTS, POSE_FPS
+from formclip_pipeline.core.pose import OUTLINE_POINTS
+from formclip_pipeline.core.settings import POSE_FPS
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths, MLflowTracking, ParquetJsonIOManager
 
 RUN_CONFIG = {"ops": {

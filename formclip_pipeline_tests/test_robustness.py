@@ -198,7 +198,8 @@ def _picture_model(root):
     pictures (no lifter in them): enough for scoring to run through and write its report."""
     from formclip_pipeline.core.annotate import template_annotations
     from formclip_pipeline.core.frames import extract_dataset, video_manifest
-    from formclip_pipeline.core.train import TrainConfig, train_classifier
+    from formclip_pipeline.core.settings import TrainConfig
+    from formclip_pipeline.core.train import train_classifier
 
     for form_class, picture in (("good_form", "testsrc2"), ("partial_depth", "smptebars")):
         for i in range(3):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from formclip_pipeline.core import reps as R
-from formclip_pipeline.core.pose import POSE_FPS
+from formclip_pipeline.core.settings import POSE_FPS
 from formclip_pipeline.core.score import ScoringSettings, sample_video, score_frames
 from formclip_pipeline.core.synth.generate import VideoSpec, render_video
 

@@ -69,7 +69,8 @@ def main(job_dir: str) -> None:
     from formclip_pipeline.core.files import write_json
     from formclip_pipeline.core.runs import train_run
     from formclip_pipeline.core.store import Tracker
-    from formclip_pipeline.core.train import TrainConfig, train_classifier
+    from formclip_pipeline.core.settings import TrainConfig
+    from formclip_pipeline.core.train import train_classifier
 
     job = Path(job_dir)
     spec = json.loads((job / "job.json").read_text())

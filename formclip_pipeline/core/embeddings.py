@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from formclip_pipeline.core import model as M
+from formclip_pipeline.core.environment import cache_dir
 
 
 def tower_key(model) -> str:
@@ -39,7 +40,7 @@ def _pixel_keys(pixels: torch.Tensor) -> list[str]:
 
 class EmbeddingCache:
     def __init__(self, root: str | os.PathLike | None = None):
-        self.root = Path(root) if root else M.cache_dir() / "embeddings"
+        self.root = Path(root) if root else cache_dir() / "embeddings"
         self.hits = 0
         self.misses = 0
 

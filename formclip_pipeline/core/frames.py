@@ -18,8 +18,7 @@ from PIL import Image
 
 from formclip_pipeline.catalog import get_exercise
 from formclip_pipeline.core.parallel import processes
-from formclip_pipeline.core.pose import POSE_FPS
-from formclip_pipeline.core.settings import ExtractSettings
+from formclip_pipeline.core.settings import POSE_FPS, ExtractSettings
 from formclip_pipeline.core.synth.generate import truth_path
 from formclip_pipeline.core.video import MAX_PIXELS, VIDEO_EXTENSIONS, VideoError, file_sha256, probe, sample_times
 

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from formclip_pipeline.core.environment import DEFAULT_BASE_MODEL, cache_dir  # noqa: F401 (re-exported)
 
 TINY_MODEL = "formclip-tiny"
 TINY_INIT_MODEL = "formclip-tiny-init"

@@ -33,7 +33,6 @@ SKELETON = (
     ("left_ankle", "left_heel"), ("left_heel", "left_foot_index"), ("right_ankle", "right_heel"),
     ("right_heel", "right_foot_index"), ("left_ear", "left_shoulder"), ("right_ear", "right_shoulder"),
 )
-from formclip_pipeline.core.settings import POSE_FPS  # noqa: E402,F401 (re-exported)
 # Long side of the frames the pose model sees. BlazePose crops the person and resizes the crop to
 # 256 px itself, so more pixels only cost decoding time; fewer make a distant lifter a smudge.
 POSE_FRAME_SIDE = 640

@@ -22,7 +22,8 @@ from formclip_pipeline.core.frames import frames_array
 from formclip_pipeline.core.pose_classifier import (evaluate_pose_classifier, is_pose_checkpoint, load_pose_classifier,
                                                     train_pose_classifier)
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
-from formclip_pipeline.core.train import (Classifier, EpochStats, TrainConfig, config_params, linear_probe_baseline,
+from formclip_pipeline.core.settings import TrainConfig
+from formclip_pipeline.core.train import (Classifier, EpochStats, config_params, linear_probe_baseline,
                                           load_classifier, train_classifier, zero_shot_classifier)
 
 GATE_METRIC = "video_balanced_accuracy"

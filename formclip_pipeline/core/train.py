@@ -30,7 +30,7 @@ from formclip_pipeline.core import model as M
 from formclip_pipeline.core.frames import frames_array
 from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings, training_device
 
-from formclip_pipeline.core.settings import TrainConfig  # noqa: F401 (the settings of a training run)
+from formclip_pipeline.core.settings import TrainConfig
 WISE_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 HEAD_FILE = "classifier_head.safetensors"
 

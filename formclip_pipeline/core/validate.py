@@ -4,7 +4,6 @@ Each finding is a row: check, severity (error stops training, warning lets it go
 """
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pandas as pd

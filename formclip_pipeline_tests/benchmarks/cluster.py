@@ -127,7 +127,7 @@ def ddp_epochs(tmp: Path, epochs: int = 2) -> dict:
     from formclip_pipeline.core.frames import extract_dataset, video_manifest
     from formclip_pipeline.core.runs import train_run
     from formclip_pipeline.core.store import Tracker
-    from formclip_pipeline.core.train import TrainConfig
+    from formclip_pipeline.core.settings import TrainConfig
 
     videos = tmp / "ddp_videos"
     subprocess.run([str(Path(sys.executable).with_name("formclip")), "synth", "--out", str(videos),

@@ -21,7 +21,7 @@ from formclip_pipeline.core import bases as B
 from formclip_pipeline.core import model as M
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.frames import frames_and_poses
-from formclip_pipeline.core.pose import POSE_FPS
+from formclip_pipeline.core.settings import POSE_FPS
 from formclip_pipeline.core.score import ScoringSettings, sample_video, score_frames, spread_to_frames
 from formclip_pipeline.core.synth.generate import VideoSpec, dataset_specs, generate_dataset, render_video
 

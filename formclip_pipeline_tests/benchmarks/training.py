@@ -37,7 +37,8 @@ from formclip_pipeline.core.pose_classifier import evaluate_pose_classifier, tra
 from formclip_pipeline.core.runs import evaluate_classifier
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
 from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset, truth_frames, truth_path
-from formclip_pipeline.core.train import TrainConfig, train_classifier
+from formclip_pipeline.core.settings import TrainConfig
+from formclip_pipeline.core.train import train_classifier
 from formclip_pipeline.core.views import body_turn, view_of
 
 
