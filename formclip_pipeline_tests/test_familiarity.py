@@ -82,7 +82,8 @@ def test_one_measure_far_beyond_every_fit_video_is_not_familiar_and_is_named():
     distance over all of them, yet the head reads that feature as if it sat at the edge of its fit
     videos; the reason names it, in words, with the range the fit videos spanned. Three spreads past is
     within reach of an unseen lifter."""
-    from formclip_pipeline.core.measures import MEASURE_NAMES, STATS
+    from formclip_pipeline.core.features import STATS
+    from formclip_pipeline.core.measures import MEASURE_NAMES
 
     names = [f"{m}_{s}" for m in MEASURE_NAMES for s in STATS]
     rng = np.random.default_rng(0)

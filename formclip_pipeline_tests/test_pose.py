@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from formclip_pipeline.core import features as F
 from formclip_pipeline.core import measures as MS
+from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.pose import INDEX, N_LANDMARKS, stack_landmarks, trunk_outline
 from formclip_pipeline.core.synth.generate import truth_frames, truth_path
 
@@ -208,7 +210,7 @@ def test_flared_elbows_read_a_wider_silhouette_top_on_bench_presses_filmed_from_
     widest: dict[str, list[float]] = {"good_form": [], "flared_elbows": []}
     for form_class, measures, times in _rendered_measures(tmp_path, "bench_press", tuple(widest), ("front",), 31):
         assert measures["silhouette_top_width"].notna().mean() > 0.5
-        widest[form_class].append(MS.summarise(measures, times, "elbow_flexion")["silhouette_top_width_high"])
+        widest[form_class].append(F.summarise(measures, times, "elbow_flexion")["silhouette_top_width_high"])
     assert np.median(widest["flared_elbows"]) > np.median(widest["good_form"]) + 0.05, widest
 
 
@@ -223,7 +225,7 @@ def test_bounced_bench_reps_spend_less_of_themselves_going_down_on_the_silhouett
     tempo: dict[str, list[dict]] = {"good_form": [], "bounce_off_chest": []}
     for form_class, measures, times in _rendered_measures(tmp_path, "bench_press", tuple(tempo), ("oblique",), 41):
         assert measures[primary].notna().mean() > 0.8
-        tempo[form_class].append(MS.tempo(MS.Reps.of(measures[primary].to_numpy(), times, MS.MEASURES[primary].scale)))
+        tempo[form_class].append(R.tempo(R.Reps.of(measures[primary].to_numpy(), times, MS.MEASURES[primary].scale)))
     median = {c: pd.DataFrame(rows).median() for c, rows in tempo.items()}
     assert median["bounce_off_chest"]["descent_share"] < median["good_form"]["descent_share"] - 0.03, median
 
@@ -268,14 +270,14 @@ def test_rep_profile_reads_a_joint_that_straightens_early_on_the_way_back():
     knee_lead = np.where(back, 60 * (hip / 100) ** 3, 60 * hip / 100)  # straightens early on the way back
     knee_even = 60 * hip / 100
     m = pd.DataFrame({"hip_flexion": hip, "knee_flexion": knee_lead, "trunk_lean": knee_even})
-    f = MS.summarise(m, times, "hip_flexion")
+    f = F.summarise(m, times, "hip_flexion")
     assert f["trunk_lean_out_60"] == pytest.approx(36, abs=4) and abs(f["trunk_lean_back_minus_out_60"]) < 4
     assert f["knee_flexion_out_60"] == pytest.approx(36, abs=4)
     assert f["knee_flexion_back_minus_out_60"] < -15  # 60 * 0.6 ** 3 = 13 against 36 on the way out
-    assert all(MS.is_rep_profile(k) for k in f if k.endswith(("_out_30", "_back_90", "_back_minus_out_60")))
-    assert not MS.is_rep_profile("knee_flexion_at_depth") and not MS.is_rep_profile("descent_share")
+    assert all(R.is_rep_profile(k) for k in f if k.endswith(("_out_30", "_back_90", "_back_minus_out_60")))
+    assert not R.is_rep_profile("knee_flexion_at_depth") and not R.is_rep_profile("descent_share")
     # A stretch with no whole rep has a profile of NaN, not of zeros.
-    still = MS.summarise(m.iloc[:5], times[:5], "hip_flexion")
+    still = F.summarise(m.iloc[:5], times[:5], "hip_flexion")
     assert np.isnan(still["knee_flexion_back_minus_out_60"])
 
 
@@ -286,13 +288,13 @@ def test_training_reads_the_rep_profile_only_where_it_tells_the_classes_apart(te
     rng = np.random.default_rng(1)
     y = np.repeat(["good_form", "hips_shoot_up", "bar_drift"], 20)
     code = pd.factorize(y)[0].astype(float)
-    summaries = pd.DataFrame(rng.normal(size=(60, 6)), columns=[f"knee_flexion_{s}" for s in MS.STATS])
-    profile = pd.DataFrame(rng.normal(size=(60, 6)), columns=[f"knee_flexion_{k}_{p}" for k in MS.PROFILE_LEGS
-                                                                 for p in MS.PROFILE_POINTS])
+    summaries = pd.DataFrame(rng.normal(size=(60, 6)), columns=[f"knee_flexion_{s}" for s in F.STATS])
+    profile = pd.DataFrame(rng.normal(size=(60, 6)), columns=[f"knee_flexion_{k}_{p}" for k in R.PROFILE_LEGS
+                                                                 for p in R.PROFILE_POINTS])
     (summaries if telling == "summaries" else profile).iloc[:, 0] += 3 * code
     (summaries if telling == "summaries" else profile).iloc[:, 1] += 3 * (code == 1)
     columns, head, scores, _ = _choose_features(summaries.join(profile), y, multi_class=True)
-    assert any(MS.is_rep_profile(c) for c in columns) == (telling == "profile")
+    assert any(R.is_rep_profile(c) for c in columns) == (telling == "profile")
     assert {k.split(" / ")[0] for k in scores} == {"summaries", "summaries and rep profile"}
 
 

@@ -24,7 +24,8 @@ import warnings
 import numpy as np
 
 from formclip_pipeline.core.good_form import as_read, is_at_angle, narrowest
-from formclip_pipeline.core.measures import in_words, measure_of
+from formclip_pipeline.core.features import in_words
+from formclip_pipeline.core.measures import measure_of
 
 RADIUS_FACTOR = 2.0
 # Spreads (standard deviations over the fit videos, good_form.narrowest at the least) beyond the

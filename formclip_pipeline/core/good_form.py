@@ -16,7 +16,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from formclip_pipeline.core.measures import MEASURES, in_words, measure_of
+from formclip_pipeline.core.features import in_words
+from formclip_pipeline.core.measures import MEASURES, measure_of
 
 LOW, HIGH, COUNT = "good_form_low", "good_form_high", "good_form_videos"
 PERCENTILES = (10, 90)

@@ -3,7 +3,7 @@
 A video (or one rep of it) becomes a feature vector: for each measure the lift's classes name in
 the catalogue, its low, median and high values, its range, how fast it changes and its value at
 depth, and the reps' tempo and profile (each measure on the way out and on the way back at the
-same points of the rep; `measures.summarise`), each also read against what the good-form fit
+same points of the rep; `features.summarise`), each also read against what the good-form fit
 videos read at the same camera angle (`good_form.against_angle`). `pose_clip` appends the frozen
 base CLIP's mean image embedding over the video's sampled frames. A head over the exercise's form
 classes reads the vector, or the vector without the reps' profile as read: a multinomial logistic
@@ -30,6 +30,8 @@ import pandas as pd
 from formclip_pipeline.catalog import GOOD_CLASS, get_exercise, to_label
 from formclip_pipeline.core import familiarity, good_form
 from formclip_pipeline.core import measures as MS
+from formclip_pipeline.core.features import summarise
+from formclip_pipeline.core.reps import is_rep_profile
 from formclip_pipeline.core.good_form import ANGLE_DEFAULT, ANGLE_INTERCEPT, ANGLE_SLOPE
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
 
@@ -56,7 +58,7 @@ def video_pose_features(poses: pd.DataFrame, exercise: str) -> pd.DataFrame:
     rows = {}
     for sha, group in pose_series(poses):
         measures, detected = MS.pose_table_measures(group)
-        feats = MS.summarise(measures, group["timestamp"].to_numpy(), primary)
+        feats = summarise(measures, group["timestamp"].to_numpy(), primary)
         feats["detection_rate"] = float(detected.mean()) if len(detected) else 0.0
         rows[sha] = feats
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -123,7 +125,7 @@ class PoseClassifier:
     def window_features(self, measures: pd.DataFrame, times: np.ndarray, image_embeddings: np.ndarray | None) -> dict:
         """Features of a stretch of one video (a rep, or all of it) from its smoothed measures and,
         for pose_clip, the base CLIP's embeddings of its frames (the mean is the feature, as in training)."""
-        feats = MS.summarise(measures, times, get_exercise(self.exercise).primary_measure)
+        feats = summarise(measures, times, get_exercise(self.exercise).primary_measure)
         if self.strategy == "pose_clip" and image_embeddings is not None and len(image_embeddings):
             feats.update({f"clip_{i}": float(v) for i, v in enumerate(image_embeddings.mean(0))})
         if ANGLE_INTERCEPT not in self.head:
@@ -320,7 +322,7 @@ def _choose_head(X: np.ndarray, y: np.ndarray, multi_class: bool, seed: int = 0)
 # squat, the row and the overhead press than keeping the profile's out of the first set
 # (docs/benchmarks.md).
 FEATURE_SETS = {
-    "summaries": lambda feature: good_form.is_at_angle(feature) or not MS.is_rep_profile(feature),
+    "summaries": lambda feature: good_form.is_at_angle(feature) or not is_rep_profile(feature),
     "summaries and rep profile": lambda feature: True,
 }
 

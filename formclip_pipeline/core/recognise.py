@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from formclip_pipeline.catalog import VIEWS, exercise_names, get_exercise
-from formclip_pipeline.core.measures import MEASURES, measure_of, summarise
+from formclip_pipeline.core.features import summarise
+from formclip_pipeline.core.measures import MEASURES, measure_of
 
 TOLERANCE = 0.15  # of a measure's scale (core.measures.Measure.scale): 15 degrees, or 0.15
 MAX_COST = 4.5  # what a measure three tolerances or more outside its range costs

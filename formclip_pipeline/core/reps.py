@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+
+from formclip_pipeline.core.measures import MEASURES
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,6 @@ def joint_features(measures, min_tracked: float = 0.6, min_amplitude: float = 0.
     on 17 (normalised MAE 0.018 against 0.138; pixels 0.064). Where a lying lifter's joints are read
     badly it loses reps, so `score.find_reps` weighs its count against the pixels' (docs/benchmarks.md).
     """
-    import pandas as pd
-
-    from formclip_pipeline.core.measures import MEASURES
-
     columns = []
     for name in measures.columns:
         if name in leave_out:
@@ -308,3 +307,85 @@ def joint_reps(measures, primary: str, fps: float) -> list[RepSpan]:
     joints = joint_features(measures, settings.min_tracked, settings.min_amplitude)
     spans = count_reps(joints, fps) if joints is not None else []
     return spans or count_reps_from_angle(measures[primary].to_numpy(), fps, MEASURES[primary].scale, settings) or []
+
+
+@dataclass(frozen=True)
+class Reps:
+    """The reps of a stretch, found on its primary measure (gaps filled), on the sampling grid."""
+    spans: list
+    signal: np.ndarray
+    fps: float
+
+    @staticmethod
+    def of(signal: np.ndarray, times: np.ndarray, scale: float = 100.0) -> "Reps":
+        if len(times) < 4:
+            return Reps([], np.asarray(signal, np.float64), 0.0)
+        fps = 1.0 / float(np.median(np.diff(times)))
+        x = pd.Series(np.asarray(signal, np.float64)).interpolate(limit_direction="both").to_numpy()
+        return Reps(count_reps_from_angle(signal, fps, scale) or [], x, fps)
+
+    def each(self):
+        """(start, far end, end, excursion) of each rep long enough to have a shape: frame indices,
+        and its primary measure scaled to 0 at its lowest and 1 at its far end."""
+        for s in self.spans:
+            rep = self.signal[s.start:s.end]
+            if len(rep) < 3 or np.isnan(rep).any() or rep.max() <= rep.min():
+                continue
+            yield s.start, s.start + int(np.argmax(rep)), s.end, (rep - rep.min()) / (rep.max() - rep.min())
+
+
+def tempo(reps: Reps) -> dict[str, float]:
+    """How the reps of a stretch are paced, from the primary measure: median rep length in seconds,
+    the share of each rep spent getting to its far end (a controlled squat takes about half, a dive
+    and bounce about a third), and the share spent near the far end (a pause at the bottom)."""
+    lengths, descents, far = [], [], []
+    for start, peak, end, u in reps.each():
+        lengths.append((end - start) / reps.fps)
+        descents.append((peak - start) / (end - start - 1))
+        far.append(float(np.mean(u >= 0.85)))
+    if not lengths:
+        return {"rep_seconds": np.nan, "descent_share": np.nan, "far_end_share": np.nan}
+    return {"rep_seconds": float(np.median(lengths)), "descent_share": float(np.median(descents)),
+            "far_end_share": float(np.median(far))}
+
+
+PROFILE_POINTS = (30, 60, 90)  # percent of the way from the start position to the far end
+PROFILE_LEGS = ("out", "back")  # to the rep's far end, and back from it
+PROFILE_KINDS = (*PROFILE_LEGS, "back_minus_out")
+
+
+def is_rep_profile(feature: str) -> bool:
+    """Whether a feature name is one of `rep_profile`'s ("hip_flexion_back_minus_out_60")."""
+    return any(feature.endswith(f"_{kind}_{pct}") for kind in PROFILE_KINDS for pct in PROFILE_POINTS)
+
+
+def rep_profile(measures: pd.DataFrame, reps: Reps) -> dict[str, float]:
+    """Each measure read on the way out to the rep's far end and on the way back, at the same points
+    of the primary measure's excursion, and the difference (back minus out); medians over the reps.
+
+    Faults of timing are faults of shape: hips that shoot up in a deadlift straighten the knees on
+    the way back while the hips are still bent, where the way out bent both together; a bar that
+    drifts forward is ahead of the lifter at mid-range, not at the ends. With the pose head choosing
+    whether to read it, nested cross-validation over 112 synthetic deadlifts moved the binary
+    balanced accuracy from 0.55 to 0.64 and macro-F1 from 0.47 to 0.51 (docs/benchmarks.md). NaN
+    where the stretch shows no whole rep."""
+    columns = {name: measures[name].to_numpy(np.float64) for name in measures.columns}
+    per_rep = []
+    for start, peak, end, u in reps.each():
+        row = {}
+        for name, values in columns.items():
+            v = values[start:end]
+            for leg, sl in zip(PROFILE_LEGS, (slice(0, peak - start + 1), slice(peak - start, end - start))):
+                uu, vv = u[sl], v[sl]
+                ok = ~np.isnan(vv)
+                order = np.argsort(uu[ok], kind="stable")
+                for pct in PROFILE_POINTS:
+                    row[f"{name}_{leg}_{pct}"] = (float(np.interp(pct / 100, uu[ok][order], vv[ok][order]))
+                                                  if ok.sum() >= 2 else np.nan)
+            for pct in PROFILE_POINTS:
+                row[f"{name}_back_minus_out_{pct}"] = row[f"{name}_back_{pct}"] - row[f"{name}_out_{pct}"]
+        per_rep.append(row)
+    if not per_rep:
+        return {f"{name}_{kind}_{pct}": np.nan for name in measures.columns
+                for kind in PROFILE_KINDS for pct in PROFILE_POINTS}
+    return pd.DataFrame(per_rep).median().to_dict()

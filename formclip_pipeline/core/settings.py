@@ -1,6 +1,8 @@
 """The settings of each stage, declared once: a dataclass whose fields carry their help text and
 range. The same dataclass gives the command's flags (`add_flags`), the asset's Dagster config
-(`dagster_config`) and the defaults of both. Nothing here imports torch, so `formclip --help` stays fast.
+(`formclip_pipeline.assets.config.dagster_config`, outside the Dagster-free core) and the defaults
+of both, and checks the values it is built with (`check_ranges`). Nothing here imports torch, so
+`formclip --help` stays fast.
 """
 from __future__ import annotations
 
@@ -118,24 +120,18 @@ def add_flags(parser: argparse.ArgumentParser, cls) -> None:
                                 action=renamed_flag(flags[0]), help=argparse.SUPPRESS)
 
 
+def user_choices(cls) -> list[tuple[dataclasses.Field, type, object]]:
+    """(field, type, default) of each field of a settings class that a user chooses: its flags, and
+    its Dagster config's fields (formclip_pipeline.assets.config)."""
+    return list(_fields(cls, choices_only=True))
+
+
 def choice_names(cls) -> list[str]:
-    """The fields of a settings class that a user chooses: its flags, and its Dagster config's fields."""
-    return [f.name for f, _, _ in _fields(cls, choices_only=True)]
+    return [f.name for f, _, _ in user_choices(cls)]
 
 
 def from_args(cls, args: argparse.Namespace):
     return cls(**{f.name: getattr(args, f.name) for f, _, _ in _fields(cls, choices_only=True)})
-
-
-def dagster_config(cls, name: str):
-    """A Dagster Config class with the dataclass's fields, defaults (read when the definitions load, so
-    FORMCLIP_BASE_MODEL counts) and help text, shown in the launchpad."""
-    import dagster as dg
-    import pydantic
-
-    spec = {f.name: (kind, pydantic.Field(default=default, description=f.metadata.get("help") or None))
-            for f, kind, default in _fields(cls, choices_only=True)}
-    return pydantic.create_model(name, __base__=dg.Config, __doc__=cls.__doc__, **spec)
 
 
 @dataclass

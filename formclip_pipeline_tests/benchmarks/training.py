@@ -70,7 +70,7 @@ def run_pose_strategy(frames: pd.DataFrame, poses: pd.DataFrame, exercise: str, 
 
 def pose_features(frames: pd.DataFrame) -> pd.DataFrame:
     """Per video: mean, min and max of each truth measurement over the frames that were sampled, and
-    its speed (90th percentile of its change per second over every frame, as `measures.summarise`
+    its speed (90th percentile of its change per second over every frame, as `features.summarise`
     reads speed): a fault of timing, such as a bounce, shows in time, not in any one angle."""
     rows = []
     for (video, form_class, split), group in frames.groupby(["video_path", "form_class", "split"]):

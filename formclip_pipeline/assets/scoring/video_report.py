@@ -13,7 +13,8 @@ from formclip_pipeline.core.files import write_json, write_text
 from formclip_pipeline.core.overlay import write_overlay
 from formclip_pipeline.core.report import relative_src, render_html
 from formclip_pipeline.core.score import LoadedModels, ScoreError, score_video
-from formclip_pipeline.core.settings import ScoringSettings, dagster_config
+from formclip_pipeline.assets.config import dagster_config
+from formclip_pipeline.core.settings import ScoringSettings
 from formclip_pipeline.core.video import VideoError, file_sha256
 from formclip_pipeline.partitions import incoming_videos
 from formclip_pipeline.resources import DuckDBStore, FormClipPaths

@@ -4,7 +4,8 @@ import pandas as pd
 from formclip_pipeline.catalog import get_exercise
 from formclip_pipeline.core.frames import assign_splits, extract_dataset
 from formclip_pipeline.core.pose_classifier import video_pose_features
-from formclip_pipeline.core.settings import ExtractionSteps, dagster_config
+from formclip_pipeline.assets.config import dagster_config
+from formclip_pipeline.core.settings import ExtractionSteps
 from formclip_pipeline.partitions import exercise_partitions
 
 ExtractConfig = dagster_config(ExtractionSteps, "ExtractConfig")

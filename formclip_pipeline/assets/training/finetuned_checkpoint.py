@@ -5,7 +5,8 @@ import pandas as pd
 from formclip_pipeline.core.distributed import train_distributed
 from formclip_pipeline.core.fingerprint import data_fingerprint
 from formclip_pipeline.core.runs import train_run
-from formclip_pipeline.core.settings import TrainConfig, dagster_config
+from formclip_pipeline.assets.config import dagster_config
+from formclip_pipeline.core.settings import TrainConfig
 from formclip_pipeline.executors import GPU_STEP
 from formclip_pipeline.partitions import exercise_partitions
 from formclip_pipeline.resources import FormClipPaths, MLflowTracking

@@ -1,7 +1,8 @@
 import dagster as dg
 import pandas as pd
 
-from formclip_pipeline.core.settings import Thresholds, dagster_config
+from formclip_pipeline.assets.config import dagster_config
+from formclip_pipeline.core.settings import Thresholds
 from formclip_pipeline.core.validate import blocking_errors, summary, validate
 from formclip_pipeline.partitions import exercise_partitions
 
