@@ -233,7 +233,8 @@ def test_evaluating_without_test_videos_writes_nothing(squat_frames, tmp_path):
 
 
 def test_scoring_holds_at_most_max_frames_whatever_the_video_length(tmp_path):
-    from formclip_pipeline.core.score import ScoringSettings, sample_video
+    from formclip_pipeline.core.sampling import sample_video
+    from formclip_pipeline.core.settings import ScoringSettings
 
     video = _video(tmp_path / "long.mp4", size="96x96", seconds=20)
     times, frames, info = sample_video(str(video), ScoringSettings(max_frames=40))
@@ -452,7 +453,8 @@ def test_a_small_video_claiming_ten_hours_is_refused_by_extract_as_by_score(tmp_
     kilobytes file. Extraction refuses it as scoring does, in one sentence, and reads the others."""
     from formclip_pipeline.cli import main
     from formclip_pipeline.core.frames import video_manifest
-    from formclip_pipeline.core.score import ScoringSettings, sample_video
+    from formclip_pipeline.core.sampling import sample_video
+    from formclip_pipeline.core.settings import ScoringSettings
     from formclip_pipeline.core.video import VideoError
 
     folder = tmp_path / "videos" / "squat" / "good_form"

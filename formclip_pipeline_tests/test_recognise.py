@@ -76,7 +76,8 @@ def test_the_image_weighs_in_and_alone_still_answers():
 def test_each_rendered_lift_is_recognised_from_its_joints(lifter_per_exercise):
     from formclip_pipeline.core.measures import smoothed_measures
     from formclip_pipeline.core.pose import stack_landmarks
-    from formclip_pipeline.core.score import ScoringSettings, sample_video
+    from formclip_pipeline.core.sampling import sample_video
+    from formclip_pipeline.core.settings import ScoringSettings
 
     for exercise, video in lifter_per_exercise.items():
         rows: list[dict] = []

@@ -11,7 +11,9 @@ import pytest
 
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.settings import POSE_FPS
-from formclip_pipeline.core.score import ScoringSettings, sample_video, score_frames
+from formclip_pipeline.core.sampling import sample_video
+from formclip_pipeline.core.score import score_frames
+from formclip_pipeline.core.settings import ScoringSettings
 from formclip_pipeline.core.synth.generate import VideoSpec, render_video
 
 
@@ -204,7 +206,7 @@ def test_frames_fed_to_the_model_while_decoding_are_the_image_models_frames_and_
 
 
 def test_frames_the_image_model_skipped_take_the_nearest_read_frames_probabilities():
-    from formclip_pipeline.core.score import image_frames_in, spread_to_frames
+    from formclip_pipeline.core.sampling import image_frames_in, spread_to_frames
 
     read = np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]])  # frames 0, 4 and 8 of 10
     spread = spread_to_frames(read, 10, 4)

@@ -273,3 +273,14 @@ def save_checkpoint(clip: LoadedClip, path: str | os.PathLike, meta: dict) -> Pa
         clip.processor.save_pretrained(tmp)
         (tmp / FORMCLIP_META).write_text(json.dumps(meta, indent=2, default=str))
     return path
+
+
+def image_embedder(clip):
+    """frames -> unit image embeddings under `clip`, callable from any thread (no_grad is per thread)."""
+    import torch
+
+    def embed(frames: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return embed_images(clip, frames)
+
+    return embed

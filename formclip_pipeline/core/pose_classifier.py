@@ -30,8 +30,10 @@ import pandas as pd
 from formclip_pipeline.catalog import GOOD_CLASS, get_exercise, to_label
 from formclip_pipeline.core import familiarity, good_form
 from formclip_pipeline.core import measures as MS
+from formclip_pipeline.core.classifier import FrameJudgement
 from formclip_pipeline.core.features import summarise
 from formclip_pipeline.core.reps import is_rep_profile
+from formclip_pipeline.core.sampling import image_frames_in
 from formclip_pipeline.core.good_form import ANGLE_DEFAULT, ANGLE_INTERCEPT, ANGLE_SLOPE
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
 
@@ -121,6 +123,33 @@ class PoseClassifier:
     head: dict[str, np.ndarray]  # "medians" for missing measures, then a logistic or forest head's arrays
     clip: object | None = None  # LoadedClip for pose_clip
     meta: dict = field(default_factory=dict)
+
+    reads_joints = True  # judged from the lifter's joints: scoring needs the lifter in most frames
+
+    def image_model(self):
+        """The base's image embeddings for pose_clip, which reads them beside the joints; nothing otherwise."""
+        from formclip_pipeline.core.model import image_embedder
+
+        return image_embedder(self.clip) if self.strategy == "pose_clip" else None
+
+    def judge_frames(self, measures: pd.DataFrame, times: np.ndarray, step: int, spans: list,
+                     image_out: np.ndarray | None, read_poorly: tuple[str, ...] = ()) -> FrameJudgement:
+        """Probabilities over the fitted form classes: each rep judged on its own frames' measures (and
+        for pose_clip on the embeddings of the frames the image model read in it, every step-th),
+        frames outside reps on the whole video's; with the whole video's familiarity and standing
+        against good form."""
+        embeddings = image_out if self.strategy == "pose_clip" else None
+
+        def features(lo: int, hi: int) -> dict:
+            image = embeddings[image_frames_in(lo, hi, step, len(times))] if embeddings is not None else None
+            return self.window_features(measures.iloc[lo:hi], times[lo:hi], image)
+
+        whole = features(0, len(times))
+        proba = np.tile(self.class_proba(pd.DataFrame([whole]))[0], (len(times), 1))
+        for s in spans:
+            proba[s.start:s.end] = self.class_proba(pd.DataFrame([features(s.start, s.end)]))[0]
+        return FrameJudgement(proba, self.classes, self.label_proba, self.familiarity(whole),
+                              self.against_good_form(whole, read_poorly))
 
     def window_features(self, measures: pd.DataFrame, times: np.ndarray, image_embeddings: np.ndarray | None) -> dict:
         """Features of a stretch of one video (a rep, or all of it) from its smoothed measures and,

@@ -21,34 +21,13 @@ from formclip_pipeline.core import checks as C
 from formclip_pipeline.core import environment
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.settings import ScoringSettings
-from formclip_pipeline.core.video import VideoError, decode, letterbox, probe
+from formclip_pipeline.core.sampling import sample_video
 
 UNSURE = "unsure"  # the class and verdict of a video unlike the model's training videos
 
 
 class ScoreError(Exception):
     """Scoring cannot go on; the message is one sentence a person can act on."""
-
-
-def image_step(sampled_fps: float, image_fps: float, frames: float = float("inf"), min_frames: int = 1) -> int:
-    """The image model reads every this-many-th sampled frame: `image_fps` a second, but at least
-    `min_frames` of the video's `frames` (1 when it asks for as many or more)."""
-    return max(1, min(int(round(sampled_fps / image_fps)), int(frames // max(min_frames, 1))))
-
-
-def image_frames_in(lo: int, hi: int, step: int, n: int) -> np.ndarray:
-    """Indices, among the frames the image model read (sampled frames 0, step, 2 step, ...), of those in
-    sampled frames [lo, hi); a stretch too short to hold one gets the nearest."""
-    count = (n + step - 1) // step
-    first, last = -(-lo // step), -(-hi // step)
-    if last > first:
-        return np.arange(first, min(last, count))
-    return np.array([min(count - 1, int(round((lo + hi - 1) / 2 / step)))])
-
-
-def spread_to_frames(image_proba: np.ndarray, n: int, step: int) -> np.ndarray:
-    """Per-sampled-frame rows from rows for every step-th frame: each frame takes its nearest's."""
-    return image_proba[np.minimum(np.rint(np.arange(n) / step).astype(int), len(image_proba) - 1)]
 
 
 def mmss(t: float) -> str:
@@ -98,106 +77,6 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
 
     return mlflow.artifacts.download_artifacts(client.get_model_version_download_uri(name, mv.version)), \
         f"{ref} (version {mv.version})"
-
-
-def sample_video(path: str, settings: ScoringSettings, on_batch=None, batch: int = 8,
-                 poses_out: list | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Frames on the sampling grid; `on_batch` sees the image model's frames (every
-    `info["image_step"]`-th, see `image_step`) in batches, on a thread of its own, while decoding goes on.
-
-    With `poses_out` (a list), BlazePose also reads every sampled frame, tracking the lifter from
-    one to the next, and one pose row per frame is appended to it. The video is then decoded at the
-    pose model's size and each frame letterboxed for CLIP, so it is still decoded once.
-
-    With a model to run, the cores are split rather than shared: ffmpeg decodes on one thread and
-    torch computes on the others until the last frame is decoded and read, then torch takes every
-    core. Shared, both oversubscribe the cores and torch's threads wait on each other; on 2 cores that
-    made decoding and ViT-B/32 together slower than the two run one after the other. BlazePose runs
-    on one core and lets go of the interpreter while it does, so the model's thread computes beside it.
-    """
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    import torch
-
-    info = probe(path)  # which refuses a video longer than video.MAX_DURATION_S
-    fps = min(settings.fps, settings.max_frames / max(info.duration_s, 1e-3))
-    step = image_step(fps, settings.image_fps, fps * info.duration_s, settings.min_image_frames)
-    notes: list[str] = []
-    torch_threads = torch.get_num_threads()
-    split = on_batch is not None and torch_threads > 1
-    model_threads = [torch_threads - 1 if split else torch_threads]  # what the model's thread uses next
-    decoded = threading.Event()
-    times, frames, done = [], [], 0
-    pending: list = []
-    worker = ThreadPoolExecutor(1, thread_name_prefix="formclip-image-model") if on_batch else None
-
-    def run_model(image_frames: np.ndarray) -> None:
-        # Set on the model's own thread: under OpenMP a thread count belongs to the thread that sets it.
-        torch.set_num_threads(model_threads[0])
-        on_batch(image_frames)
-
-    def waiting() -> range:  # indices of the image model's frames decoded and not yet handed over
-        return range(-(-done // step) * step, len(frames), step)
-
-    def hand_over() -> None:
-        nonlocal done
-        picked = [frames[i] for i in waiting()]
-        done = len(frames)
-        if picked:
-            pending.append(worker.submit(run_model, np.stack(picked)))
-        for f in [f for f in pending if f.done()]:
-            f.result()  # a failed model stops the decoding now, with its own error
-            pending.remove(f)
-
-    estimator = None
-    if poses_out is not None:
-        from formclip_pipeline.core.pose import POSE_FRAME_SIDE, BlazePose, pose_row
-
-        estimator = BlazePose()
-    size = POSE_FRAME_SIDE if estimator else settings.frame_size
-    # Without a pose model to wait for, the decoder is never made to wait for the image model: the
-    # frames are all kept anyway, and max_frames bounds both.
-    buffer = settings.max_frames if split and estimator is None else 64
-    try:
-        for t, f in decode(path, size, fps, info, threads=1 if split else None,
-                           buffer=buffer, finished=decoded, keep_aspect=estimator is not None):
-            if len(frames) >= settings.max_frames:
-                notes.append(f"stopped after {settings.max_frames} sampled frames ({t:.0f} s): the video "
-                                  f"holds more than the {info.duration_s:.0f} s its header claims")
-                break
-            if estimator is not None:
-                poses_out.append({"frame_index": len(times), "timestamp": round(float(t), 3), **pose_row(estimator(f), f)})
-                f = letterbox(f, settings.frame_size)
-            times.append(t)
-            frames.append(f)
-            if split and decoded.is_set() and estimator is None:
-                model_threads[0] = torch_threads
-            if on_batch and len(waiting()) >= batch:
-                hand_over()
-        model_threads[0] = torch_threads
-        if on_batch and len(waiting()):
-            hand_over()
-        for f in pending:
-            f.result()
-        if fps < settings.fps:
-            notes.append(f"sampled {fps:.2f} frames a second instead of {settings.fps:g}, to stay within "
-                              f"{settings.max_frames} frames")
-    finally:
-        if worker is not None:
-            for f in pending:
-                f.cancel()
-            worker.shutdown(wait=True)
-        torch.set_num_threads(torch_threads)
-        if estimator is not None:
-            estimator.close()
-    if not frames:
-        raise VideoError(f"{Path(path).name}: no frame could be decoded")
-    # One array, filled frame by frame as the list lets go: np.stack would hold both at once.
-    out = np.empty((len(frames), *frames[0].shape), np.uint8)
-    for i in range(len(frames)):
-        out[i], frames[i] = frames[i], None
-    return np.array(times), out, {**info.to_dict(), "sampled_fps": fps, "image_step": step, "notes": notes}
 
 
 def _issue_runs(reps: list[dict]) -> list[tuple[str, list[dict]]]:
@@ -419,37 +298,6 @@ def rep_measures(exercise: str, measures, times: np.ndarray, spans: list[R.RepSp
     return out
 
 
-def image_embedder(clip):
-    """frames -> unit image embeddings under `clip`, callable from any thread (no_grad is per thread)."""
-    import torch
-
-    from formclip_pipeline.core.model import embed_images
-
-    def embed(frames: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return embed_images(clip, frames)
-
-    return embed
-
-
-def pose_frame_proba(clf, measures, times: np.ndarray, step: int, spans: list[R.RepSpan],
-                     embeddings: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
-    """Per-frame probabilities over the pose classifier's fitted form classes (each rep judged on its
-    own frames' measures, and for pose_clip on the `embeddings` of the frames the image model read in
-    it, every step-th; frames outside reps take the whole video's), and the whole video's features."""
-    import pandas as pd
-
-    def features(lo: int, hi: int) -> dict:
-        image = embeddings[image_frames_in(lo, hi, step, len(times))] if embeddings is not None else None
-        return clf.window_features(measures.iloc[lo:hi], times[lo:hi], image)
-
-    whole = features(0, len(times))
-    proba = np.tile(clf.class_proba(pd.DataFrame([whole]))[0], (len(times), 1))
-    for s in spans:
-        proba[s.start:s.end] = clf.class_proba(pd.DataFrame([features(s.start, s.end)]))[0]
-    return proba, whole
-
-
 def with_checks(exercise: str, proba: np.ndarray, columns: list[str], to_labels, labels: list[str],
                 judged: dict, n: int) -> np.ndarray:
     """Per-frame probabilities over `labels` with the coach's checks taken in (core.checks): each rep's
@@ -593,7 +441,6 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     from formclip_pipeline.core import model as M
     from formclip_pipeline.core.measures import smoothed_measures
     from formclip_pipeline.core.pose import Silhouettes, stack_landmarks
-    from formclip_pipeline.core.pose_classifier import PoseClassifier
     from formclip_pipeline.core.recognise import (MIN_LIFTER_FOUND, exercise_proba_of_embeddings, recognise,
                                                   recognition_summary)
     from formclip_pipeline.core.views import camera_view, measures_read_poorly, qualify
@@ -603,21 +450,16 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
     clf, described, path_dir = None, None, None
     if exercise is not None:
         clf, described, path_dir = models.classifier(exercise)
-    # What the image model computes on its frames while the video is decoded: the form classes of a
-    # CLIP checkpoint, the base's embeddings for pose_clip, or, with the exercise unknown, the
-    # embeddings of the base that recognises it. A pose model given its exercise needs no image model.
-    def image_model_of(clf):
-        if not isinstance(clf, PoseClassifier):
-            return clf.predictor()
-        return image_embedder(clf.clip) if clf.strategy == "pose_clip" else None
-
+    # What the image model computes on its frames while the video is decoded: what the classifier
+    # asks for (core.classifier), or, with the exercise unknown, the embeddings of the base that
+    # recognises it.
     image_model, base, base_error = None, None, None
     if clf is not None:
-        image_model = image_model_of(clf)
+        image_model = clf.image_model()
     else:
         try:
             base = models.base(base_model or models.recognition_base())
-            image_model = image_embedder(base)
+            image_model = M.image_embedder(base)
         except M.ModelError as exc:  # offline without the base: the joints alone still tell most lifts apart
             base_error = exc
     parts: list[np.ndarray] = []
@@ -651,30 +493,21 @@ def score_video(path: str, exercise: str | None = None, model_ref: str | None = 
         exercise, recognised = rec.exercise, {**rec.to_dict(), **({"note": image_note} if image_note else {})}
         clf, described, path_dir = models.classifier(exercise)
         # Now known, the exercise's own model reads the same frames (its weights are not the base's).
-        exercise_model = image_model_of(clf)
+        exercise_model = clf.image_model()
         image_out = exercise_model(frames[::step]) if exercise_model else None
-    if isinstance(clf, PoseClassifier) and found < settings.min_lifter_found:
+    if clf.reads_joints and found < settings.min_lifter_found:
         raise ScoreError(f"{Path(path).name}: the lifter was found in {found:.0%} of the sampled frames, too few for "
                          f"the {clf.strategy} model to judge form from the joints; film the whole body, or score "
                          f"with a CLIP checkpoint (--model)")
     fps = info["sampled_fps"]
     spans, counted_from = find_reps(exercise, measures, frames, fps)
-    reference, against = None, None
     camera = camera_view(exercise, world)
     judged = C.judge_reps(exercise, measures, image, spans, camera["view"])
-    if isinstance(clf, PoseClassifier):
-        head_proba, whole = pose_frame_proba(clf, measures, times, step, spans,
-                                             image_out if clf.strategy == "pose_clip" else None)
-        columns, to_labels = clf.classes, clf.label_proba
-        reference = clf.familiarity(whole)
-        against = clf.against_good_form(whole, measures_read_poorly(camera["view"]))
-        strategy = clf.strategy
-    else:
-        head_proba, columns, to_labels = spread_to_frames(image_out, len(times), step), clf.labels, (lambda p: p)
-        strategy = clf.clip.meta.get("strategy")
-    proba = with_checks(exercise, head_proba, columns, to_labels, clf.labels, judged, len(times))
+    head = clf.judge_frames(measures, times, step, spans, image_out, measures_read_poorly(camera["view"]))
+    against, strategy = head.against_good_form, clf.strategy
+    proba = with_checks(exercise, head.proba, head.columns, head.to_labels, clf.labels, judged, len(times))
     # The exercise check reads ranges of motion: without a rep there is no motion to read.
-    familiar = familiarity(reference, by_joints if spans else None, exercise, strategy)
+    familiar = familiarity(head.reference, by_joints if spans else None, exercise, strategy)
     rep_faults = [C.found_faults(exercise, judged, i) for i in range(len(spans))] if spans else None
     result = score_frames(times, frames, proba, clf.labels, exercise, fps, spans,
                           rep_measures(exercise, measures, times, spans), rep_faults, judged)

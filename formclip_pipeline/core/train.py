@@ -27,9 +27,11 @@ import torch.nn.functional as F
 from formclip_pipeline.catalog import get_exercise, to_label
 from formclip_pipeline.core import bases as B
 from formclip_pipeline.core import model as M
+from formclip_pipeline.core.classifier import FrameJudgement
 from formclip_pipeline.core.frames import frames_array
 from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings, training_device
 
+from formclip_pipeline.core.sampling import spread_to_frames
 from formclip_pipeline.core.settings import TrainConfig
 WISE_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 HEAD_FILE = "classifier_head.safetensors"
@@ -55,6 +57,21 @@ class Classifier:
     multi_class: bool
     head: tuple[torch.Tensor, torch.Tensor] | None = None  # (weight CxD, bias C): linear_probe, lp_ft
     wise_alpha: float | None = None
+
+    reads_joints = False  # judged from the image alone
+
+    @property
+    def strategy(self) -> str | None:
+        return self.clip.meta.get("strategy")
+
+    def image_model(self):
+        """Its own probabilities over `labels`, for the frames the image model reads."""
+        return self.predictor()
+
+    def judge_frames(self, measures: pd.DataFrame, times: np.ndarray, step: int, spans: list,
+                     image_out: np.ndarray | None, read_poorly: tuple[str, ...] = ()) -> FrameJudgement:
+        """The image model's probabilities, each sampled frame taking those of the nearest frame it read."""
+        return FrameJudgement(spread_to_frames(image_out, len(times), step), self.labels, lambda p: p)
 
     @torch.no_grad()
     def class_weights(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,7 +22,9 @@ from formclip_pipeline.core import model as M
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.frames import frames_and_poses
 from formclip_pipeline.core.settings import POSE_FPS
-from formclip_pipeline.core.score import ScoringSettings, sample_video, score_frames, spread_to_frames
+from formclip_pipeline.core.sampling import sample_video, spread_to_frames
+from formclip_pipeline.core.score import score_frames
+from formclip_pipeline.core.settings import ScoringSettings
 from formclip_pipeline.core.synth.generate import VideoSpec, dataset_specs, generate_dataset, render_video
 
 
@@ -198,7 +200,7 @@ def peak_memory(tmp: Path) -> dict:
         subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                         f"testsrc2=size=1280x720:rate=10:duration={minutes * 60}", "-c:v", "libx264", "-preset",
                         "ultrafast", "-pix_fmt", "yuv420p", str(video)], check=True)
-        code = ("import resource, sys; from formclip_pipeline.core.score import ScoringSettings, sample_video; "
+        code = ("import resource, sys; from formclip_pipeline.core.sampling import sample_video; from formclip_pipeline.core.settings import ScoringSettings; "
                 "t, f, info = sample_video(sys.argv[1], ScoringSettings(), poses_out=[]); "
                 "print(len(f), info['sampled_fps'], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
         t0 = time.perf_counter()
