@@ -8,13 +8,7 @@ from pathlib import Path
 
 import pytest
 
-
-def formclip(*args, cwd, check=True, env=None):
-    exe = Path(sys.executable).with_name("formclip")
-    proc = subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
-    if check and proc.returncode != 0:
-        raise AssertionError(f"formclip {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+from formclip_pipeline_tests.commands import formclip
 
 
 def test_synth_extract_train_evaluate(tmp_path):

@@ -3,7 +3,6 @@ flagged reps drawn on it, playable in a browser and played by the HTML report.""
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from formclip_pipeline.core.pose import INDEX, N_LANDMARKS
 from formclip_pipeline.core.report import FAULT_COLOUR, SKELETON_COLOUR
 from formclip_pipeline.core.synth.generate import VideoSpec, render_video
 from formclip_pipeline.core.video import decode, ffmpeg_exe, probe
+from formclip_pipeline_tests.commands import formclip
 
 
 def _stream(path) -> dict:
@@ -89,15 +89,10 @@ def test_the_overlay_draws_the_skeleton_where_the_pose_was_read_and_bans_only_th
     np.testing.assert_allclose(after[48][bottom, 300:340], before[48][bottom, 300:340], atol=40)
 
 
-def _formclip(*args, cwd):
-    exe = Path(sys.executable).with_name("formclip")
-    return subprocess.run([str(exe), *map(str, args)], cwd=cwd, capture_output=True, text=True)
-
-
 def test_cli_score_writes_an_overlay_the_html_report_plays(squat_videos, squat_model, tmp_path):
     video = squat_videos[1][0]["video"]
-    res = _formclip("score", video, "--exercise", "squat", "--model", squat_model, "--json", "report/r.json",
-                    "--html", "report/r.html", "--overlay", "videos/lift marked.mp4", cwd=tmp_path)
+    res = formclip("score", video, "--exercise", "squat", "--model", squat_model, "--json", "report/r.json",
+                   "--html", "report/r.html", "--overlay", "videos/lift marked.mp4", cwd=tmp_path, check=False)
     assert res.returncode == 0, res.stderr
     out = tmp_path / "videos" / "lift marked.mp4"
     source, marked = _stream(video), _stream(out)
@@ -118,7 +113,7 @@ def test_cli_score_writes_an_overlay_the_html_report_plays(squat_videos, squat_m
 def test_the_overlay_is_never_written_over_the_video_it_is_drawn_from(squat_videos, tmp_path):
     video = Path(squat_videos[1][0]["video"])
     size = video.stat().st_size
-    res = _formclip("score", video, "--exercise", "squat", "--overlay", video, cwd=tmp_path)
+    res = formclip("score", video, "--exercise", "squat", "--overlay", video, cwd=tmp_path, check=False)
     assert res.returncode == 2 and "would replace the video it is drawn from" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and video.stat().st_size == size
 

@@ -1,8 +1,6 @@
 """Scoring new videos: reps and sets from the video, issues naming reps, reports, the watched folder."""
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -10,11 +8,11 @@ import numpy as np
 import pytest
 
 from formclip_pipeline.core import reps as R
-from formclip_pipeline.core.settings import POSE_FPS
 from formclip_pipeline.core.sampling import sample_video
 from formclip_pipeline.core.score import score_frames
-from formclip_pipeline.core.settings import ScoringSettings
+from formclip_pipeline.core.settings import POSE_FPS, ScoringSettings
 from formclip_pipeline.core.synth.generate import VideoSpec, render_video
+from formclip_pipeline_tests.commands import formclip
 
 
 def _oracle_proba(truth, times, labels):
@@ -266,15 +264,10 @@ def test_reps_a_binary_model_flags_get_advice_a_lifter_can_use(exercise, filmed)
     assert (filmed in advice) if filmed else ("film" not in advice)
 
 
-def _formclip(*args, cwd):
-    exe = Path(sys.executable).with_name("formclip")
-    return subprocess.run([str(exe), *map(str, args)], cwd=cwd, capture_output=True, text=True)
-
-
 def test_cli_score_writes_the_seed_json_and_a_self_contained_page(squat_videos, squat_model, tmp_path):
     video = squat_videos[1][0]["video"]
-    res = _formclip("score", video, "--exercise", "squat", "--model", squat_model, "--json", "r.json",
-                    "--html", "r.html", cwd=tmp_path)
+    res = formclip("score", video, "--exercise", "squat", "--model", squat_model, "--json", "r.json",
+                   "--html", "r.html", cwd=tmp_path, check=False)
     assert res.returncode == 0, res.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["video"] == Path(video).name and report["exercise"] == "squat"
@@ -298,7 +291,7 @@ def test_score_errors_are_one_sentence(squat_videos, squat_model, tmp_path):
         (["score", video, "--exercise", "squat"], "train formclip-squat first"),
     ]
     for args, expected in cases:
-        res = _formclip(*args, cwd=tmp_path)
+        res = formclip(*args, cwd=tmp_path, check=False)
         assert res.returncode == 2, res.stderr
         assert expected in res.stderr and "Traceback" not in res.stderr
         assert len(res.stderr.strip().splitlines()) == 1, res.stderr  # the sentence alone, no progress bars
