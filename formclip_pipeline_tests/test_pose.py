@@ -283,7 +283,7 @@ def test_rep_profile_reads_a_joint_that_straightens_early_on_the_way_back():
 
 @pytest.mark.parametrize("telling", ["summaries", "profile"])
 def test_training_reads_the_rep_profile_only_where_it_tells_the_classes_apart(telling):
-    from formclip_pipeline.core.pose_classifier import _choose_features
+    from formclip_pipeline.core.pose_classifier import choose_features
 
     rng = np.random.default_rng(1)
     y = np.repeat(["good_form", "hips_shoot_up", "bar_drift"], 20)
@@ -293,7 +293,7 @@ def test_training_reads_the_rep_profile_only_where_it_tells_the_classes_apart(te
                                                                  for p in R.PROFILE_POINTS])
     (summaries if telling == "summaries" else profile).iloc[:, 0] += 3 * code
     (summaries if telling == "summaries" else profile).iloc[:, 1] += 3 * (code == 1)
-    columns, head, scores, _ = _choose_features(summaries.join(profile), y, multi_class=True)
+    columns, head, scores, _ = choose_features(summaries.join(profile), y, multi_class=True)
     assert any(R.is_rep_profile(c) for c in columns) == (telling == "profile")
     assert {k.split(" / ")[0] for k in scores} == {"summaries", "summaries and rep profile"}
 
@@ -378,7 +378,7 @@ def test_measures_read_against_good_form_at_the_cameras_angle_undo_a_view_that_s
     from sklearn.metrics import balanced_accuracy_score
 
     from formclip_pipeline.core import good_form
-    from formclip_pipeline.core.pose_classifier import PoseClassifier, _fit
+    from formclip_pipeline.core.pose_classifier import PoseClassifier, fit_head
 
     rng = np.random.default_rng(3)
 
@@ -397,7 +397,7 @@ def test_measures_read_against_good_form_at_the_cameras_angle_undo_a_view_that_s
     def side_on_accuracy(columns):
         X = good_form.against_angle(fit, ["trunk_lean_at_depth"], lines, good_form.frontality(fit))
         T = good_form.against_angle(test, ["trunk_lean_at_depth"], lines, good_form.frontality(test))
-        head, classes = _fit(X[columns].to_numpy(float), y, "logistic")
+        head, classes = fit_head(X[columns].to_numpy(float), y, "logistic")
         clf = PoseClassifier("", classes, classes, True, "pose", columns, head)
         return balanced_accuracy_score(np.repeat(["good_form", "chest_collapse"], 40),
                                        np.array(classes)[clf.class_proba(T).argmax(1)])
@@ -491,12 +491,12 @@ def test_forest_head_saved_as_arrays_predicts_what_scikit_learn_predicts():
 def test_a_logistic_head_reads_no_further_than_its_fit_videos_went():
     """A measure far beyond anything the fit videos read counts as the furthest they read, so the head
     is no surer there than at the edge of what it saw; within the range nothing changes."""
-    from formclip_pipeline.core.pose_classifier import PoseClassifier, _fit
+    from formclip_pipeline.core.pose_classifier import PoseClassifier, fit_head
 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(60, 2))
     y = np.where(X[:, 0] - 0.5 * X[:, 1] > 0, "good_form", "partial_depth")
-    head, classes = _fit(X, y, "logistic", C=1.0)
+    head, classes = fit_head(X, y, "logistic", C=1.0)
     clf = PoseClassifier("squat", classes, classes, True, "pose", ["a", "b"], head)
     edge = np.array([[X[:, 0].max(), X[:, 1].min()]])
     far = np.array([[X[:, 0].max() + 50.0, X[:, 1].min() - 50.0]])

@@ -129,7 +129,7 @@ def _pushup(body, depth: float):
         shoulder = neck + np.array([sign * body.shoulder_width / 2, -0.03, 0.0])
         wrist = np.array([sign * body.shoulder_width * 0.6, 0.06, hand_z])
         joints.update({f"shoulder_{side}": shoulder, f"wrist_{side}": wrist,
-                       f"elbow_{side}": K._two_link(shoulder, wrist, body.upper_arm, body.forearm,
+                       f"elbow_{side}": K.two_link(shoulder, wrist, body.upper_arm, body.forearm,
                                                     np.array([sign * 0.5, 0.3, -1.0]))})
     return K.Pose(joints, None)
 

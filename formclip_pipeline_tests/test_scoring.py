@@ -165,8 +165,8 @@ def test_the_period_is_the_full_cycle_when_one_component_repeats_twice_per_rep()
     t = np.arange(0, 40, 1 / fps)
     twice_per_rep = np.abs(np.sin(2 * np.pi * t / period))
     once_per_rep = 0.3 * np.sin(2 * np.pi * t / period)
-    assert R._period(twice_per_rep[:, None], fps, R.RepSettings()) == period / 2
-    assert R._period(np.stack([twice_per_rep, once_per_rep], 1), fps, R.RepSettings()) == period
+    assert R.repetition_period(twice_per_rep[:, None], fps, R.RepSettings()) == period / 2
+    assert R.repetition_period(np.stack([twice_per_rep, once_per_rep], 1), fps, R.RepSettings()) == period
 
 
 def test_frames_fed_to_the_model_while_decoding_are_the_image_models_frames_and_threads_come_back(squat_videos):

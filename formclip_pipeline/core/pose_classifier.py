@@ -277,7 +277,7 @@ def load_pose_classifier(path: str | Path) -> PoseClassifier:
                           meta["feature_names"], dict(t), clip, meta)
 
 
-def _fit(X: np.ndarray, y: np.ndarray, kind: str, C: float = 1.0, seed: int = 0) -> tuple[dict, list[str]]:
+def fit_head(X: np.ndarray, y: np.ndarray, kind: str, C: float = 1.0, seed: int = 0) -> tuple[dict, list[str]]:
     """Fit a head on the features (missing values take the column's median): a multinomial logistic
     regression on standardised features, read only within the range the fit videos span
     (`PoseClassifier.class_proba`), or a forest of extremely randomised trees, which never reads
@@ -332,7 +332,7 @@ def _choose_head(X: np.ndarray, y: np.ndarray, multi_class: bool, seed: int = 0)
         proba = np.zeros((len(y), len(set(y))))
         classes = sorted(set(y))
         for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
-            head, fitted = _fit(X[tr], y[tr], kind, c, seed)
+            head, fitted = fit_head(X[tr], y[tr], kind, c, seed)
             clf = PoseClassifier("", fitted, fitted, True, "pose", list(range(X.shape[1])), head)
             proba[np.ix_(te, [classes.index(f) for f in fitted])] = clf.class_proba(pd.DataFrame(X[te]))
         if multi_class:
@@ -356,7 +356,7 @@ FEATURE_SETS = {
 }
 
 
-def _choose_features(X: pd.DataFrame, y: np.ndarray, multi_class: bool) -> tuple[list[str], tuple, dict, float]:
+def choose_features(X: pd.DataFrame, y: np.ndarray, multi_class: bool) -> tuple[list[str], tuple, dict, float]:
     """The feature set (FEATURE_SETS) and head with the best cross-validated balanced accuracy on the
     fit videos: the columns, the head, every pair's score keyed "features / head", and the cut on
     P(good form). Ties go to the smaller set.
@@ -429,11 +429,11 @@ def train_pose_classifier(poses: pd.DataFrame, frames: pd.DataFrame, exercise: s
     lines = good_form.angle_lines(X[measured], y == GOOD_CLASS, angle)
     angle = np.where(np.isnan(angle), lines[ANGLE_DEFAULT][0], angle)
     X = good_form.against_angle(X, measured, lines, angle)
-    features, (name, kind, c), scores, cut = _choose_features(X, y, multi_class)
+    features, (name, kind, c), scores, cut = choose_features(X, y, multi_class)
     if scores:
         log(f"{strategy}: cross-validated balanced accuracy by features and head {scores}; using {name}")
     A = X[features].to_numpy(np.float64)
-    head, classes = _fit(A, y, kind, c)
+    head, classes = fit_head(A, y, kind, c)
     head["good_threshold"] = np.array([cut])
     at_angle = [measured.index(good_form.as_read(f)) for f in features if good_form.is_at_angle(f)]
     if at_angle:

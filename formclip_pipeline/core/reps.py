@@ -140,7 +140,7 @@ def active_segments(feats: np.ndarray, fps: float, s: RepSettings = RepSettings(
     return [(a, b) for a, b in merged if (b - a) / fps >= s.min_set_s]
 
 
-def _period(x: np.ndarray, fps: float, s: RepSettings) -> float | None:
+def repetition_period(x: np.ndarray, fps: float, s: RepSettings) -> float | None:
     """The repetition period of a (frames x components) signal, from its autocorrelation.
 
     The autocorrelation is summed over components, so a pose seen twice per rep in one direction
@@ -202,7 +202,7 @@ def count_reps(emb: np.ndarray, fps: float, s: RepSettings = RepSettings()) -> l
     pad = int(round(0.5 * fps))
     segments = [(a, b, max(0, a - pad), min(len(emb), b + pad)) for a, b in active_segments(emb, fps, s)]
     axes = [_principal_axes(emb[lo:hi]) for _, _, lo, hi in segments]
-    periods = [_period(x @ vt[:s.period_components].T, fps, s) for _, x, vt in axes]
+    periods = [repetition_period(x @ vt[:s.period_components].T, fps, s) for _, x, vt in axes]
     # One lifter keeps one rhythm: a set too short or too noisy to show its own period (a lone rep,
     # three reps of a lying lifter's jittery elbows) takes the others' rather than being dropped.
     known = [p for p in periods if p is not None]

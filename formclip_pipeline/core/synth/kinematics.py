@@ -71,7 +71,7 @@ def _sag(angle_deg: float) -> np.ndarray:
     return np.array([0.0, math.cos(a), math.sin(a)])
 
 
-def _two_link(root: np.ndarray, end: np.ndarray, a: float, b: float, pole: np.ndarray) -> np.ndarray:
+def two_link(root: np.ndarray, end: np.ndarray, a: float, b: float, pole: np.ndarray) -> np.ndarray:
     """Middle joint of a two-segment chain from root to end, bending towards `pole`."""
     d_vec = end - root
     d = float(np.linalg.norm(d_vec))
@@ -130,7 +130,7 @@ def _arms_to_bar(joints: dict, body: Body, bar: np.ndarray, grip: float, pole: n
         wrist = bar + np.array([sign * grip, 0.0, 0.0])
         side_pole = pole + np.array([sign * flare, 0.0, 0.0])
         joints[f"wrist_{side}"] = wrist
-        joints[f"elbow_{side}"] = _two_link(joints[f"shoulder_{side}"], wrist, body.upper_arm, body.forearm, side_pole)
+        joints[f"elbow_{side}"] = two_link(joints[f"shoulder_{side}"], wrist, body.upper_arm, body.forearm, side_pole)
 
 
 def _shoulder_height(body: Body, shin: float, thigh: float, lean: float, lumbar_extra: float, thoracic_extra: float):
@@ -231,7 +231,7 @@ def bench_press(body: Body, depth: float, ascending: bool, fault: str | None, se
     for side, sign in (("l", 1.0), ("r", -1.0)):
         hip = pelvis + np.array([sign * body.hip_width / 2, 0.0, 0.0])
         ankle = np.array([sign * body.hip_width * 1.6, 0.08, body.thigh * 0.75 + body.shank * 0.45])
-        knee = _two_link(hip, ankle, body.thigh, body.shank, np.array([0.0, 1.0, 0.3]))
+        knee = two_link(hip, ankle, body.thigh, body.shank, np.array([0.0, 1.0, 0.3]))
         joints.update({f"hip_{side}": hip, f"knee_{side}": knee, f"ankle_{side}": ankle,
                        f"toe_{side}": ankle + np.array([0.0, -0.06, body.foot * 0.8]),
                        f"heel_{side}": ankle + np.array([0.0, -0.06, -body.foot * 0.25]),
