@@ -619,6 +619,18 @@ def test_whatever_extract_passes_over_in_a_video_folder_is_named_with_its_reason
     assert set(frames["source_video"]) == {"fine.mp4", "anna/set1.mp4"}
 
 
+@pytest.mark.parametrize("typed", ["knees in\ron rep 3", "knees in\r\non rep 3", "knees in\non rep 3"])
+def test_a_line_break_typed_in_a_cell_keeps_its_row_whole_through_the_review_csv(tmp_path, typed):
+    from formclip_pipeline.core.annotate import read_review_csv, write_spreadsheet_csv
+
+    table = pd.DataFrame({"frame_path": ["a.jpg", "b.jpg", "c.jpg"], "description": ["one", typed, "three"],
+                          "confidence": [1, 2, 3]})
+    write_spreadsheet_csv(table, tmp_path / "squat_training_data.csv")
+    back = read_review_csv(tmp_path / "squat_training_data.csv")
+    assert list(back["frame_path"]) == ["a.jpg", "b.jpg", "c.jpg"]
+    assert back["description"].iloc[1].replace("\r\n", "\n").replace("\r", "\n") == "knees in\non rep 3"
+
+
 def test_a_semicolon_separated_review_csv_is_read_and_written_back_with_semicolons(tmp_path, capsys):
     """As a spreadsheet saves CSV where the comma is the decimal mark; descriptions hold commas."""
     from formclip_pipeline.cli import main

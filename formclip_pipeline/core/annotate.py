@@ -433,13 +433,16 @@ def csv_delimiter(path: str | Path) -> str:
 
 def write_spreadsheet_csv(table: pd.DataFrame, path: str | Path) -> None:
     """A CSV meant to be opened in a spreadsheet, every text cell made inert, written atomically,
-    with the delimiter the file had: a spreadsheet that saved it with semicolons opens it again."""
+    with the delimiter the file had: a spreadsheet that saved it with semicolons opens it again.
+    Rows end in CR LF, as spreadsheets write them, so that a cell holding a lone CR is quoted too (the
+    csv module quotes a cell holding any character of the line ending): unquoted, it split its row
+    in two when read back, and the row's edits were lost."""
     from formclip_pipeline.core.files import atomic_path
 
     sep = csv_delimiter(path)
     with atomic_path(path) as tmp:
-        table.apply(lambda col: col.map(spreadsheet_safe) if col.dtype == object else col).to_csv(tmp, index=False,
-                                                                                                  sep=sep)
+        table.apply(lambda col: col.map(spreadsheet_safe) if col.dtype == object else col).to_csv(
+            tmp, index=False, sep=sep, lineterminator="\r\n")
 
 
 def review_csv_path(labeled_dir: str | Path, exercise: str) -> Path:
