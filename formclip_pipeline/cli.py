@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from formclip_pipeline.core import environment
-from formclip_pipeline.core.settings import (ExtractSettings, PretrainConfig, ScoringSettings, Thresholds, TrainConfig,
-                                             add_flags, from_args, number, renamed_flag)
+from formclip_pipeline.core.settings import (ExtractSettings, PretrainSettings, ScoringSettings, TrainSettings,
+                                             ValidationSettings, add_flags, from_args, number, renamed_flag)
 from formclip_pipeline.demo import DEMO_VIDEOS_PER_CLASS
 
 
@@ -147,7 +147,7 @@ def cmd_train(args) -> int:
     from formclip_pipeline.core.distributed import DistributedTrainingError, check_strategy, train_distributed
     from formclip_pipeline.core.runs import train_run
 
-    config = from_args(TrainConfig, args)
+    config = from_args(TrainSettings, args)
     check_strategy(config.strategy, config.nproc_per_node)
     summary = {}
     for ex, frames in _load_frames(args.data_dir, args.exercises).items():
@@ -318,7 +318,7 @@ def cmd_validate(args) -> int:
     import pandas as pd
 
     data_dir = Path(args.data_dir)
-    thresholds = from_args(Thresholds, args)
+    thresholds = from_args(ValidationSettings, args)
     reports = []
     for ex in _exercises(args.exercises):
         if not ((data_dir / f"{ex}_frames.parquet").exists() or (data_dir / f"{ex}_training_data.csv").exists()):
@@ -423,7 +423,7 @@ def cmd_pretrain(args) -> int:
     from formclip_pipeline.core.pretrain import describe_pretraining, pretrain_base
 
     out = args.out or str(cache_entry(M.TINY_MODEL))
-    config = from_args(PretrainConfig, args)
+    config = from_args(PretrainSettings, args)
     # Into the cache, under the lock a run building the same base meanwhile would take.
     with contextlib.nullcontext() if args.out else building(M.TINY_MODEL):
         figures = pretrain_base(out, config)
@@ -465,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="fine-tune CLIP per exercise (finetune_clip.py)")
     _folder_flag(t, "--data-dir", LABELED_FRAMES)
     _folder_flag(t, "--output", TRAINED_MODELS)
-    add_flags(t, TrainConfig)
+    add_flags(t, TrainSettings)
     t.add_argument("--exercises")
     t.set_defaults(func=cmd_train)
 
@@ -490,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     va = sub.add_parser("validate", help="check labelled frames before training (validate_training_data.py)")
     _folder_flag(va, "--data-dir", LABELED_FRAMES)
     va.add_argument("--exercises")
-    add_flags(va, Thresholds)
+    add_flags(va, ValidationSettings)
     va.set_defaults(func=cmd_validate)
 
     im = sub.add_parser("import-labeled", help="adopt a seed-style labelled-frames folder (CSVs and JPEGs, no videos)")
@@ -514,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt = sub.add_parser("pretrain", help="pretrain a small CLIP contrastively on synthetic frames captioned from pose truth")
     pt.add_argument("--out", help="directory for the pretrained base (default: the cache entry that --base-model "
                                    "formclip-tiny loads)")
-    add_flags(pt, PretrainConfig)
+    add_flags(pt, PretrainSettings)
     pt.set_defaults(func=cmd_pretrain)
 
     d = sub.add_parser("demo", help="render synthetic data and materialize every asset through Dagster")

@@ -119,10 +119,11 @@ def squat_poses(squat_extraction):
 def squat_model(squat_frames, tmp_path_factory):
     """A multi-class squat classifier trained for one epoch: enough to exercise scoring end to end."""
     from formclip_pipeline.core.annotate import template_annotations
-    from formclip_pipeline.core.train import TrainConfig, train_classifier
+    from formclip_pipeline.core.train import TrainSettings, train_classifier
 
     clf, _ = train_classifier(template_annotations(squat_frames), squat_frames, "squat",
-                              TrainConfig(base_model="formclip-tiny-init", epochs=1, learning_rate=1e-4, multi_class=True),
+                              TrainSettings(base_model="formclip-tiny-init", epochs=1, learning_rate=1e-4,
+                                            multi_class=True),
                               log=lambda _: None)
     path = tmp_path_factory.mktemp("model") / "squat"
     clf.save(path, {"strategy": "flyp"})

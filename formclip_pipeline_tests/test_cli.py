@@ -92,16 +92,18 @@ def test_model_means_a_trained_model_and_the_old_spellings_still_work_with_a_lin
 
 def test_settings_built_in_code_obey_the_ranges_the_flags_enforce():
     """One declaration per setting: a caller of the core, or the Dagster config, gets the flag's bounds."""
-    from formclip_pipeline.core.settings import ExtractSettings, PretrainConfig, Thresholds, TrainConfig
+    from formclip_pipeline.core.settings import ExtractSettings, PretrainSettings, ValidationSettings, TrainSettings
 
-    for build, words in ((lambda: TrainConfig(base_model="formclip-tiny", epochs=0), "epochs 0 is out of range"),
-                         (lambda: TrainConfig(base_model="formclip-tiny", strategy="magic"), "strategy 'magic' is not one of"),
-                         (lambda: ExtractSettings(test_share=0.9), "test_share 0.9 is out of range: it must be above 0 and at most 0.5"),
-                         (lambda: Thresholds(max_class_imbalance=0.5), "max_class_imbalance 0.5 is out of range"),
-                         (lambda: PretrainConfig(learning_rate=0.0), "learning_rate 0.0 is out of range: it must be above 0")):
+    tiny = "formclip-tiny"
+    for build, words in (
+            (lambda: TrainSettings(base_model=tiny, epochs=0), "epochs 0 is out of range"),
+            (lambda: TrainSettings(base_model=tiny, strategy="magic"), "strategy 'magic' is not one of"),
+            (lambda: ExtractSettings(test_share=0.9), "test_share 0.9 is out of range: it must be above 0 and at most 0.5"),
+            (lambda: ValidationSettings(max_class_imbalance=0.5), "max_class_imbalance 0.5 is out of range"),
+            (lambda: PretrainSettings(learning_rate=0.0), "learning_rate 0.0 is out of range: it must be above 0")):
         with pytest.raises(ValueError, match=re.escape(words)):
             build()
-    assert TrainConfig(base_model="formclip-tiny", epochs=1).epochs == 1
+    assert TrainSettings(base_model="formclip-tiny", epochs=1).epochs == 1
 
 
 def test_help_and_argument_errors_import_no_heavy_library():
@@ -147,26 +149,28 @@ def test_each_stage_declares_its_settings_once_for_the_flags_and_the_dagster_con
 
     from formclip_pipeline.assets.scoring.video_report import ScoringConfig
     from formclip_pipeline.assets.training.extracted_frames_and_poses import ExtractConfig
-    from formclip_pipeline.assets.training.finetuned_checkpoint import TrainingConfig
+    from formclip_pipeline.assets.training.finetuned_checkpoint import TrainConfig
     from formclip_pipeline.assets.training.validation_report import ValidationConfig
     from formclip_pipeline.cli import build_parser
-    from formclip_pipeline.core.settings import (ExtractionSteps, ExtractSettings, ScoringSettings, Thresholds,
-                                                 TrainConfig, choice_names, from_args)
+    from formclip_pipeline.core.settings import (ExtractAssetSettings, ExtractSettings, ScoringSettings, TrainSettings,
+                                                 ValidationSettings, choice_names, from_args)
     from formclip_pipeline.core.strategies import STRATEGIES
 
     parser = build_parser()
-    for command, settings, config in (("train", TrainConfig, TrainingConfig), ("extract", ExtractSettings, ExtractConfig),
-                                      ("validate", Thresholds, ValidationConfig), ("score v.mp4", ScoringSettings, ScoringConfig)):
+    for command, settings, config in (("train", TrainSettings, TrainConfig),
+                                      ("extract", ExtractSettings, ExtractConfig),
+                                      ("validate", ValidationSettings, ValidationConfig),
+                                      ("score v.mp4", ScoringSettings, ScoringConfig)):
         assert from_args(settings, parser.parse_args(command.split())) == settings()  # the same defaults
         # The asset's config is the command's settings, and for extraction how its steps share the videos.
-        asset_settings = ExtractionSteps if settings is ExtractSettings else settings
+        asset_settings = ExtractAssetSettings if settings is ExtractSettings else settings
         chosen = choice_names(asset_settings)
         assert config().model_dump() == {k: v for k, v in dataclasses.asdict(asset_settings()).items() if k in chosen}
         assert all(config.model_fields[name].description for name in chosen)
     train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "strategy")
     assert tuple(train.choices) == STRATEGIES  # every strategy, lp_ft and wise_ft included
     assert "max_frames" not in choice_names(ScoringSettings)  # a limit the code keeps, not a flag
-    chosen = from_args(TrainConfig, parser.parse_args(["train", "--strategy", "wise_ft", "--epochs", "3",
+    chosen = from_args(TrainSettings, parser.parse_args(["train", "--strategy", "wise_ft", "--epochs", "3",
                                                        "--nproc-per-node", "2", "--base-model", "formclip-tiny"]))
     assert (chosen.strategy, chosen.epochs, chosen.nproc_per_node, chosen.base_model) == ("wise_ft", 3, 2, "formclip-tiny")
     with pytest.raises(SystemExit):
@@ -237,12 +241,12 @@ def test_score_outside_make_recognises_the_exercise_with_the_base_its_champions_
     from formclip_pipeline.core import store
     from formclip_pipeline.core.annotate import template_annotations
     from formclip_pipeline.core.runs import train_run
-    from formclip_pipeline.core.settings import TrainConfig
+    from formclip_pipeline.core.settings import TrainSettings
 
     home = tmp_path / "home"
     tracker = store.Tracker.at_home(home)
     trained = train_run(squat_frames, template_annotations(squat_frames), "squat",
-                        TrainConfig(strategy="pose", base_model="formclip-tiny-init"), tracker, home / "models",
+                        TrainSettings(strategy="pose", base_model="formclip-tiny-init"), tracker, home / "models",
                         log=lambda _: None, poses=squat_poses)
     tracker.set_champion("squat", trained["model_version"])
     video = next(r["video"] for r in squat_videos[1] if r["truth"]["form_class"] == "good_form")

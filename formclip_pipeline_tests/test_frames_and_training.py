@@ -7,7 +7,7 @@ import pytest
 
 from formclip_pipeline.core.annotate import template_annotations
 from formclip_pipeline.core.frames import assign_splits, extract_dataset, video_manifest
-from formclip_pipeline.core.train import TrainConfig, load_classifier, train_classifier
+from formclip_pipeline.core.train import TrainSettings, load_classifier, train_classifier
 from formclip_pipeline.core.validate import blocking_errors, validate
 
 
@@ -139,7 +139,8 @@ def test_templates_give_each_class_several_descriptions(squat_frames):
 @pytest.mark.parametrize("strategy", ["flyp", "seed_contrastive", "linear_probe"])
 def test_training_strategies_learn_and_reload(squat_frames, strategy, tmp_path):
     ann = template_annotations(squat_frames)
-    config = TrainConfig(base_model="formclip-tiny-init", strategy=strategy, epochs=3, learning_rate=3e-4, batch_size=32)
+    config = TrainSettings(base_model="formclip-tiny-init", strategy=strategy, epochs=3, learning_rate=3e-4,
+                           batch_size=32)
     clf, history = train_classifier(ann, squat_frames, "squat", config, log=lambda _: None)
     if strategy != "linear_probe":
         assert len(history) == 3
@@ -165,7 +166,7 @@ def test_a_reviewers_relabels_are_what_the_frame_strategies_learn(squat_frames):
     ann["relabelled_class"] = [typed.get(k) for k in zip(ann["video_sha256"], ann["frame_index"])]
     ann.loc[ann.index[ann["relabelled_class"].notna()][0], "relabelled_class"] = "lunge_form"
     logs = []
-    clf, _ = train_classifier(ann, squat_frames, "squat", TrainConfig(base_model="formclip-tiny-init",
+    clf, _ = train_classifier(ann, squat_frames, "squat", TrainSettings(base_model="formclip-tiny-init",
                                                                       strategy="linear_probe"), log=logs.append)
     assert any(f"{int(train.sum()) - 1} frames train under the class a reviewer gave them" in m for m in logs), logs
     seen = squat_frames[train]
@@ -179,14 +180,14 @@ def test_frames_without_descriptions_train_on_templates(squat_frames):
     logs = []
     ann = template_annotations(squat_frames)
     ann.loc[ann.index[:7], "description"] = None
-    train_classifier(ann, squat_frames, "squat", TrainConfig(base_model="formclip-tiny-init", epochs=1,
+    train_classifier(ann, squat_frames, "squat", TrainSettings(base_model="formclip-tiny-init", epochs=1,
                                                              learning_rate=1e-4), log=logs.append)
     assert any("7 frames have no description" in m for m in logs)
 
 
 def test_interrupted_training_resumes_from_its_last_epoch(squat_frames, tmp_path):
     ann = template_annotations(squat_frames)
-    config = TrainConfig(base_model="formclip-tiny-init", epochs=3, learning_rate=3e-4, batch_size=32)
+    config = TrainSettings(base_model="formclip-tiny-init", epochs=3, learning_rate=3e-4, batch_size=32)
 
     class Killed(Exception):
         pass
@@ -247,7 +248,8 @@ def test_two_processes_under_torchrun_train_like_one_and_leave_one_run(squat_fra
     from formclip_pipeline.core.store import Tracker
 
     ann = template_annotations(squat_frames)
-    config = TrainConfig(base_model="formclip-tiny-init", strategy="flyp", epochs=2, learning_rate=3e-4, batch_size=16)
+    config = TrainSettings(base_model="formclip-tiny-init", strategy="flyp", epochs=2, learning_rate=3e-4,
+                           batch_size=16)
     one = train_run(squat_frames, ann, "squat", config, Tracker.at_home(tmp_path / "one"), tmp_path / "one" / "models",
                     log=lambda _: None)
     lines = []

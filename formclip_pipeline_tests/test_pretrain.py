@@ -20,7 +20,7 @@ def test_captions_describe_the_pose_not_the_label():
 
 
 def test_formclip_pretrain_lowers_the_loss_and_fills_the_cache_entry_formclip_tiny_names(tmp_path):
-    """Run as a user runs it, without --out: the base lands where `--model formclip-tiny` loads it, built
+    """Run as a user runs it, without --out: the base lands where `--base-model formclip-tiny` loads it, built
     under the lock other processes wait on."""
     import os
     import re
@@ -36,7 +36,7 @@ def test_formclip_pretrain_lowers_the_loss_and_fills_the_cache_entry_formclip_ti
                           "--frames-per-clip", "4", "--epochs", "3"], cwd=tmp_path, env=env, capture_output=True,
                          text=True)
     assert res.returncode == 0, res.stderr
-    assert f"base saved to {cache / 'formclip-tiny'}" in res.stdout and "--model formclip-tiny" in res.stdout
+    assert f"base saved to {cache / 'formclip-tiny'}" in res.stdout and "--base-model formclip-tiny" in res.stdout
     figures = re.search(r"pretrained on (\d+) frames .*contrastive loss ([\d.]+) -> ([\d.]+)", res.stdout)
     assert figures and int(figures[1]) == 160 and float(figures[3]) < float(figures[2])
     model = CLIPModel.from_pretrained(str(cache / "formclip-tiny"))

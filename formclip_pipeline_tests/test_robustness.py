@@ -198,7 +198,7 @@ def _picture_model(root):
     pictures (no lifter in them): enough for scoring to run through and write its report."""
     from formclip_pipeline.core.annotate import template_annotations
     from formclip_pipeline.core.frames import extract_dataset, video_manifest
-    from formclip_pipeline.core.settings import TrainConfig
+    from formclip_pipeline.core.settings import TrainSettings
     from formclip_pipeline.core.train import train_classifier
 
     for form_class, picture in (("good_form", "testsrc2"), ("partial_depth", "smptebars")):
@@ -211,7 +211,7 @@ def _picture_model(root):
     frames, _, _ = extract_dataset(video_manifest(root / "videos", "squat"), frames_per_video=4, skip_first=0,
                                    skip_last=0, pose_fps=0, workers=1)
     clf, _ = train_classifier(template_annotations(frames), frames, "squat",
-                              TrainConfig(base_model="formclip-tiny-init", epochs=1, strategy="flyp"),
+                              TrainSettings(base_model="formclip-tiny-init", epochs=1, strategy="flyp"),
                               log=lambda _: None)
     clf.save(root / "model", {"strategy": "flyp"})
     return root / "model"

@@ -69,7 +69,7 @@ def main(job_dir: str) -> None:
     from formclip_pipeline.core.files import write_json
     from formclip_pipeline.core.runs import train_run
     from formclip_pipeline.core.store import Tracker
-    from formclip_pipeline.core.settings import TrainConfig
+    from formclip_pipeline.core.settings import TrainSettings
     from formclip_pipeline.core.train import train_classifier
 
     job = Path(job_dir)
@@ -78,7 +78,7 @@ def main(job_dir: str) -> None:
     try:
         frames = pd.read_parquet(job / "frames.parquet")
         annotations = pd.read_parquet(job / "annotations.parquet")
-        config, exercise, models_dir = TrainConfig(**spec["config"]), spec["exercise"], Path(spec["models_dir"])
+        config, exercise, models_dir = TrainSettings(**spec["config"]), spec["exercise"], Path(spec["models_dir"])
         if dist.get_rank() == 0:
             tracker = Tracker(spec["tracking_uri"], spec["artifact_location"])
             result = train_run(frames, annotations, exercise, config, tracker, models_dir)

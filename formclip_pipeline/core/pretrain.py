@@ -21,13 +21,13 @@ from formclip_pipeline.core import model as M
 from formclip_pipeline.core.captions import drop_attributes
 from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings, training_device
 from formclip_pipeline.core.recognise import image_exercise_proba
-from formclip_pipeline.core.settings import PretrainConfig
+from formclip_pipeline.core.settings import PretrainSettings
 from formclip_pipeline.core.synth.corpus import render_corpus
 
 
-def pretrain(clip, images: np.ndarray, captions: list[str], epochs: int = PretrainConfig.epochs,
-             batch_size: int = PretrainConfig.batch_size, lr: float = PretrainConfig.learning_rate,
-             weight_decay: float = 0.1, seed: int = PretrainConfig.seed,
+def pretrain(clip, images: np.ndarray, captions: list[str], epochs: int = PretrainSettings.epochs,
+             batch_size: int = PretrainSettings.batch_size, lr: float = PretrainSettings.learning_rate,
+             weight_decay: float = 0.1, seed: int = PretrainSettings.seed,
              log: Callable[[str], None] = print) -> list[float]:
     """CLIP's symmetric contrastive loss; identical captions in a batch count as positives of each other."""
     torch.manual_seed(seed)
@@ -45,7 +45,7 @@ def pretrain(clip, images: np.ndarray, captions: list[str], epochs: int = Pretra
     return losses
 
 
-def pretrain_base(out_dir, config: PretrainConfig = PretrainConfig(), log: Callable[[str], None] = print) -> dict:
+def pretrain_base(out_dir, config: PretrainSettings = PretrainSettings(), log: Callable[[str], None] = print) -> dict:
     """Build a small CLIP from config, pretrain it on a fresh synthetic corpus, save it for from_pretrained.
 
     Returns figures: corpus size, seconds, final loss, and zero-shot exercise recognition on

@@ -22,15 +22,15 @@ from formclip_pipeline.core.frames import frames_array
 from formclip_pipeline.core.pose_classifier import (evaluate_pose_classifier, is_pose_checkpoint, load_pose_classifier,
                                                     train_pose_classifier)
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
-from formclip_pipeline.core.settings import TrainConfig
+from formclip_pipeline.core.settings import TrainSettings
 from formclip_pipeline.core.train import (Classifier, EpochStats, config_params, linear_probe_baseline,
                                           load_classifier, train_classifier, zero_shot_classifier)
 
 GATE_METRIC = "video_balanced_accuracy"
 
 
-def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, config: TrainConfig, tracker: store.Tracker,
-              models_dir: str | Path, log: Callable[[str], None] = print, poses: pd.DataFrame | None = None) -> dict:
+def train_run(frames: pd.DataFrame, annotations: pd.DataFrame, exercise: str, config: TrainSettings,
+              tracker: store.Tracker, models_dir: str | Path, log: Callable[[str], None] = print, poses: pd.DataFrame | None = None) -> dict:
     """Train, save the checkpoint under models_dir/<exercise>/<run_id>, track and register it.
 
     Pose strategies read `poses` (the pose table of the same videos); CLIP strategies the frames and

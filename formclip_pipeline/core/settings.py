@@ -1,5 +1,6 @@
 """The settings of each stage, declared once: a dataclass whose fields carry their help text and
-range. The same dataclass gives the command's flags (`add_flags`), the asset's Dagster config
+range, named `<Stage>Settings` (the Dagster config made from it is `<Stage>Config`). The same
+dataclass gives the command's flags (`add_flags`), the asset's Dagster config
 (`formclip_pipeline.assets.config.dagster_config`, outside the Dagster-free core) and the defaults
 of both, and checks the values it is built with (`check_ranges`). Nothing here imports torch, so
 `formclip --help` stays fast.
@@ -154,7 +155,7 @@ class ExtractSettings:
 
 
 @dataclass
-class ExtractionSteps(ExtractSettings):
+class ExtractAssetSettings(ExtractSettings):
     """Extraction as the Dagster asset runs it: the command's settings, and how the videos are shared
     out between steps, which a Celery or Kubernetes executor runs side by side."""
     videos_per_step: int = setting(0, "videos each extraction step decodes (0: the whole exercise in one step, "
@@ -188,7 +189,7 @@ class ScoringSettings:
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class ValidationSettings:
     """The data checks that gate training: what is an error."""
     max_missing_description_fraction: float = setting(0.0, "share of frames allowed without a description",
                                                       low=0, high=1, flag="--max-missing-descriptions")
@@ -203,7 +204,7 @@ class Thresholds:
 
 
 @dataclass
-class TrainConfig:
+class TrainSettings:
     """Training one exercise's form classifier."""
     base_model: str = setting(help="base CLIP: hub name, local directory, or formclip-tiny (built offline); "
                                    "FORMCLIP_BASE_MODEL sets the default",
@@ -224,7 +225,7 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
+class PretrainSettings:
     """The shipped recipe, chosen by measurement on 2 cores (docs/guide.md, "Base models"; docs/benchmarks.md for how).
 
     Small batches win on a fixed CPU budget: the loss first sits at ln(batch) and more optimiser

@@ -32,7 +32,7 @@ from formclip_pipeline.core.frames import frames_array
 from formclip_pipeline.core.loop import CaptionContrast, Loop, LoopSettings, training_device
 
 from formclip_pipeline.core.sampling import spread_to_frames
-from formclip_pipeline.core.settings import TrainConfig
+from formclip_pipeline.core.settings import TrainSettings
 WISE_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 HEAD_FILE = "classifier_head.safetensors"
 
@@ -182,7 +182,7 @@ def _evaluate(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, weights: tor
     return loss, float((pred == y).mean()), float(balanced_accuracy_score(y, pred))
 
 
-def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: str, config: TrainConfig,
+def train_classifier(annotations: pd.DataFrame, frames: pd.DataFrame, exercise: str, config: TrainSettings,
                      on_epoch: Callable[[EpochStats], None] | None = None,
                      log: Callable[[str], None] = print, resume_dir=None) -> tuple[Classifier, list[EpochStats]]:
     """Train on the `train` split, choose the epoch by `val`, never look at `test`."""
@@ -344,7 +344,7 @@ class _Resume:
     weights_only=True, so resuming never unpickles arbitrary objects.
     """
 
-    def __init__(self, folder, config: TrainConfig, train: pd.DataFrame):
+    def __init__(self, folder, config: TrainSettings, train: pd.DataFrame):
         import hashlib
         import json
         from pathlib import Path
@@ -388,7 +388,7 @@ class _Resume:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _fit_linear_probe(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, n_classes: int, config: TrainConfig):
+def _fit_linear_probe(clf: Classifier, pixels: torch.Tensor, y: np.ndarray, n_classes: int, config: TrainSettings):
     from sklearn.linear_model import LogisticRegression
 
     from formclip_pipeline.core.embeddings import EmbeddingCache
@@ -418,9 +418,9 @@ def linear_probe_baseline(base_model: str, frames: pd.DataFrame, exercise: str, 
     if len(train) == 0:
         raise ValueError(f"no training frames for {exercise}: the train split is empty")
     px = M.preprocess(frames_array(train), clf.clip)
-    clf.head = _fit_linear_probe(clf, px, _targets(train, labels, multi_class), len(labels), TrainConfig(seed=seed))
+    clf.head = _fit_linear_probe(clf, px, _targets(train, labels, multi_class), len(labels), TrainSettings(seed=seed))
     return clf
 
 
-def config_params(config: TrainConfig) -> dict:
+def config_params(config: TrainSettings) -> dict:
     return asdict(config)

@@ -10,7 +10,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from formclip_pipeline.catalog import get_exercise
-from formclip_pipeline.core.settings import Thresholds
+from formclip_pipeline.core.settings import ValidationSettings
 
 REPORT_COLUMNS = ["exercise", "check", "severity", "passed", "value", "message"]
 
@@ -30,7 +30,7 @@ def dhash(image: bytes, size: int = 8) -> int | None:
     return int(sum(1 << i for i, b in enumerate(bits) if b))
 
 
-def validate(annotations: pd.DataFrame, exercise: str, thresholds: Thresholds = Thresholds(),
+def validate(annotations: pd.DataFrame, exercise: str, thresholds: ValidationSettings = ValidationSettings(),
              frames: pd.DataFrame | None = None) -> pd.DataFrame:
     """Findings for one exercise. `frames` (with image bytes and views) enables the image checks."""
     rows = []

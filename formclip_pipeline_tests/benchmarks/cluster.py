@@ -127,14 +127,15 @@ def ddp_epochs(tmp: Path, epochs: int = 2) -> dict:
     from formclip_pipeline.core.frames import extract_dataset, video_manifest
     from formclip_pipeline.core.runs import train_run
     from formclip_pipeline.core.store import Tracker
-    from formclip_pipeline.core.settings import TrainConfig
+    from formclip_pipeline.core.settings import TrainSettings
 
     videos = tmp / "ddp_videos"
     subprocess.run([str(Path(sys.executable).with_name("formclip")), "synth", "--out", str(videos),
                     "--videos-per-class", "2", "--exercises", "squat", "--quiet"], check=True)
     frames, _, _ = extract_dataset(video_manifest(videos, "squat"), 25, 1.0, 1.0, 0, pose_fps=0)
     ann = template_annotations(frames)
-    config = TrainConfig(base_model="formclip-tiny", strategy="flyp", epochs=epochs, batch_size=32, learning_rate=1e-4)
+    config = TrainSettings(base_model="formclip-tiny", strategy="flyp", epochs=epochs, batch_size=32,
+                           learning_rate=1e-4)
     one = train_run(frames, ann, "squat", config, Tracker.at_home(tmp / "ddp1"), tmp / "ddp1" / "models", log=lambda _: None)
     two = train_distributed(frames, ann, "squat", config, Tracker.at_home(tmp / "ddp2"), tmp / "ddp2" / "models", 2,
                             log=lambda _: None)

@@ -37,14 +37,14 @@ from formclip_pipeline.core.pose_classifier import evaluate_pose_classifier, tra
 from formclip_pipeline.core.runs import evaluate_classifier
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
 from formclip_pipeline.core.synth.generate import dataset_specs, generate_dataset, truth_frames, truth_path
-from formclip_pipeline.core.settings import TrainConfig
+from formclip_pipeline.core.settings import TrainSettings
 from formclip_pipeline.core.train import train_classifier
 from formclip_pipeline.core.views import body_turn, view_of
 
 
 def run_strategy(frames: pd.DataFrame, exercise: str, base: str, strategy: str, multi_class: bool,
                  epochs: int, learning_rate: float) -> dict:
-    config = TrainConfig(base_model=base, strategy=strategy, multi_class=multi_class, epochs=epochs,
+    config = TrainSettings(base_model=base, strategy=strategy, multi_class=multi_class, epochs=epochs,
                          learning_rate=learning_rate, batch_size=32)
     t0 = time.perf_counter()
     clf, history = train_classifier(template_annotations(frames), frames, exercise, config, log=lambda _: None)

@@ -5,10 +5,10 @@ from formclip_pipeline.catalog import get_exercise
 from formclip_pipeline.core.frames import assign_splits, extract_dataset
 from formclip_pipeline.core.pose_classifier import video_pose_features
 from formclip_pipeline.assets.config import dagster_config
-from formclip_pipeline.core.settings import ExtractionSteps
+from formclip_pipeline.core.settings import ExtractAssetSettings
 from formclip_pipeline.partitions import exercise_partitions
 
-ExtractConfig = dagster_config(ExtractionSteps, "ExtractConfig")
+ExtractConfig = dagster_config(ExtractAssetSettings, "ExtractConfig")
 
 
 def _detection_table(frames: pd.DataFrame, poses: pd.DataFrame) -> pd.DataFrame:

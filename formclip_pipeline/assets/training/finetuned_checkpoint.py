@@ -6,13 +6,13 @@ from formclip_pipeline.core.distributed import train_distributed
 from formclip_pipeline.core.fingerprint import data_fingerprint
 from formclip_pipeline.core.runs import train_run
 from formclip_pipeline.assets.config import dagster_config
-from formclip_pipeline.core.settings import TrainConfig
+from formclip_pipeline.core.settings import TrainSettings
 from formclip_pipeline.executors import GPU_STEP
 from formclip_pipeline.partitions import exercise_partitions
 from formclip_pipeline.resources import FormClipPaths, MLflowTracking
 
 
-TrainingConfig = dagster_config(TrainConfig, "TrainingConfig")
+TrainConfig = dagster_config(TrainSettings, "TrainConfig")
 
 
 @dg.asset(
@@ -26,12 +26,12 @@ TrainingConfig = dagster_config(TrainConfig, "TrainingConfig")
                 "(safetensors, no pickle); CLIP strategies a fine-tuned CLIP (safetensors, processor, tokenizer, "
                 "class prompts) that CLIPModel.from_pretrained reloads.",
 )
-def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainingConfig, paths: FormClipPaths,
+def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig, paths: FormClipPaths,
                          mlflow_tracking: MLflowTracking, extracted_frames: pd.DataFrame,
                          frame_annotations: pd.DataFrame, pose_landmarks: pd.DataFrame) -> dict:
     # Taken before training so that edits made during the run count as changes next time.
     fingerprint = data_fingerprint(paths.video_dir, paths.labeled_dir, context.partition_key)
-    settings = TrainConfig(**config.model_dump())
+    settings = TrainSettings(**config.model_dump())
     if settings.nproc_per_node > 1:  # torchrun in a subprocess; its rank 0 tracks and registers as train_run does
         result = train_distributed(extracted_frames, frame_annotations, context.partition_key, settings,
                                    mlflow_tracking.tracker(), paths.models_dir, settings.nproc_per_node, log=context.log.info)

@@ -2,12 +2,12 @@ import dagster as dg
 import pandas as pd
 
 from formclip_pipeline.assets.config import dagster_config
-from formclip_pipeline.core.settings import Thresholds
+from formclip_pipeline.core.settings import ValidationSettings
 from formclip_pipeline.core.validate import blocking_errors, summary, validate
 from formclip_pipeline.partitions import exercise_partitions
 
 
-ValidationConfig = dagster_config(Thresholds, "ValidationConfig")
+ValidationConfig = dagster_config(ValidationSettings, "ValidationConfig")
 
 
 @dg.asset(
@@ -20,7 +20,8 @@ ValidationConfig = dagster_config(Thresholds, "ValidationConfig")
 )
 def validation_report(context: dg.AssetExecutionContext, config: ValidationConfig, frame_annotations: pd.DataFrame,
                       extracted_frames: pd.DataFrame) -> pd.DataFrame:
-    report = validate(frame_annotations, context.partition_key, Thresholds(**config.model_dump()), extracted_frames)
+    report = validate(frame_annotations, context.partition_key, ValidationSettings(**config.model_dump()),
+                      extracted_frames)
     context.log.info("validation report:\n" + summary(report))
     errors = blocking_errors(report)
     context.add_output_metadata({
