@@ -381,7 +381,8 @@ def cmd_score(args) -> int:
     from formclip_pipeline.core.files import write_json, write_text
     from formclip_pipeline.core.overlay import check_overlay_path, write_overlay
     from formclip_pipeline.core.report import relative_src, render_html
-    from formclip_pipeline.core.score import ScoreError, score_video
+    from formclip_pipeline.core.errors import ScoreError
+    from formclip_pipeline.core.score import score_video
     from formclip_pipeline.core.video import VideoError
 
     try:

@@ -11,8 +11,8 @@ PACKAGE = Path(formclip_pipeline.__file__).parent
 CORE = "formclip_pipeline.core"
 # Lowest first. A new module of the core takes its place here.
 LAYERS = {
-    "settings and environment": {"environment", "files", "fingerprint", "parallel", "strategies", "captions",
-                                 "settings", "metrics", "store"},
+    "settings and environment": {"environment", "errors", "files", "fingerprint", "parallel", "strategies",
+                                 "captions", "settings", "metrics", "store"},
     "video, pose and the image model": {"video", "pose", "sampling", "model", "loop", "embeddings", "synth",
                                         "synth.generate", "synth.corpus", "synth.render", "synth.kinematics",
                                         "synth.timeline"},
@@ -23,7 +23,7 @@ LAYERS = {
                                                                          "views", "checks", "classifier"},
     "training data and the classifiers": {"frames", "annotate", "validate", "pretrain", "bases", "train",
                                           "pose_classifier"},
-    "runs and scoring": {"runs", "distributed", "score", "claude"},
+    "runs and scoring": {"runs", "distributed", "registry", "score", "claude"},
     "report": {"report", "overlay"},
 }
 LEVEL = {name: level for level, names in enumerate(LAYERS.values()) for name in names}

@@ -524,7 +524,8 @@ def test_a_video_without_a_person_is_refused_by_a_pose_model_in_one_sentence(squ
     import subprocess
 
     from formclip_pipeline.core.pose_classifier import train_pose_classifier
-    from formclip_pipeline.core.score import ScoreError, score_video
+    from formclip_pipeline.core.errors import ScoreError
+    from formclip_pipeline.core.score import score_video
     from formclip_pipeline.core.video import ffmpeg_exe
 
     clf, _ = train_pose_classifier(squat_poses, squat_frames, "squat", "pose", True, log=lambda _: None)

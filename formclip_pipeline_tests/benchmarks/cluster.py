@@ -54,7 +54,8 @@ def dropped_clips(tmp: Path, n: int) -> dict[str, str]:
 
 
 def watched_folder(tmp: Path, root: str, n: int = 50) -> dict | None:
-    from formclip_pipeline.core.score import ScoreError, resolve_model
+    from formclip_pipeline.core.errors import ScoreError
+    from formclip_pipeline.core.registry import resolve_model
 
     try:
         resolve_model(None, "squat", root)

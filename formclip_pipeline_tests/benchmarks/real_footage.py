@@ -108,7 +108,8 @@ def replace_table(doc: Path, table: str, heading: str) -> None:
 
 
 def bench_real(folder: Path, listed: dict[str, dict]) -> dict:
-    from formclip_pipeline.core.score import ScoreError, score_video
+    from formclip_pipeline.core.errors import ScoreError
+    from formclip_pipeline.core.score import score_video
     from formclip_pipeline.core.video import VideoError
 
     clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES

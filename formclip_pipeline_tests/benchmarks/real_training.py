@@ -69,7 +69,8 @@ def fold(exercise: str, frames: pd.DataFrame, poses: pd.DataFrame, held_out: str
          strategy: str) -> list[dict]:
     """Fit without the held-out group's clips, score them; one row per clip for figures_table."""
     from formclip_pipeline.core.pose_classifier import train_pose_classifier
-    from formclip_pipeline.core.score import ScoreError, score_video
+    from formclip_pipeline.core.errors import ScoreError
+    from formclip_pipeline.core.score import score_video
     from formclip_pipeline.core.video import VideoError
 
     out_of_fold = frames["group"].eq(held_out)

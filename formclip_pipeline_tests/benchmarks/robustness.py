@@ -92,7 +92,8 @@ def squat_model(tmp: Path) -> str:
     from formclip_pipeline.catalog import get_exercise
     from formclip_pipeline.core import bases as B
     from formclip_pipeline.core import environment
-    from formclip_pipeline.core.score import ScoreError, resolve_model
+    from formclip_pipeline.core.errors import ScoreError
+    from formclip_pipeline.core.registry import resolve_model
     from formclip_pipeline.core.train import Classifier
 
     try:

@@ -68,7 +68,8 @@ def rep_benchmark(results: list[dict], fps: float) -> dict:
 
 
 def fault_f1(results: list[dict], root: str, fps: float) -> dict | None:
-    from formclip_pipeline.core.score import ScoreError, score_video
+    from formclip_pipeline.core.errors import ScoreError
+    from formclip_pipeline.core.score import score_video
 
     tp = fp = fn = 0
     used = 0
@@ -150,10 +151,11 @@ import sys, time
 t0 = time.perf_counter()
 import mediapipe.python.solutions.pose, mlflow, torch, transformers  # what scoring uses, imported up front
 from formclip_pipeline.core import score as S
+from formclip_pipeline.core.registry import resolve_model
 from formclip_pipeline.core.pose_classifier import is_pose_checkpoint, load_pose_classifier
 from formclip_pipeline.core.train import load_classifier
 t1 = time.perf_counter()
-path, _ = S.resolve_model(None, "squat", sys.argv[2])
+path, _ = resolve_model(None, "squat", sys.argv[2])
 t2 = time.perf_counter()
 load_pose_classifier(path) if is_pose_checkpoint(path) else load_classifier(path)
 t3 = time.perf_counter()
@@ -170,7 +172,8 @@ def cold_start(tmp: Path, root: str) -> dict | None:
     import subprocess
     import sys
 
-    from formclip_pipeline.core.score import ScoreError, resolve_model
+    from formclip_pipeline.core.errors import ScoreError
+    from formclip_pipeline.core.registry import resolve_model
 
     try:
         resolve_model(None, "squat", root)

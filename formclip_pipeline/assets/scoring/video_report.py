@@ -12,7 +12,9 @@ from formclip_pipeline.core import environment
 from formclip_pipeline.core.files import write_json, write_text
 from formclip_pipeline.core.overlay import write_overlay
 from formclip_pipeline.core.report import relative_src, render_html
-from formclip_pipeline.core.score import LoadedModels, ScoreError, score_video
+from formclip_pipeline.core.errors import ScoreError
+from formclip_pipeline.core.registry import LoadedModels
+from formclip_pipeline.core.score import score_video
 from formclip_pipeline.assets.config import dagster_config
 from formclip_pipeline.core.settings import ScoringSettings
 from formclip_pipeline.core.video import VideoError, file_sha256
