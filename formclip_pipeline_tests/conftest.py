@@ -119,7 +119,8 @@ def squat_poses(squat_extraction):
 def squat_model(squat_frames, tmp_path_factory):
     """A multi-class squat classifier trained for one epoch: enough to exercise scoring end to end."""
     from formclip_pipeline.core.annotate import template_annotations
-    from formclip_pipeline.core.train import TrainSettings, train_classifier
+    from formclip_pipeline.core.settings import TrainSettings
+    from formclip_pipeline.core.train import train_classifier
 
     clf, _ = train_classifier(template_annotations(squat_frames), squat_frames, "squat",
                               TrainSettings(base_model="formclip-tiny-init", epochs=1, learning_rate=1e-4,

@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 
 from formclip_pipeline.core.annotate import template_annotations
+from formclip_pipeline.core.clip_classifier import load_classifier
 from formclip_pipeline.core.frames import assign_splits, extract_dataset, video_manifest
-from formclip_pipeline.core.train import TrainSettings, load_classifier, train_classifier
+from formclip_pipeline.core.settings import TrainSettings
+from formclip_pipeline.core.train import train_classifier
 from formclip_pipeline.core.validate import blocking_errors, validate
 
 

@@ -21,8 +21,8 @@ LAYERS = {
     "features": {"features"},
     "good form, familiarity, recognition, views and the coach's checks": {"good_form", "familiarity", "recognise",
                                                                          "views", "checks", "classifier"},
-    "training data and the classifiers": {"frames", "annotate", "validate", "pretrain", "bases", "train",
-                                          "pose_classifier"},
+    "training data and the classifiers": {"frames", "annotate", "validate", "pretrain", "bases", "clip_classifier",
+                                          "train", "pose_classifier"},
     "runs and scoring": {"runs", "distributed", "registry", "score", "claude"},
     "report": {"report", "overlay"},
 }

@@ -57,7 +57,7 @@ def resolve_model(ref: str | None, exercise: str, root: str | None = None) -> tu
 def _load_for(exercise: str, model_ref: str | None, root: str | None):
     from formclip_pipeline.core import model as M
     from formclip_pipeline.core.pose_classifier import is_pose_checkpoint, load_pose_classifier
-    from formclip_pipeline.core.train import load_classifier
+    from formclip_pipeline.core.clip_classifier import load_classifier
 
     get_exercise(exercise)
     path_dir, described = resolve_model(model_ref, exercise, root)

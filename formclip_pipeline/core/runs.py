@@ -23,8 +23,8 @@ from formclip_pipeline.core.pose_classifier import (evaluate_pose_classifier, is
                                                     train_pose_classifier)
 from formclip_pipeline.core.strategies import POSE_STRATEGIES
 from formclip_pipeline.core.settings import TrainSettings
-from formclip_pipeline.core.train import (Classifier, EpochStats, config_params, linear_probe_baseline,
-                                          load_classifier, train_classifier, zero_shot_classifier)
+from formclip_pipeline.core.clip_classifier import Classifier, load_classifier, zero_shot_classifier
+from formclip_pipeline.core.train import EpochStats, config_params, linear_probe_baseline, train_classifier
 
 GATE_METRIC = "video_balanced_accuracy"
 

@@ -94,7 +94,7 @@ def squat_model(tmp: Path) -> str:
     from formclip_pipeline.core import environment
     from formclip_pipeline.core.errors import ScoreError
     from formclip_pipeline.core.registry import resolve_model
-    from formclip_pipeline.core.train import Classifier
+    from formclip_pipeline.core.clip_classifier import Classifier
 
     try:
         return resolve_model(None, "squat", str(environment.home()))[0]

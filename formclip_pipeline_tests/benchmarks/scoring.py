@@ -93,7 +93,7 @@ def fault_f1(results: list[dict], root: str, fps: float) -> dict | None:
 
 
 def speed(tmp: Path, seconds: int = 60) -> dict:
-    from formclip_pipeline.core.train import Classifier
+    from formclip_pipeline.core.clip_classifier import Classifier
     from formclip_pipeline.catalog import get_exercise
 
     res = render_video(VideoSpec("squat", "good_form", 999, "speed720p", sets=(2, 2), reps=(8, 10),
@@ -153,7 +153,7 @@ import mediapipe.python.solutions.pose, mlflow, torch, transformers  # what scor
 from formclip_pipeline.core import score as S
 from formclip_pipeline.core.registry import resolve_model
 from formclip_pipeline.core.pose_classifier import is_pose_checkpoint, load_pose_classifier
-from formclip_pipeline.core.train import load_classifier
+from formclip_pipeline.core.clip_classifier import load_classifier
 t1 = time.perf_counter()
 path, _ = resolve_model(None, "squat", sys.argv[2])
 t2 = time.perf_counter()
