@@ -170,6 +170,12 @@ def test_each_stage_declares_its_settings_once_for_the_flags_and_the_dagster_con
     train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "strategy")
     assert tuple(train.choices) == STRATEGIES  # every strategy, lp_ft and wise_ft included
     assert "max_frames" not in choice_names(ScoringSettings)  # a limit the code keeps, not a flag
+    import pydantic
+
+    for config, bad in ((TrainConfig, {"epochs": 0}), (ExtractConfig, {"test_share": 0.9}),
+                        (ScoringConfig, {"fps": 0.0}), (ValidationConfig, {"max_class_imbalance": 0.5})):
+        with pytest.raises(pydantic.ValidationError):  # the asset's config refuses what the flag refuses
+            config(**bad)
     chosen = from_args(TrainSettings, parser.parse_args(["train", "--strategy", "wise_ft", "--epochs", "3",
                                                        "--nproc-per-node", "2", "--base-model", "formclip-tiny"]))
     assert (chosen.strategy, chosen.epochs, chosen.nproc_per_node, chosen.base_model) == ("wise_ft", 3, 2, "formclip-tiny")
