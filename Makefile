@@ -35,11 +35,11 @@ demo: setup $(DAGSTER_HOME)/dagster.yaml
 
 test: setup
 	# Two workers: the slow tests mostly wait on servers and subprocesses. On 2 cores a clean clone's
-	# `bash .ci/run` took 15:54 this way (pytest 13:53) against 22:03 (pytest 19:45) on one.
+	# `bash .ci/run` took 14:23 this way (pytest 13:36, 283 tests; 2026-12-07).
 	$(PY) -m pytest -n 2 formclip_pipeline_tests
 
-# The edit-run loop: every test that needs no rendered session videos and no server (conftest.py marks
-# the others slow).
+# The edit-run loop: every test that needs no rendered session videos, no server and no long run
+# (conftest.py marks the others slow): 193 tests in 2:24 on 2 cores (2026-12-07).
 test-fast: setup
 	$(PY) -m pytest -n 2 -m "not slow" formclip_pipeline_tests
 

@@ -11,6 +11,7 @@ import pytest
 from formclip_pipeline_tests.commands import formclip
 
 
+@pytest.mark.slow  # renders videos and runs every command end to end: over a minute on 2 cores
 def test_synth_extract_train_evaluate(tmp_path):
     import pandas as pd
 

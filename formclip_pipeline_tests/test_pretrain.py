@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from formclip_pipeline.core.captions import caption
 from formclip_pipeline.core.synth import kinematics
@@ -19,6 +20,7 @@ def test_captions_describe_the_pose_not_the_label():
     assert "knees caving inward" in valgus and valgus.endswith("front view")
 
 
+@pytest.mark.slow  # renders a corpus and pretrains: about a minute on 2 cores
 def test_formclip_pretrain_lowers_the_loss_and_fills_the_cache_entry_formclip_tiny_names(tmp_path):
     """Run as a user runs it, without --out: the base lands where `--base-model formclip-tiny` loads it, built
     under the lock other processes wait on."""
