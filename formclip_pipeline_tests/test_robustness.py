@@ -21,7 +21,9 @@ def _register_champion(root, model_dir, exercise="squat"):
     tracker.set_champion(exercise, version)
 
 
-def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp_path):
+def test_soak_100_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp_path):
+    """Two full batches of MAX_VIDEOS_PER_RUN, valid and broken mixed: 200 took two minutes of a
+    15-minute suite and showed nothing 100 do not."""
     from formclip_pipeline.assets.scoring.video_report import video_report
     from formclip_pipeline.resources import DuckDBStore, FormClipPaths, ParquetJsonIOManager
     from formclip_pipeline.sensors import MAX_VIDEOS_PER_RUN, incoming_video_sensor
@@ -30,12 +32,12 @@ def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp
     incoming = tmp_path / "data" / "incoming" / "squat"
     incoming.mkdir(parents=True)
     sources = [r["video"] for r in squat_videos[1][:4]]
-    for i in range(140):  # distinct contents: a remux with its own metadata
+    for i in range(70):  # distinct contents: a remux with its own metadata
         subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", sources[i % 4], "-t", "3",
                         "-c", "copy", "-metadata", f"comment=upload {i}", str(incoming / f"lift {i:03d}.mp4")],
                        check=True)
     good = (incoming / "lift 000.mp4").read_bytes()
-    for i in range(60):
+    for i in range(30):
         bad = incoming / f"broken {i:02d}.mp4"
         if i % 3 == 0:
             bad.write_bytes(b"" if i == 0 else os.urandom(1000 + i))
@@ -60,15 +62,15 @@ def test_soak_200_mixed_videos_through_the_sensor(squat_videos, squat_model, tmp
             out = dg.materialize([video_report], resources=resources, instance=instance, tags=run.tags,
                                  run_config={"ops": {"video_report": {"config": {"fps": 2.0}}}})
             assert out.success
-    assert len(launched) == len(set(launched)) == 200
-    assert runs == 200 // MAX_VIDEOS_PER_RUN  # all 200 held still by the second tick: full batches
+    assert len(launched) == len(set(launched)) == 100
+    assert runs == 100 // MAX_VIDEOS_PER_RUN  # all 100 held still by the second tick: full batches
     rows = store.MetricsStore.at_home(tmp_path).query(
         "select status, count(*) n, count(distinct video_sha256) d from scored_videos group by 1")
     counts = dict(zip(rows["status"], rows["n"]))
-    assert counts.get("ok", 0) + counts.get("failed", 0) == 200
-    assert counts["ok"] == 140 and rows["n"].sum() == rows["d"].sum()
-    assert len(list((tmp_path / "data" / "reports").glob("*.json"))) == 140
-    assert len(list((tmp_path / "data" / "pipeline" / "video_report").glob("*.json"))) == 200  # one per partition
+    assert counts.get("ok", 0) + counts.get("failed", 0) == 100
+    assert counts["ok"] == 70 and rows["n"].sum() == rows["d"].sum()
+    assert len(list((tmp_path / "data" / "reports").glob("*.json"))) == 70
+    assert len(list((tmp_path / "data" / "pipeline" / "video_report").glob("*.json"))) == 100  # one per partition
 
 
 def test_checkpoints_load_from_safetensors_never_from_pickle(tmp_path, offline_cache):
