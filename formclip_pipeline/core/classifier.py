@@ -1,5 +1,5 @@
 """What scoring asks of a form classifier, whichever kind it is: the CLIP classifier of the image
-strategies (core.train) and the pose classifier of the joint strategies (core.pose_classifier) both
+strategies (core.clip_classifier) and the pose classifier of the joint strategies (core.pose_classifier) both
 answer it, so scoring never asks which kind it holds."""
 from __future__ import annotations
 

@@ -105,7 +105,7 @@ def _fields(cls, choices_only: bool = False):
 def add_flags(parser: argparse.ArgumentParser, cls) -> None:
     """One flag per field a user chooses: --field-name (or the field's `flag`), typed and range-checked,
     defaulting to the field."""
-    for f, kind, default in _fields(cls, choices_only=True):
+    for f, kind, default in user_choices(cls):
         meta = f.metadata
         flags = [meta.get("flag") or "--" + f.name.replace("_", "-")]
         help_text = meta.get("help", "")
@@ -132,7 +132,7 @@ def choice_names(cls) -> list[str]:
 
 
 def from_args(cls, args: argparse.Namespace):
-    return cls(**{f.name: getattr(args, f.name) for f, _, _ in _fields(cls, choices_only=True)})
+    return cls(**{f.name: getattr(args, f.name) for f, _, _ in user_choices(cls)})
 
 
 @dataclass
