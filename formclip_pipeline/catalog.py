@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from formclip_pipeline.core import environment
 
 GOOD_CLASS = "good_form"
@@ -130,6 +132,21 @@ def binary_label(form_class: str) -> str:
 
 def to_label(form_class: str, multi_class: bool) -> str:
     return form_class if multi_class else binary_label(form_class)
+
+
+def called(proba, labels: list[str]):
+    """The label each row of probabilities over `labels` calls, as indices: good form where its
+    probability reaches a half, else the likeliest of the others. With good and bad form as the
+    labels this is the likelier; with named faults it keeps the good-or-bad call of the binary
+    verdict, which a fault's share alone would not (good form at 0.40 against four faults at 0.15
+    is a lift more likely faulty than not) and names the fault."""
+    proba = np.atleast_2d(np.asarray(proba, dtype=float))
+    if GOOD_CLASS not in labels or len(labels) < 2:
+        return proba.argmax(1)
+    good = labels.index(GOOD_CLASS)
+    faults = proba.copy()
+    faults[:, good] = -np.inf
+    return np.where(proba[:, good] >= 0.5, good, faults.argmax(1))
 
 
 @lru_cache(maxsize=4)

@@ -276,3 +276,24 @@ def test_a_pose_strategy_refuses_several_processes():
 
     with pytest.raises(ValueError, match="fits in one process"):
         check_strategy("pose", 2)
+
+
+def test_a_model_naming_faults_is_gated_on_its_good_or_bad_call_over_real_test_videos():
+    """Naming the wrong fault on a faulty lift is still a right good-or-bad call: the gate compares
+    that call, which binary models make too, and over the real test videos where there are any."""
+    from formclip_pipeline.core.metrics import flat_rows, gate_score, video_scores
+
+    labels = ["good_form", "knee_valgus", "partial_depth"]
+    truth = ["good_form", "good_form", "knee_valgus", "partial_depth", "knee_valgus", "partial_depth"]
+    pred = ["good_form", "knee_valgus", "partial_depth", "knee_valgus", "knee_valgus", "good_form"]
+    origins = ["real", "real", "real", "real", "synthetic", "synthetic"]
+    video = video_scores(truth, pred, origins, labels)
+    assert video["balanced_accuracy"] == pytest.approx((1 / 2 + 1 / 2 + 0) / 3)
+    # Real videos: good 1 of 2 right, faulty 2 of 2 called faulty, whichever fault was named.
+    assert gate_score(video) == (pytest.approx(0.75), "real test videos")
+    assert video["good_or_bad"]["balanced_accuracy"] == pytest.approx((1 / 2 + 3 / 4) / 2)
+    rows = flat_rows({"frame": {}, "video": video}, "squat", "pose")
+    good_or_bad = rows[(rows["level"] == "video_good_or_bad") & (rows["metric"] == "balanced_accuracy")]
+    assert good_or_bad["value"].tolist() == [pytest.approx(0.625)]
+    binary = video_scores(["good_form", "bad_form"], ["good_form", "good_form"], [None, None], ["good_form", "bad_form"])
+    assert "good_or_bad" not in binary and gate_score(binary) == (pytest.approx(0.5), "test videos")

@@ -520,6 +520,30 @@ def test_binary_verdict_uses_the_cross_validated_cut_on_good_form(squat_frames, 
     assert (verdict == (p_good >= info["good_threshold"])).all()
 
 
+def test_a_model_naming_faults_makes_the_same_good_or_bad_call_as_its_cut(squat_frames, squat_poses):
+    """A model that names faults calls a lift faulty where P(good form) is under its cross-validated
+    cut, as a binary model does, even where good form is the likeliest single class, and then names
+    the likeliest fault."""
+    from formclip_pipeline.catalog import called
+    from formclip_pipeline.core.pose_classifier import train_pose_classifier
+
+    clf, info = train_pose_classifier(squat_poses, squat_frames, "squat", "pose", True, log=lambda _: None)
+    X = clf.features(squat_poses, None)
+    raw = clf.class_proba(X)
+    p_good = raw[:, clf.classes.index("good_form")]
+    proba = clf.predict_proba(X)
+    assert np.allclose(proba.sum(1), 1)
+    calls = np.array(clf.labels)[called(proba, clf.labels)]
+    assert ((calls == "good_form") == (p_good >= info["good_threshold"])).all()
+    faulty = calls != "good_form"
+    fault_columns = [clf.classes.index(c) for c in clf.labels if c != "good_form"]
+    likeliest = np.array([c for c in clf.labels if c != "good_form"])[raw[:, fault_columns].argmax(1)]
+    assert (calls[faulty] == likeliest[faulty]).all()
+    # Good form leading four faults by its single share is still a faulty lift where it is under a half.
+    assert called(np.array([[0.4, 0.15, 0.15, 0.15, 0.15]]), ["good_form", "a", "b", "c", "d"])[0] == 1
+    assert called(np.array([[0.5, 0.5]]), ["good_form", "bad_form"])[0] == 0
+
+
 def test_a_video_without_a_person_is_refused_by_a_pose_model_in_one_sentence(squat_frames, squat_poses, tmp_path):
     import subprocess
 

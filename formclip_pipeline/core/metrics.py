@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
                              precision_recall_fscore_support)
 
-from formclip_pipeline.catalog import to_label
+from formclip_pipeline.catalog import BAD_CLASS, GOOD_CLASS, binary_label, called, to_label
 
 
 def scores(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict:
@@ -37,16 +37,29 @@ def scores(y_true: list[str], y_pred: list[str], labels: list[str]) -> dict:
 def evaluate_predictions(frames: pd.DataFrame, proba: np.ndarray, labels: list[str], multi_class: bool) -> dict:
     """Frame- and video-level metrics from per-frame class probabilities."""
     truth = [to_label(c, multi_class) for c in frames["form_class"]]
-    pred = [labels[i] for i in proba.argmax(1)] if len(proba) else []
+    pred = [labels[i] for i in called(proba, labels)] if len(proba) else []
     out = {"labels": labels, "frame": scores(truth, pred, labels)}
     vids = pd.DataFrame(proba, columns=labels)
     vids["video"] = frames["video_sha256"].to_numpy()
     vids["truth"] = truth
     vids["origin"] = frames["origin"].to_numpy() if "origin" in frames else None
     pooled = vids.groupby("video").agg({**{l: "mean" for l in labels}, "truth": "first", "origin": "first"})
-    v_pred = [labels[i] for i in pooled[labels].to_numpy().argmax(1)] if len(pooled) else []
-    out["video"] = {**scores(pooled["truth"].tolist(), v_pred, labels),
-                    **by_origin(pooled["truth"].tolist(), v_pred, pooled["origin"].tolist(), labels)}
+    v_pred = [labels[i] for i in called(pooled[labels].to_numpy(), labels)] if len(pooled) else []
+    out["video"] = video_scores(pooled["truth"].tolist(), v_pred, pooled["origin"].tolist(), labels)
+    return out
+
+
+BINARY_LABELS = [GOOD_CLASS, BAD_CLASS]
+
+
+def video_scores(truth: list[str], pred: list[str], origins: list, labels: list[str]) -> dict:
+    """Scores of one verdict a video, by origin where real videos are among them; for a model that
+    names faults, also under "good_or_bad" those of its good-or-bad call, the figure every model
+    gives and the one the champion gate compares (`gate_score`)."""
+    out = {**scores(truth, pred, labels), **by_origin(truth, pred, origins, labels)}
+    if labels != BINARY_LABELS and GOOD_CLASS in labels:
+        good_or_bad = [binary_label(t) for t in truth], [binary_label(p) for p in pred]
+        out["good_or_bad"] = {**scores(*good_or_bad, BINARY_LABELS), **by_origin(*good_or_bad, origins, BINARY_LABELS)}
     return out
 
 
@@ -61,8 +74,10 @@ def by_origin(truth: list[str], pred: list[str], origins: list, labels: list[str
 
 
 def gate_score(video_metrics: dict) -> tuple[float, str]:
-    """The balanced accuracy a model is promoted on, and over which videos: the real test videos
-    where there are any (users film real lifters), else all of them."""
+    """The balanced accuracy of the good-or-bad call a model is promoted on, which a model naming
+    faults and a binary one both make, and over which videos: the real test videos where there are
+    any (users film real lifters), else all of them."""
+    video_metrics = video_metrics.get("good_or_bad", video_metrics)
     real = video_metrics.get("by_origin", {}).get("real")
     if real and real.get("n"):
         return real.get("balanced_accuracy", float("nan")), "real test videos"
@@ -74,10 +89,11 @@ METRIC_COLUMNS = ["exercise", "strategy", "level", "class_name", "metric", "valu
 
 def flat_rows(metrics: dict, exercise: str, strategy: str, run_id: str | None = None) -> pd.DataFrame:
     """Long-format rows for Parquet and DuckDB: overall metrics (class_name "all") and one row per
-    class and metric (precision, recall, f1, support)."""
+    class and metric (precision, recall, f1, support), at the level of frames, of videos, and of the
+    videos' good-or-bad call where the model names faults."""
     rows = []
-    for level in ("frame", "video"):
-        m = metrics.get(level, {})
+    for level in ("frame", "video", "video_good_or_bad"):
+        m = metrics.get("video", {}).get("good_or_bad", {}) if level == "video_good_or_bad" else metrics.get(level, {})
         for key in ("n", "accuracy", "balanced_accuracy", "precision", "recall", "macro_f1"):
             if key in m:
                 rows.append({"exercise": exercise, "strategy": strategy, "level": level, "class_name": "all",

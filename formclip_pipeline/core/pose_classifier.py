@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from formclip_pipeline.catalog import GOOD_CLASS, get_exercise, to_label
+from formclip_pipeline.catalog import GOOD_CLASS, called, get_exercise, to_label
 from formclip_pipeline.core import familiarity, good_form
 from formclip_pipeline.core import measures as MS
 from formclip_pipeline.core.classifier import FrameJudgement
@@ -215,14 +215,17 @@ class PoseClassifier:
         return self.label_proba(self.class_proba(X))
 
     def label_proba(self, p: np.ndarray) -> np.ndarray:
-        """Rows of probabilities over the fitted `classes` as probabilities over `labels`."""
-        if self.multi_class:
-            return p[:, [self.classes.index(c) for c in self.labels]]
-        good = np.clip(p[:, self.classes.index(GOOD_CLASS)], 1e-6, 1 - 1e-6)
-        # Shift the odds so that the cross-validated threshold on P(good form) sits at 0.5.
+        """Rows of probabilities over the fitted `classes` as probabilities over `labels`: good form's
+        odds shifted so that the cross-validated cut on P(good form) sits at a half (`catalog.called`
+        reads good form there), the faults sharing the rest as the head shares it between them."""
+        raw = np.clip(p[:, self.classes.index(GOOD_CLASS)], 1e-6, 1 - 1e-6)
         t = float(self.head.get("good_threshold", np.array(0.5)))
-        good = 1 / (1 + np.exp(-(np.log(good / (1 - good)) - np.log(t / (1 - t)))))
-        return np.stack([good, 1 - good], axis=1)
+        good = 1 / (1 + np.exp(-(np.log(raw / (1 - raw)) - np.log(t / (1 - t)))))
+        if not self.multi_class:
+            return np.stack([good, 1 - good], axis=1)
+        out = p[:, [self.classes.index(c) for c in self.labels]] * ((1 - good) / (1 - raw))[:, None]
+        out[:, self.labels.index(GOOD_CLASS)] = good
+        return out
 
     def save(self, path: str | Path, extra_meta: dict) -> Path:
         from safetensors.numpy import save_file
@@ -317,8 +320,8 @@ def _good_threshold(p_good: np.ndarray, is_good: np.ndarray) -> float:
 def _choose_head(X: np.ndarray, y: np.ndarray, multi_class: bool, seed: int = 0) -> tuple[tuple, dict, float]:
     """The head (a logistic regression at one of C_GRID, or the forest) with the best balanced accuracy
     over stratified folds of the fit videos (each video is one sample, so none is in two folds), and
-    for the binary task its cut on P(good form). With a class of one video there is nothing to fold,
-    and the logistic regression at C=1 is taken with the cut at a half."""
+    its cut on P(good form), below which a video is called faulty in both tasks. With a class of one
+    video there is nothing to fold, and the logistic regression at C=1 is taken with the cut at a half."""
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import StratifiedKFold
 
@@ -335,11 +338,14 @@ def _choose_head(X: np.ndarray, y: np.ndarray, multi_class: bool, seed: int = 0)
             head, fitted = fit_head(X[tr], y[tr], kind, c, seed)
             clf = PoseClassifier("", fitted, fitted, True, "pose", list(range(X.shape[1])), head)
             proba[np.ix_(te, [classes.index(f) for f in fitted])] = clf.class_proba(pd.DataFrame(X[te]))
+        p_good = proba[:, classes.index(GOOD_CLASS)]
+        cuts[name] = _good_threshold(p_good, is_good)
         if multi_class:
-            scores[name] = float(balanced_accuracy_score(y, np.array(classes)[proba.argmax(1)]))
+            # Good form where P(good form) passes the cut, as `label_proba` and `catalog.called` read it.
+            faults = np.where(np.array(classes) == GOOD_CLASS, -np.inf, proba)
+            pred = np.where(p_good >= cuts[name], GOOD_CLASS, np.array(classes)[faults.argmax(1)])
+            scores[name] = float(balanced_accuracy_score(y, pred))
         else:
-            p_good = proba[:, classes.index(GOOD_CLASS)]
-            cuts[name] = _good_threshold(p_good, is_good)
             scores[name] = float(balanced_accuracy_score(is_good, p_good >= cuts[name]))
     best = max(HEADS, key=lambda h: (scores[h[0]], h == default))  # ties: the plain regression
     return best, scores, cuts.get(best[0], 0.5)
@@ -452,7 +458,7 @@ def evaluate_pose_classifier(clf: PoseClassifier, poses: pd.DataFrame, frames: p
     judged as scoring judges it: the head with the coach's checks taken in (core.checks). The head's
     own figures are kept beside them under "head_only"."""
     from formclip_pipeline.core import checks as C
-    from formclip_pipeline.core.metrics import by_origin, scores
+    from formclip_pipeline.core.metrics import video_scores
 
     test = frames[frames["split"] == "test"].drop_duplicates("video_sha256").set_index("video_sha256")
     if test.empty:
@@ -469,7 +475,6 @@ def evaluate_pose_classifier(clf: PoseClassifier, poses: pd.DataFrame, frames: p
     origins = test["origin"].tolist() if "origin" in test else [None] * len(test)
 
     def judged_by(proba: np.ndarray) -> dict:
-        pred = [clf.labels[i] for i in proba.argmax(1)]
-        return {**scores(truth, pred, clf.labels), **by_origin(truth, pred, origins, clf.labels)}
+        return video_scores(truth, [clf.labels[i] for i in called(proba, clf.labels)], origins, clf.labels)
 
     return {"labels": clf.labels, "frame": {"n": 0}, "video": judged_by(judged), "head_only": judged_by(head)}

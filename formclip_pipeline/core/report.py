@@ -246,7 +246,10 @@ def render_html(report: dict, extras: dict, overlay_src: str | None = None) -> s
     else:
         colour = "#1e8e3e" if overall >= 80 else "#f29900" if overall >= 60 else "#d93025"
         doubt = v.get("reason") or f"under {v.get('threshold', 0):.0%}"
-        sure = "" if not v else f"<p>{e(v['label'])}, {v['confidence']:.0%} " + \
+        said = v.get("label", "").replace("_", " ")
+        if v and v.get("good_or_bad") == "bad_form" and v["label"] != "bad_form":
+            said = f"bad form: {said}" + (f" (its share {v['fault_share']:.0%})" if "fault_share" in v else "")
+        sure = "" if not v else f"<p>{e(said)}, {v['confidence']:.0%} " + \
             ("(confident)" if v["confident"] else f"(not confident: {e(doubt)})") + "</p>"
         score_html = f"<div class='score' style='color:{colour}'>{overall}<span style='font-size:.4em'>/100</span></div>{sure}"
     camera = report.get("camera")

@@ -136,9 +136,10 @@ def evaluate_run(checkpoint: dict, frames: pd.DataFrame, tracker: store.Tracker,
     with tracker.resume(checkpoint["run_id"]) as mlflow:
         for s, m in results.items():
             prefix = "test" if s == checkpoint["strategy"] else f"baseline_{s}"
-            for level in ("frame", "video"):
+            for level, block in (("frame", m["frame"]), ("video", m["video"]),
+                                 ("video_good_or_bad", m["video"].get("good_or_bad", {}))):
                 for k in ("accuracy", "balanced_accuracy", "precision", "recall", "macro_f1"):
-                    v = m[level].get(k)
+                    v = block.get(k)
                     if v is not None and not math.isnan(v):
                         mlflow.log_metric(f"{prefix}_{level}_{k}", v)
         mlflow.log_artifact(str(png))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from formclip_pipeline.catalog import BAD_CLASS, GOOD_CLASS, get_exercise
+from formclip_pipeline.catalog import BAD_CLASS, GOOD_CLASS, binary_label, called, get_exercise
 from formclip_pipeline.core import checks as C
 from formclip_pipeline.core import reps as R
 from formclip_pipeline.core.errors import ScoreError
@@ -91,7 +91,7 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
         reps = []
         for s in mine:
             mean = proba[s.start:s.end].mean(0)
-            k = int(mean.argmax())
+            k = int(called(mean, labels)[0])
             rep = {"rep_number": s.rep_number, "start": round(float(times[s.start]), 2),
                    "end": round(float(times[min(s.end, len(times) - 1)]), 2), "form_class": labels[k],
                    "confidence": round(float(mean[k]), 3),
@@ -114,7 +114,7 @@ def score_frames(times: np.ndarray, frames: np.ndarray, proba: np.ndarray, label
                            "form_class": cls, "reps": [r["rep_number"] for r in run],
                            **({"from_checks": True} if run[0].get("from_checks") else {})})
             issue_classes += [cls] * len(run)
-        pred = proba[lo:hi].argmax(1)
+        pred = called(proba[lo:hi], labels)
         sets.append({"set_number": set_no, "start": round(float(times[lo]), 2),
                      "end": round(float(times[min(hi, len(times) - 1)]), 2),
                      "form_score": int(round(100 * float(p_good[lo:hi].mean()))),
@@ -217,9 +217,20 @@ def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.nd
     for st in sets:
         inside |= (times >= st["start"]) & (times <= st["end"])
     mean = proba[inside].mean(0) if inside.any() else proba.mean(0)
-    k = int(mean.argmax())
-    out = {"label": labels[k], "confidence": round(float(mean[k]), 3), "threshold": confident_above,
-           "confident": bool(mean[k] >= confident_above)}
+    k = int(called(mean, labels)[0])
+    # How sure the good-or-bad call is: a model naming faults is as sure that the lift is faulty as
+    # the faults' shares add up to, whichever of them it names.
+    p_good = float(mean[labels.index(GOOD_CLASS)])
+    sure = p_good if labels[k] == GOOD_CLASS else 1 - p_good
+
+    def called_as(label: str) -> dict:
+        """The label, its good-or-bad call and, for a fault the model names, the fault's own share."""
+        named = label in labels and label not in (GOOD_CLASS, BAD_CLASS)
+        return {"label": label, "good_or_bad": binary_label(label),
+                **({"fault_share": round(float(mean[labels.index(label)]), 3)} if named else {})}
+
+    out = {**called_as(labels[k]), "confidence": round(sure, 3), "threshold": confident_above,
+           "confident": bool(sure >= confident_above)}
     if judged is None:
         return out
     read = [c for c in judged["checks"] if c["status"] in ("fault", "clear", "borderline")]
@@ -230,8 +241,9 @@ def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.nd
         label = fault if fault in labels else BAD_CLASS if BAD_CLASS in labels else fault
         plain = beyond >= C.PLAIN_BEYOND
         cited = [c["text"] for c in judged["checks"] if c["fault"] == fault and c["status"] == "fault"]
-        share = float(mean[labels.index(label)]) if label in labels else C.fault_strength(beyond)
-        return {**out, "label": label, "confidence": round(share, 3), "confident": bool(plain),
+        share = 1 - p_good if label in labels else C.fault_strength(beyond)
+        out.pop("fault_share", None)
+        return {**out, **called_as(label), "confidence": round(share, 3), "confident": bool(plain),
                 "decided_by": "checks", "checks": said,
                 **({} if plain else {"reason": f"not sure: near the coach's line ({'; '.join(cited)})"})}
     open_checks = [c for c in read if c["status"] == "borderline"]
@@ -245,7 +257,8 @@ def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.nd
         # Judged by the lines alone, good form needs lines to have been read: a lift without any says nothing.
         if not (clearable and all_clear):
             return None
-        return {**out, "label": GOOD_CLASS, "confidence": None, "confident": False, "decided_by": "checks",
+        out.pop("fault_share", None)
+        return {**out, **called_as(GOOD_CLASS), "confidence": None, "confident": False, "decided_by": "checks",
                 "checks": said, "reason": "not sure: unlike the training videos, so judged by the coach's lines "
                                           "alone, and every one of them the camera reads is clear"}
     if labels[k] == GOOD_CLASS:
@@ -258,7 +271,7 @@ def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.nd
                 **({"reason": reason} if reason else {})}
     return {**out, "decided_by": "model", "checks": said,
             **({} if out["confident"] else {"reason": f"not sure: the model's {labels[k].replace('_', ' ')} is "
-                                                      f"{mean[k]:.0%}, below the confident line"})}
+                                                      f"{sure:.0%}, below the confident line"})}
 
 
 def withhold(result: dict, reasons: list[str], confident_above: float) -> dict:
