@@ -54,7 +54,7 @@ def run_demo(videos_per_class: int = DEMO_VIDEOS_PER_CLASS, epochs: int = 6, see
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}, "ops": {
         "extracted_frames_and_poses": {"config": {"frames_per_video": 16, "skip_first": 0.5, "skip_last": 0.5,
                                                   "test_share": DEMO_TEST_SHARE}},
-        "finetuned_checkpoint": {"config": {"base_model": base_model,
+        "finetuned_checkpoint": {"config": {"base_model": base_model, "multi_class": True,
                                             "epochs": epochs, "learning_rate": 3e-4, "batch_size": 32}},
     }}
     for ex in exercise_names():
