@@ -134,9 +134,9 @@ def to_label(form_class: str, multi_class: bool) -> str:
     return form_class if multi_class else binary_label(form_class)
 
 
-def called(proba, labels: list[str]):
+def called(proba, labels: list[str], cut: float = 0.5):
     """The label each row of probabilities over `labels` calls, as indices: good form where its
-    probability reaches a half, else the likeliest of the others. With good and bad form as the
+    probability reaches `cut` (a half, once a model's own cut is taken in), else the likeliest of the others. With good and bad form as the
     labels this is the likelier; with named faults it keeps the good-or-bad call of the binary
     verdict, which a fault's share alone would not (good form at 0.40 against four faults at 0.15
     is a lift more likely faulty than not) and names the fault."""
@@ -146,7 +146,7 @@ def called(proba, labels: list[str]):
     good = labels.index(GOOD_CLASS)
     faults = proba.copy()
     faults[:, good] = -np.inf
-    return np.where(proba[:, good] >= 0.5, good, faults.argmax(1))
+    return np.where(proba[:, good] >= cut, good, faults.argmax(1))
 
 
 @lru_cache(maxsize=4)

@@ -87,13 +87,19 @@ def gate_score(video_metrics: dict) -> tuple[float, str]:
 METRIC_COLUMNS = ["exercise", "strategy", "level", "class_name", "metric", "value", "run_id"]
 
 
+def levels(metrics: dict) -> list[tuple[str, dict]]:
+    """(level, scores) of a model's metrics: its frames, its videos, and its videos' good-or-bad call
+    (empty for a binary model, whose video scores are that call)."""
+    video = metrics.get("video", {})
+    return [("frame", metrics.get("frame", {})), ("video", video), ("video_good_or_bad", video.get("good_or_bad", {}))]
+
+
 def flat_rows(metrics: dict, exercise: str, strategy: str, run_id: str | None = None) -> pd.DataFrame:
     """Long-format rows for Parquet and DuckDB: overall metrics (class_name "all") and one row per
     class and metric (precision, recall, f1, support), at the level of frames, of videos, and of the
     videos' good-or-bad call where the model names faults."""
     rows = []
-    for level in ("frame", "video", "video_good_or_bad"):
-        m = metrics.get("video", {}).get("good_or_bad", {}) if level == "video_good_or_bad" else metrics.get(level, {})
+    for level, m in levels(metrics):
         for key in ("n", "accuracy", "balanced_accuracy", "precision", "recall", "macro_f1"):
             if key in m:
                 rows.append({"exercise": exercise, "strategy": strategy, "level": level, "class_name": "all",

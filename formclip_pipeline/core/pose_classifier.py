@@ -341,9 +341,7 @@ def _choose_head(X: np.ndarray, y: np.ndarray, multi_class: bool, seed: int = 0)
         p_good = proba[:, classes.index(GOOD_CLASS)]
         cuts[name] = _good_threshold(p_good, is_good)
         if multi_class:
-            # Good form where P(good form) passes the cut, as `label_proba` and `catalog.called` read it.
-            faults = np.where(np.array(classes) == GOOD_CLASS, -np.inf, proba)
-            pred = np.where(p_good >= cuts[name], GOOD_CLASS, np.array(classes)[faults.argmax(1)])
+            pred = np.array(classes)[called(proba, classes, cuts[name])]
             scores[name] = float(balanced_accuracy_score(y, pred))
         else:
             scores[name] = float(balanced_accuracy_score(is_good, p_good >= cuts[name]))

@@ -136,8 +136,7 @@ def evaluate_run(checkpoint: dict, frames: pd.DataFrame, tracker: store.Tracker,
     with tracker.resume(checkpoint["run_id"]) as mlflow:
         for s, m in results.items():
             prefix = "test" if s == checkpoint["strategy"] else f"baseline_{s}"
-            for level, block in (("frame", m["frame"]), ("video", m["video"]),
-                                 ("video_good_or_bad", m["video"].get("good_or_bad", {}))):
+            for level, block in MT.levels(m):
                 for k in ("accuracy", "balanced_accuracy", "precision", "recall", "macro_f1"):
                     v = block.get(k)
                     if v is not None and not math.isnan(v):

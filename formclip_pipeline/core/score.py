@@ -231,6 +231,8 @@ def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.nd
 
     out = {**called_as(labels[k]), "confidence": round(sure, 3), "threshold": confident_above,
            "confident": bool(sure >= confident_above)}
+    # What the coach's lines decide (below) keeps only the threshold of the model's answer.
+    common = {"threshold": confident_above}
     if judged is None:
         return out
     read = [c for c in judged["checks"] if c["status"] in ("fault", "clear", "borderline")]
@@ -242,8 +244,7 @@ def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.nd
         plain = beyond >= C.PLAIN_BEYOND
         cited = [c["text"] for c in judged["checks"] if c["fault"] == fault and c["status"] == "fault"]
         share = 1 - p_good if label in labels else C.fault_strength(beyond)
-        out.pop("fault_share", None)
-        return {**out, **called_as(label), "confidence": round(share, 3), "confident": bool(plain),
+        return {**called_as(label), "confidence": round(share, 3), **common, "confident": bool(plain),
                 "decided_by": "checks", "checks": said,
                 **({} if plain else {"reason": f"not sure: near the coach's line ({'; '.join(cited)})"})}
     open_checks = [c for c in read if c["status"] == "borderline"]
@@ -257,8 +258,7 @@ def verdict(proba: np.ndarray, labels: list[str], sets: list[dict], times: np.nd
         # Judged by the lines alone, good form needs lines to have been read: a lift without any says nothing.
         if not (clearable and all_clear):
             return None
-        out.pop("fault_share", None)
-        return {**out, **called_as(GOOD_CLASS), "confidence": None, "confident": False, "decided_by": "checks",
+        return {**called_as(GOOD_CLASS), "confidence": None, **common, "confident": False, "decided_by": "checks",
                 "checks": said, "reason": "not sure: unlike the training videos, so judged by the coach's lines "
                                           "alone, and every one of them the camera reads is clear"}
     if labels[k] == GOOD_CLASS:
